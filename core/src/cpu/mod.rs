@@ -1,0 +1,10 @@
+//! The Rust twin of every WGSL kernel: the same name as its shader, the same arithmetic,
+//! one function per row, meant to be read side by side with `shaders/`.
+
+pub(crate) mod char_classes;
+pub(crate) mod entropy;
+pub(crate) mod length;
+pub(crate) mod log1p;
+pub(crate) mod ngrams;
+pub(crate) mod robust_z;
+pub(crate) mod standardize;

@@ -1,0 +1,53 @@
+//! Structs that cross to the GPU. Each mirrors a struct of `shaders/shared/params.wgsl`
+//! field for field; `tests/parity.rs` checks that the sizes agree.
+
+use bytemuck::{Pod, Zeroable};
+
+/// Mirrors `StringParams`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct StringParams {
+    /// Rows in the chunk.
+    pub rows: u32,
+    /// Value of `offsets[]` that marks byte 0 of the uploaded bytes.
+    pub base: u32,
+    /// n-gram length.
+    pub n: u32,
+    /// Hash buckets.
+    pub dims: u32,
+    /// Rows longer than this are skipped by the kernel and computed by the CPU twin.
+    pub max_row_bytes: u32,
+    /// Padding.
+    pub _pad: [u32; 3],
+}
+
+/// Mirrors `NumericParams`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct NumericParams {
+    /// Rows in the chunk.
+    pub rows: u32,
+    /// Padding.
+    pub _pad: u32,
+    /// Mean subtracted by `standardize`.
+    pub mean: f32,
+    /// Standard deviation divided by `standardize`.
+    pub std_dev: f32,
+}
+
+/// Mirrors `ScoreParams`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct ScoreParams {
+    /// Rows in the chunk.
+    pub rows: u32,
+    /// Features per row.
+    pub features: u32,
+    /// Largest |z|.
+    pub z_cap: f32,
+    /// Padding.
+    pub _pad: u32,
+}
+
+/// Threads per workgroup of every kernel (`WORKGROUP` in WGSL).
+pub const WORKGROUP: u32 = 64;

@@ -1,0 +1,76 @@
+//! # vigil
+//!
+//! GPU-accelerated security log analytics over Apache Arrow. vigil turns log columns into
+//! features (string length, entropy, character classes, hashed n-grams, numeric transforms)
+//! with WGSL compute kernels on any wgpu GPU, or their bit-compatible Rust twins on the CPU,
+//! then scores rows with an anomaly detector fitted on a baseline and explains each score.
+//!
+//! ```no_run
+//! # fn main() -> vigil::Result<()> {
+//! # let baseline: Vec<arrow::array::RecordBatch> = vec![];
+//! # let batch = baseline[0].clone();
+//! let pipeline = vigil::Pipeline::builder()
+//!     .feature(vigil::features::entropy("query"))
+//!     .feature(vigil::features::char_classes("query"))
+//!     .detector(vigil::detect::RobustZ::default())
+//!     .build()?;
+//! let fitted = pipeline.fit(&baseline)?;
+//! let scored = fitted.score(&batch)?; // input + features + score + explanation + alert
+//! # Ok(()) }
+//! ```
+
+pub mod detect;
+mod engine;
+mod error;
+pub mod features;
+mod cpu;
+mod gpu;
+pub mod io;
+mod pipeline;
+#[doc(hidden)]
+pub mod synth;
+
+pub use engine::{Backend, BackendInfo, DEFAULT_CHUNK_BYTES, backend_info};
+pub use error::{Error, Result};
+pub use gpu::AdapterSummary;
+pub use pipeline::{
+    ALERT, EXPLANATION, FittedPipeline, MAX_MODEL_BYTES, MODEL_FORMAT, MODEL_VERSION, Pipeline, PipelineBuilder, SCORE,
+    UNSCORED_REASON,
+};
+
+/// Row-level kernels exposed for tests and benchmarks that compare backends directly.
+#[doc(hidden)]
+pub mod kernels {
+    use arrow::array::{ArrayRef, RecordBatch};
+    use arrow::datatypes::{Field, Schema};
+    use std::sync::Arc;
+
+    pub use crate::cpu::ngrams::ngram_hash;
+    pub use crate::gpu::params::{NumericParams, ScoreParams, StringParams};
+
+    /// Computes one feature's output columns on `backend` with GPU chunks of `chunk_bytes`.
+    pub fn compute_feature(
+        feature: &crate::features::Feature,
+        array: ArrayRef,
+        backend: crate::Backend,
+        chunk_bytes: usize,
+    ) -> crate::Result<Vec<ArrayRef>> {
+        let schema = Arc::new(Schema::new(vec![Field::new(&feature.column, array.data_type().clone(), true)]));
+        let batch = RecordBatch::try_new(schema, vec![array])?;
+        let fitted = feature.fit(std::slice::from_ref(&batch))?;
+        fitted.compute(&batch, &crate::engine::Engine { backend, chunk_bytes })
+    }
+
+    /// Robust z and scores of a row-major matrix on `backend`.
+    pub fn robust_z(
+        x: &[f32],
+        center: &[f32],
+        scale: &[f32],
+        z_cap: f32,
+        backend: crate::Backend,
+        chunk_bytes: usize,
+    ) -> crate::Result<(Vec<f32>, Vec<f32>)> {
+        crate::engine::Engine { backend, chunk_bytes }.robust_z(x, center, scale, z_cap)
+    }
+
+}

@@ -1,0 +1,397 @@
+//! Pipeline = feature specs -> detector -> threshold -> explanation, fitted on a baseline and
+//! saved as versioned JSON.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float32Array, Float32Builder, ListBuilder, RecordBatch, StringArray,
+    StringBuilder, StructBuilder,
+};
+use arrow::datatypes::{DataType, Field, Fields, Float32Type, Schema, SchemaRef, UInt32Type};
+use serde::{Deserialize, Serialize};
+
+use crate::detect::{FittedRobustZ, RobustZ, Threshold};
+use crate::engine::{Backend, DEFAULT_CHUNK_BYTES, Engine};
+use crate::error::{Error, Result};
+use crate::features::Feature;
+
+/// Name of the model format, first field of every saved pipeline.
+pub const MODEL_FORMAT: &str = "vigil.pipeline";
+/// Version of the model format this build reads and writes.
+pub const MODEL_VERSION: u32 = 1;
+/// Largest model file [`FittedPipeline::load`] reads.
+pub const MAX_MODEL_BYTES: u64 = 256 << 20;
+
+/// Output column of the row score (Float32, null when the row could not be scored).
+pub const SCORE: &str = "score";
+/// Output column of the explanation: `List<Struct<feature: Utf8, z: Float32>>`.
+pub const EXPLANATION: &str = "explanation";
+/// Output column of the alert flag (Boolean, false for unscored rows).
+pub const ALERT: &str = "alert";
+/// Output column saying why a row has no score (Utf8, null for scored rows).
+pub const UNSCORED_REASON: &str = "unscored_reason";
+
+/// An unfitted pipeline. Build with [`Pipeline::builder`].
+#[derive(Clone, Debug)]
+pub struct Pipeline {
+    features: Vec<Feature>,
+    detector: RobustZ,
+    threshold: Threshold,
+    engine: Engine,
+}
+
+/// Builder of a [`Pipeline`].
+#[derive(Clone, Debug, Default)]
+pub struct PipelineBuilder {
+    features: Vec<Feature>,
+    detector: RobustZ,
+    threshold: Threshold,
+    backend: Backend,
+    chunk_bytes: Option<usize>,
+}
+
+impl PipelineBuilder {
+    /// Adds a feature.
+    pub fn feature(mut self, feature: Feature) -> Self {
+        self.features.push(feature);
+        self
+    }
+    /// Sets the detector (default: `RobustZ::default()`).
+    pub fn detector(mut self, detector: RobustZ) -> Self {
+        self.detector = detector;
+        self
+    }
+    /// Sets the alert threshold (default: above the baseline's 0.99 quantile).
+    pub fn threshold(mut self, threshold: Threshold) -> Self {
+        self.threshold = threshold;
+        self
+    }
+    /// Sets the backend (default `Auto`).
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+    /// Sets the bytes of input per GPU chunk (default 64 MiB).
+    pub fn chunk_bytes(mut self, bytes: usize) -> Self {
+        self.chunk_bytes = Some(bytes);
+        self
+    }
+    /// Checks the specs and builds the pipeline.
+    pub fn build(self) -> Result<Pipeline> {
+        if self.features.is_empty() {
+            return Err(Error::param("features", "a pipeline needs at least one feature"));
+        }
+        for f in &self.features {
+            f.validate()?;
+        }
+        check_unique_names(&self.features)?;
+        self.detector.validate()?;
+        self.threshold.validate()?;
+        let chunk_bytes = self.chunk_bytes.unwrap_or(DEFAULT_CHUNK_BYTES);
+        if chunk_bytes == 0 {
+            return Err(Error::param("chunk_bytes", "must be > 0"));
+        }
+        Ok(Pipeline {
+            features: self.features,
+            detector: self.detector,
+            threshold: self.threshold,
+            engine: Engine { backend: self.backend, chunk_bytes },
+        })
+    }
+}
+
+fn check_unique_names(features: &[Feature]) -> Result<()> {
+    let mut seen = HashSet::new();
+    for f in features.iter().flat_map(|f| f.output_fields()) {
+        if !seen.insert(f.name().clone()) {
+            return Err(Error::param(
+                "features",
+                format!("two features write the column `{}`; give one a prefix with .named(..)", f.name()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Feature columns of a batch and the detector's row-major f32 matrix (NaN = null).
+struct FeatureFrame {
+    columns: Vec<(Field, ArrayRef)>,
+    matrix: Vec<f32>,
+    rows: usize,
+}
+
+fn feature_frame(features: &[Feature], engine: &Engine, batch: &RecordBatch) -> Result<FeatureFrame> {
+    let rows = batch.num_rows();
+    let mut columns = Vec::new();
+    for f in features {
+        let fields = f.output_fields();
+        let arrays = f.compute(batch, engine)?;
+        columns.extend(fields.into_iter().zip(arrays));
+    }
+    let width: usize = features.iter().map(|f| f.detector_names().len()).sum();
+    let mut matrix = vec![f32::NAN; rows * width];
+    let mut j = 0;
+    for (_, array) in &columns {
+        let mut put = |value: &dyn Fn(usize) -> f32| {
+            for i in 0..rows {
+                if array.is_valid(i) {
+                    matrix[i * width + j] = value(i);
+                }
+            }
+            j += 1;
+        };
+        match array.data_type() {
+            DataType::Float32 => {
+                let a = array.as_primitive::<Float32Type>();
+                put(&|i| a.value(i));
+            }
+            DataType::UInt32 => {
+                let a = array.as_primitive::<UInt32Type>();
+                put(&|i| a.value(i) as f32);
+            }
+            DataType::Boolean => {
+                let a = array.as_boolean();
+                put(&|i| if a.value(i) { 1.0 } else { 0.0 });
+            }
+            DataType::FixedSizeList(_, d) => {
+                let list = array.as_fixed_size_list();
+                let values = list.values().as_primitive::<Float32Type>();
+                let d = *d as usize;
+                for k in 0..d {
+                    put(&|i| values.value(i * d + k));
+                }
+            }
+            other => return Err(Error::InvalidInput(format!("internal: feature type {other} not scorable"))),
+        }
+    }
+    Ok(FeatureFrame { columns, matrix, rows })
+}
+
+impl Pipeline {
+    /// A builder with no features, `RobustZ::default()`, the 0.99 baseline quantile and `Backend::Auto`.
+    pub fn builder() -> PipelineBuilder {
+        PipelineBuilder::default()
+    }
+
+    /// Fits features and detector on baseline batches, and the threshold on their scores.
+    pub fn fit(&self, baseline: &[RecordBatch]) -> Result<FittedPipeline> {
+        let rows: usize = baseline.iter().map(|b| b.num_rows()).sum();
+        if rows == 0 {
+            return Err(Error::InvalidInput("the baseline has no rows; fit needs at least one".into()));
+        }
+        let features = self.features.iter().map(|f| f.fit(baseline)).collect::<Result<Vec<_>>>()?;
+        let names: Vec<String> = features.iter().flat_map(|f| f.detector_names()).collect();
+        let mut matrix = Vec::with_capacity(rows * names.len());
+        for batch in baseline {
+            matrix.extend(feature_frame(&features, &self.engine, batch)?.matrix);
+        }
+        let detector = self.detector.fit(&names, &matrix)?;
+        let (_, scores) = detector.score(&self.engine, &matrix)?;
+        let cutoff = self.threshold.cutoff(&scores);
+        Ok(FittedPipeline {
+            model: Model {
+                format: MODEL_FORMAT.to_string(),
+                version: MODEL_VERSION,
+                features,
+                detector,
+                threshold: self.threshold,
+                cutoff,
+                baseline_rows: rows as u64,
+            },
+            engine: self.engine,
+        })
+    }
+}
+
+/// The saved form of a fitted pipeline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Model {
+    format: String,
+    version: u32,
+    features: Vec<Feature>,
+    detector: FittedRobustZ,
+    threshold: Threshold,
+    cutoff: Option<f64>,
+    baseline_rows: u64,
+}
+
+/// A fitted pipeline: scores batches, saves to and loads from versioned JSON.
+#[derive(Clone, Debug)]
+pub struct FittedPipeline {
+    model: Model,
+    engine: Engine,
+}
+
+impl PartialEq for FittedPipeline {
+    fn eq(&self, other: &Self) -> bool {
+        self.model == other.model
+    }
+}
+
+impl FittedPipeline {
+    /// Names of the detector's features, in matrix order.
+    pub fn feature_names(&self) -> &[String] {
+        &self.model.detector.features
+    }
+
+    /// The fitted detector (medians and scales).
+    pub fn detector(&self) -> &FittedRobustZ {
+        &self.model.detector
+    }
+
+    /// The score above which a row is an alert (`None` for a top-N threshold).
+    pub fn cutoff(&self) -> Option<f64> {
+        self.model.cutoff
+    }
+
+    /// The threshold.
+    pub fn threshold(&self) -> Threshold {
+        self.model.threshold
+    }
+
+    /// The same model on another backend.
+    pub fn with_backend(mut self, backend: Backend) -> Self {
+        self.engine.backend = backend;
+        self
+    }
+
+    /// The same model with another GPU chunk size in bytes (> 0).
+    pub fn with_chunk_bytes(mut self, bytes: usize) -> Self {
+        self.engine.chunk_bytes = bytes.max(1);
+        self
+    }
+
+    /// Schema of [`score`](Self::score)'s output for an input of `input` schema.
+    pub fn output_schema(&self, input: &Schema) -> Result<SchemaRef> {
+        let mut fields: Vec<Arc<Field>> = input.fields().iter().cloned().collect();
+        let mut added: Vec<Field> = self.model.features.iter().flat_map(|f| f.output_fields()).collect();
+        added.push(Field::new(SCORE, DataType::Float32, true));
+        added.push(Field::new(EXPLANATION, explanation_type(), true));
+        added.push(Field::new(ALERT, DataType::Boolean, false));
+        added.push(Field::new(UNSCORED_REASON, DataType::Utf8, true));
+        for f in added {
+            if input.field_with_name(f.name()).is_ok() {
+                return Err(Error::InvalidInput(format!(
+                    "the input already has a column `{}`, which scoring would add; rename it or give the feature a prefix",
+                    f.name()
+                )));
+            }
+            fields.push(Arc::new(f));
+        }
+        Ok(Arc::new(Schema::new_with_metadata(fields, input.metadata().clone())))
+    }
+
+    /// Scores one batch: the input columns, then the feature columns, `score`, `explanation`,
+    /// `alert` and `unscored_reason`. Every input row comes out, in order.
+    pub fn score(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let schema = self.output_schema(batch.schema().as_ref())?;
+        let frame = feature_frame(&self.model.features, &self.engine, batch)?;
+        let det = &self.model.detector;
+        let width = det.features.len();
+        let (z, scores) = det.score(&self.engine, &frame.matrix)?;
+        let flags = self.model.threshold.flags(&scores, self.model.cutoff);
+
+        let fields = Fields::from(vec![
+            Field::new("feature", DataType::Utf8, false),
+            Field::new("z", DataType::Float32, false),
+        ]);
+        let mut explanation = ListBuilder::new(StructBuilder::from_fields(fields, det.params.top_k))
+            .with_field(Arc::new(Field::new("item", explanation_item(), true)));
+        let mut reasons = StringBuilder::new();
+        for i in 0..frame.rows {
+            if scores[i].is_nan() {
+                explanation.append(false);
+                reasons.append_value("every feature is null for this row (null, empty-domain or non-finite input)");
+                continue;
+            }
+            reasons.append_null();
+            let zr = &z[i * width..(i + 1) * width];
+            let top = det.top_features(zr);
+            let item = explanation.values();
+            for &j in &top {
+                item.field_builder::<StringBuilder>(0).map(|b| b.append_value(&det.features[j]));
+                item.field_builder::<Float32Builder>(1).map(|b| b.append_value(zr[j]));
+                item.append(true);
+            }
+            explanation.append(true);
+        }
+        let score_array = Float32Array::from_iter(scores.iter().map(|&s| (!s.is_nan()).then_some(s)));
+        let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+        columns.extend(frame.columns.into_iter().map(|(_, a)| a));
+        columns.push(Arc::new(score_array));
+        columns.push(Arc::new(explanation.finish()));
+        columns.push(Arc::new(BooleanArray::from(flags)));
+        columns.push(Arc::new(reasons.finish()) as Arc<StringArray>);
+        Ok(RecordBatch::try_new(schema, columns)?)
+    }
+
+    /// The model as pretty JSON.
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string_pretty(&self.model).map_err(|e| Error::Model(e.to_string()))
+    }
+
+    /// Reads a model from JSON, checking format, version and shape; runs on `Backend::Auto`.
+    pub fn from_json(json: &str) -> Result<Self> {
+        let value: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| Error::Model(format!("not valid JSON: {e}")))?;
+        let format = value.get("format").and_then(|v| v.as_str());
+        if format != Some(MODEL_FORMAT) {
+            return Err(Error::Model(format!("not a vigil pipeline (format is {format:?}, expected \"{MODEL_FORMAT}\")")));
+        }
+        let version = value.get("version").and_then(|v| v.as_u64());
+        if version != Some(u64::from(MODEL_VERSION)) {
+            return Err(Error::Model(format!(
+                "model version {version:?} cannot be read by this vigil, which reads version {MODEL_VERSION}; refit the pipeline or use the vigil that wrote it"
+            )));
+        }
+        let model: Model = serde_json::from_value(value).map_err(|e| Error::Model(format!("malformed: {e}")))?;
+        for f in &model.features {
+            f.validate().map_err(|e| Error::Model(e.to_string()))?;
+        }
+        check_unique_names(&model.features).map_err(|e| Error::Model(e.to_string()))?;
+        model.threshold.validate().map_err(|e| Error::Model(e.to_string()))?;
+        model.detector.validate_shape()?;
+        let names: Vec<String> = model.features.iter().flat_map(|f| f.detector_names()).collect();
+        if names != model.detector.features {
+            return Err(Error::Model(format!(
+                "the detector was fitted on {} features that do not match the {} the feature specs produce",
+                model.detector.features.len(),
+                names.len()
+            )));
+        }
+        Ok(FittedPipeline { model, engine: Engine { backend: Backend::Auto, chunk_bytes: DEFAULT_CHUNK_BYTES } })
+    }
+
+    /// Writes the model as JSON to `path`.
+    pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        let path = path.as_ref();
+        std::fs::write(path, self.to_json()?).map_err(|source| Error::Io { path: path.display().to_string(), source })
+    }
+
+    /// Reads a model saved by [`save`](Self::save) (at most 256 MiB).
+    pub fn load(path: impl AsRef<std::path::Path>) -> Result<Self> {
+        use std::io::Read;
+        let path = path.as_ref();
+        let io = |source| Error::Io { path: path.display().to_string(), source };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let mut text = String::new();
+        file.take(MAX_MODEL_BYTES + 1).read_to_string(&mut text).map_err(io)?;
+        if text.len() as u64 > MAX_MODEL_BYTES {
+            return Err(Error::Model(format!("{} is larger than {MAX_MODEL_BYTES} bytes", path.display())));
+        }
+        Self::from_json(&text)
+    }
+}
+
+fn explanation_item() -> DataType {
+    DataType::Struct(Fields::from(vec![
+        Field::new("feature", DataType::Utf8, false),
+        Field::new("z", DataType::Float32, false),
+    ]))
+}
+
+fn explanation_type() -> DataType {
+    DataType::List(Arc::new(Field::new("item", explanation_item(), true)))
+}

@@ -1,0 +1,103 @@
+//! Seeded synthetic data for examples, tests and benchmarks: DGA families written for vigil
+//! (no third-party data) and a DNS query generator.
+
+/// splitmix64, a small seeded generator (stable across platforms and versions).
+#[derive(Clone, Debug)]
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+}
+
+/// A DGA family vigil's scenario uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DgaFamily {
+    /// Conficker.A-style: 8-11 random lowercase letters and a TLD from a fixed list.
+    ConfickerStyle,
+    /// Random alphanumerics, 12-24 characters, under `.com`/`.net`/`.org`/`.info`.
+    RandomChars,
+    /// Two dictionary words joined (suppobox-style): hard for character features.
+    Dictionary,
+}
+
+impl DgaFamily {
+    /// Every family.
+    pub const ALL: [DgaFamily; 3] = [DgaFamily::ConfickerStyle, DgaFamily::RandomChars, DgaFamily::Dictionary];
+
+    /// Short name, e.g. `conficker_style`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DgaFamily::ConfickerStyle => "conficker_style",
+            DgaFamily::RandomChars => "random_chars",
+            DgaFamily::Dictionary => "dictionary",
+        }
+    }
+}
+
+const CONFICKER_TLDS: [&str; 8] = ["com", "net", "org", "info", "biz", "ws", "cn", "cc"];
+const COMMON_TLDS: [&str; 4] = ["com", "net", "org", "info"];
+const WORDS: [&str; 48] = [
+    "anchor", "basket", "candle", "dinner", "engine", "forest", "garden", "harbor", "island", "jacket", "kitten",
+    "ladder", "market", "needle", "orange", "pencil", "quiet", "rocket", "silver", "timber", "umbrella", "velvet",
+    "window", "yellow", "zipper", "bright", "castle", "driver", "effort", "flower", "ground", "health", "indoor",
+    "jungle", "kernel", "lemon", "mirror", "nature", "office", "planet", "record", "season", "travel", "valley",
+    "wonder", "spring", "winter", "summer",
+];
+
+/// `count` domains of `family`, seeded.
+pub fn dga_domains(family: DgaFamily, count: usize, seed: u64) -> Vec<String> {
+    let mut rng = SplitMix64(seed ^ (family as u64).wrapping_mul(0x1234_5678_9abc_def1));
+    (0..count)
+        .map(|_| match family {
+            DgaFamily::ConfickerStyle => {
+                let len = 8 + rng.below(4);
+                let label: String = (0..len).map(|_| (b'a' + rng.below(26) as u8) as char).collect();
+                format!("{label}.{}", CONFICKER_TLDS[rng.below(CONFICKER_TLDS.len())])
+            }
+            DgaFamily::RandomChars => {
+                const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+                let len = 12 + rng.below(13);
+                let label: String = (0..len).map(|_| ALNUM[rng.below(ALNUM.len())] as char).collect();
+                format!("{label}.{}", COMMON_TLDS[rng.below(COMMON_TLDS.len())])
+            }
+            DgaFamily::Dictionary => {
+                let a = WORDS[rng.below(WORDS.len())];
+                let b = WORDS[rng.below(WORDS.len())];
+                format!("{a}{b}.{}", COMMON_TLDS[rng.below(2)])
+            }
+        })
+        .collect()
+}
+
+/// `count` DNS query names: mostly subdomains of `benign` domains (hosts like `www`, `api`,
+/// `cdn1`), with a fraction `dga_fraction` from the DGA families; seeded.
+pub fn dns_queries(benign: &[&str], count: usize, dga_fraction: f64, seed: u64) -> Vec<String> {
+    const HOSTS: [&str; 8] = ["www", "api", "mail", "cdn1", "static", "login", "img", "m"];
+    let mut rng = SplitMix64(seed);
+    let dga_every = if dga_fraction > 0.0 { (1.0 / dga_fraction).round().max(1.0) as usize } else { usize::MAX };
+    (0..count)
+        .map(|i| {
+            if i % dga_every == dga_every - 1 {
+                let family = DgaFamily::ALL[rng.below(3)];
+                dga_domains(family, 1, rng.next_u64()).pop().unwrap_or_default()
+            } else {
+                let base = benign.get(rng.below(benign.len())).copied().unwrap_or("example.com");
+                match rng.below(3) {
+                    0 => base.to_string(),
+                    _ => format!("{}.{base}", HOSTS[rng.below(HOSTS.len())]),
+                }
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,200 @@
+//! `vigil._native`: the thin PyO3 layer under the `vigil` Python package. Arrow data comes
+//! in and goes out through the Arrow PyCapsule interface (pyarrow and polars alike, without
+//! copying buffers); compute runs with the GIL released; errors become `vigil` exceptions.
+
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, SchemaRef};
+use arrow::pyarrow::{PyArrowType, Table};
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use vigil::detect::{RobustZ, Threshold};
+use vigil::features::Feature;
+use vigil::{Backend, FittedPipeline, Pipeline};
+
+create_exception!(_native, VigilError, PyException, "Base class of every vigil error.");
+create_exception!(_native, SchemaError, VigilError, "A column is missing, has the wrong type, or clashes with an output.");
+create_exception!(_native, ParameterError, VigilError, "A parameter is out of range or inconsistent.");
+create_exception!(_native, InputError, VigilError, "The data cannot be used as given (empty baseline, all-null feature, ...).");
+create_exception!(_native, GpuError, VigilError, "No GPU adapter, or the GPU failed.");
+create_exception!(_native, ModelError, VigilError, "A saved model is corrupted, of another version, or of another shape.");
+
+fn to_py(err: vigil::Error) -> PyErr {
+    let msg = err.to_string();
+    match err {
+        vigil::Error::MissingColumn { .. } | vigil::Error::WrongType { .. } => SchemaError::new_err(msg),
+        vigil::Error::InvalidParameter { .. } => ParameterError::new_err(msg),
+        vigil::Error::InvalidInput(_) => InputError::new_err(msg),
+        vigil::Error::Gpu(_) => GpuError::new_err(msg),
+        vigil::Error::Model(_) => ModelError::new_err(msg),
+        _ => VigilError::new_err(msg),
+    }
+}
+
+fn backend(name: &str) -> PyResult<Backend> {
+    Backend::parse(name).map_err(to_py)
+}
+
+fn spec<T: serde::de::DeserializeOwned>(json: &str, what: &str) -> PyResult<T> {
+    serde_json::from_str(json).map_err(|e| ParameterError::new_err(format!("invalid {what}: {e}")))
+}
+
+/// Unifies the batches of a table to one schema (the first one's).
+fn batches(table: Table) -> (Vec<RecordBatch>, SchemaRef) {
+    table.into_inner()
+}
+
+/// A fitted pipeline.
+#[pyclass(module = "vigil._native", frozen)]
+struct NativeModel {
+    inner: FittedPipeline,
+}
+
+#[pymethods]
+impl NativeModel {
+    /// Scores a table; returns a pyarrow Table with the input columns and the outputs.
+    #[pyo3(signature = (data, backend = "auto", chunk_bytes = None))]
+    fn score(&self, py: Python<'_>, data: PyArrowType<Table>, backend: &str, chunk_bytes: Option<usize>) -> PyResult<PyArrowType<Table>> {
+        let mut model = self.inner.clone().with_backend(self::backend(backend)?);
+        if let Some(c) = chunk_bytes {
+            model = model.with_chunk_bytes(c);
+        }
+        let (input, schema) = batches(data.0);
+        let out = py.detach(move || -> vigil::Result<Table> {
+            let out_schema = model.output_schema(&schema)?;
+            let scored = input.iter().map(|b| model.score(b)).collect::<vigil::Result<Vec<_>>>()?;
+            Ok(Table::try_new(scored, out_schema)?)
+        });
+        out.map(PyArrowType).map_err(to_py)
+    }
+
+    /// The model as JSON.
+    fn to_json(&self) -> PyResult<String> {
+        self.inner.to_json().map_err(to_py)
+    }
+
+    /// Reads a model from JSON (format, version and shape are checked).
+    #[staticmethod]
+    fn from_json(json: &str) -> PyResult<Self> {
+        FittedPipeline::from_json(json).map(|inner| NativeModel { inner }).map_err(to_py)
+    }
+
+    /// Detector feature names, in order.
+    #[getter]
+    fn feature_names(&self) -> Vec<String> {
+        self.inner.feature_names().to_vec()
+    }
+
+    /// Median of each feature on the baseline.
+    #[getter]
+    fn center(&self) -> Vec<f32> {
+        self.inner.detector().center.clone()
+    }
+
+    /// Robust scale of each feature on the baseline.
+    #[getter]
+    fn scale(&self) -> Vec<f32> {
+        self.inner.detector().scale.clone()
+    }
+
+    /// Score above which a row is an alert (None for top-N).
+    #[getter]
+    fn cutoff(&self) -> Option<f64> {
+        self.inner.cutoff()
+    }
+}
+
+/// Fits a pipeline described by JSON specs on a baseline table.
+#[pyfunction]
+#[pyo3(signature = (features_json, detector_json, threshold_json, baseline, backend = "auto", chunk_bytes = None))]
+fn fit(
+    py: Python<'_>,
+    features_json: &str,
+    detector_json: &str,
+    threshold_json: &str,
+    baseline: PyArrowType<Table>,
+    backend: &str,
+    chunk_bytes: Option<usize>,
+) -> PyResult<NativeModel> {
+    let features: Vec<Feature> = spec(features_json, "features")?;
+    let detector: RobustZ = spec(detector_json, "detector")?;
+    let threshold: Threshold = spec(threshold_json, "threshold")?;
+    let mut builder = Pipeline::builder().detector(detector).threshold(threshold).backend(self::backend(backend)?);
+    for f in features {
+        builder = builder.feature(f);
+    }
+    if let Some(c) = chunk_bytes {
+        builder = builder.chunk_bytes(c);
+    }
+    let pipeline = builder.build().map_err(to_py)?;
+    let (input, _) = batches(baseline.0);
+    py.detach(move || pipeline.fit(&input)).map(|inner| NativeModel { inner }).map_err(to_py)
+}
+
+/// Which backend runs and on which adapter.
+#[pyfunction]
+#[pyo3(signature = (backend = "auto"))]
+fn backend_info(py: Python<'_>, backend: &str) -> PyResult<Bound<'_, PyDict>> {
+    let b = self::backend(backend)?;
+    let info = py.detach(move || vigil::backend_info(b)).map_err(to_py)?;
+    let d = PyDict::new(py);
+    d.set_item("requested", format!("{:?}", info.requested).to_lowercase())?;
+    d.set_item("cpu_threads", info.cpu_threads)?;
+    d.set_item("adapter_error", info.adapter_error)?;
+    match info.adapter {
+        Some(a) => {
+            let ad = PyDict::new(py);
+            ad.set_item("name", a.name)?;
+            ad.set_item("api", a.api)?;
+            ad.set_item("device_type", a.device_type)?;
+            ad.set_item("hardware", a.hardware)?;
+            ad.set_item("max_storage_binding", a.max_storage_binding)?;
+            d.set_item("adapter", ad)?;
+        }
+        None => d.set_item("adapter", py.None())?,
+    }
+    Ok(d)
+}
+
+/// Address of the value-bytes buffer of string column `column` as Rust receives it
+/// (for tests that show no copy happens on the way in).
+#[pyfunction]
+fn _string_data_address(data: PyArrowType<Table>, column: &str) -> PyResult<Vec<usize>> {
+    let (input, _) = batches(data.0);
+    let mut out = Vec::new();
+    for b in &input {
+        let col = b.column_by_name(column).ok_or_else(|| SchemaError::new_err(format!("no column `{column}`")))?;
+        let addr = match col.data_type() {
+            DataType::Utf8 => col.as_string::<i32>().value_data().as_ptr() as usize,
+            DataType::LargeUtf8 => col.as_string::<i64>().value_data().as_ptr() as usize,
+            DataType::Utf8View => col
+                .as_string_view()
+                .data_buffers()
+                .first()
+                .map(|buf| buf.as_ptr() as usize)
+                .unwrap_or(0),
+            other => return Err(SchemaError::new_err(format!("`{column}` is {other}, not a string column"))),
+        };
+        out.push(addr);
+    }
+    Ok(out)
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_class::<NativeModel>()?;
+    m.add_function(wrap_pyfunction!(fit, m)?)?;
+    m.add_function(wrap_pyfunction!(backend_info, m)?)?;
+    m.add_function(wrap_pyfunction!(_string_data_address, m)?)?;
+    m.add("VigilError", py.get_type::<VigilError>())?;
+    m.add("SchemaError", py.get_type::<SchemaError>())?;
+    m.add("ParameterError", py.get_type::<ParameterError>())?;
+    m.add("InputError", py.get_type::<InputError>())?;
+    m.add("GpuError", py.get_type::<GpuError>())?;
+    m.add("ModelError", py.get_type::<ModelError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

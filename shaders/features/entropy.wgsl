@@ -1,0 +1,32 @@
+// Shannon entropy of each string's bytes, in bits: -sum p_b log2 p_b over byte values b.
+// An empty string has entropy 0. Output: 1 f32 per row. CPU twin: core/src/cpu/entropy.rs
+//!include shared/strings.wgsl
+
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let row = row_index(gid, groups);
+    if (row >= params.rows) {
+        return;
+    }
+    let span = row_span(row);
+    if (span.y - span.x > params.max_row_bytes) {
+        return;
+    }
+    var counts: array<u32, 256>;
+    for (var i = span.x; i < span.y; i = i + 1u) {
+        let b = byte_at(i);
+        counts[b] = counts[b] + 1u;
+    }
+    let n = f32(span.y - span.x);
+    var h = 0.0;
+    for (var b = 0u; b < 256u; b = b + 1u) {
+        let c = counts[b];
+        if (c > 0u) {
+            let p = f32(c) / n;
+            h = h - p * log2(p);
+        }
+    }
+    out[row] = h;
+}

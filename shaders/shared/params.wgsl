@@ -1,0 +1,56 @@
+// Structs shared with Rust (core/src/gpu/params.rs mirrors them; a test checks the sizes)
+// and the row-index helper every kernel uses.
+
+// Parameters of every string kernel (features/length, entropy, char_classes, ngrams).
+struct StringParams {
+    // Rows in this chunk.
+    rows: u32,
+    // Value of offsets[] that marks byte 0 of the uploaded bytes buffer.
+    base: u32,
+    // n-gram length (ngrams only).
+    n: u32,
+    // Number of hash buckets, a power of two (ngrams only).
+    dims: u32,
+    // Rows longer than this many bytes are skipped (output left as is): the host computes
+    // them with the CPU twin. One invocation looping over a long row stalls its whole
+    // workgroup on a real GPU, and Mesa's llvmpipe/lavapipe stops a loop nest after 65,535
+    // iterations, so long rows are better served by the CPU.
+    max_row_bytes: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+// Parameters of the element-wise numeric kernels (features/log1p, standardize).
+struct NumericParams {
+    rows: u32,
+    _pad: u32,
+    mean: f32,
+    std_dev: f32,
+}
+
+// Parameters of the robust-z score kernel (score/robust_z).
+struct ScoreParams {
+    rows: u32,
+    features: u32,
+    z_cap: f32,
+    _pad: u32,
+}
+
+// Threads per workgroup of every kernel.
+const WORKGROUP: u32 = 64u;
+
+// Row handled by this invocation. Dispatches wider than 65,535 workgroups spill into y.
+fn row_index(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
+    return gid.x + gid.y * groups.x * WORKGROUP;
+}
+
+// NaN test on the bits: WGSL lets compilers assume finite floats, so `v != v` is not reliable.
+fn is_nan(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
+// A quiet NaN, vigil's null marker in Float32 buffers.
+fn nan() -> f32 {
+    return bitcast<f32>(0x7fc00000u);
+}
