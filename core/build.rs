@@ -36,7 +36,9 @@ fn main() {
     let mut failures = Vec::new();
     for family in ["shared", "features", "score", "aggregate"] {
         let dir = root.join(family);
-        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
         println!("cargo:rerun-if-changed={}", dir.display());
         let mut names: Vec<_> = entries
             .filter_map(|e| e.ok())

@@ -12,7 +12,11 @@ use vigil::features;
 use vigil::{Backend, Pipeline};
 
 fn backends() -> Vec<Backend> {
-    if common::gpu_available() { vec![Backend::Cpu, Backend::Gpu] } else { vec![Backend::Cpu] }
+    if common::gpu_available() {
+        vec![Backend::Cpu, Backend::Gpu]
+    } else {
+        vec![Backend::Cpu]
+    }
 }
 
 fn strings(values: &[&str]) -> ArrayRef {
@@ -22,13 +26,22 @@ fn strings(values: &[&str]) -> ArrayRef {
 #[test]
 fn entropy_of_hand_checked_strings() {
     for b in backends() {
-        let out = vigil::kernels::compute_feature(&features::entropy("s"), strings(&["", "aaaa", "ab", "abcd", "google"]), b, 1 << 20)
-            .expect("entropy");
+        let out = vigil::kernels::compute_feature(
+            &features::entropy("s"),
+            strings(&["", "aaaa", "ab", "abcd", "google"]),
+            b,
+            1 << 20,
+        )
+        .expect("entropy");
         let e = out[0].as_primitive::<Float32Type>();
         // google: p = 2/6, 2/6, 1/6, 1/6 -> 1.9182958 bits (Python: -sum p log2 p).
         let expected = [0.0f32, 0.0, 1.0, 2.0, 1.918_295_8];
         for (i, want) in expected.iter().enumerate() {
-            assert!((e.value(i) - want).abs() < 1e-6, "{b:?} row {i}: {} != {want}", e.value(i));
+            assert!(
+                (e.value(i) - want).abs() < 1e-6,
+                "{b:?} row {i}: {} != {want}",
+                e.value(i)
+            );
         }
     }
 }
@@ -36,8 +49,13 @@ fn entropy_of_hand_checked_strings() {
 #[test]
 fn length_counts_bytes_and_code_points() {
     for b in backends() {
-        let out = vigil::kernels::compute_feature(&features::length("s"), strings(&["naïve", "", "日本", "🙂x"]), b, 1 << 20)
-            .expect("length");
+        let out = vigil::kernels::compute_feature(
+            &features::length("s"),
+            strings(&["naïve", "", "日本", "🙂x"]),
+            b,
+            1 << 20,
+        )
+        .expect("length");
         let bytes = out[0].as_primitive::<UInt32Type>().values().to_vec();
         let chars = out[1].as_primitive::<UInt32Type>().values().to_vec();
         assert_eq!(bytes, vec![6, 0, 6, 5], "{b:?}");
@@ -60,7 +78,16 @@ fn char_classes_of_a_hand_counted_string() {
         )
         .expect("char classes");
         let ratio = |k: usize, row: usize| out[k].as_primitive::<Float32Type>().value(row);
-        let expected = [1.0 / 8.0, 1.0 / 8.0, 1.0 / 8.0, 1.0 / 8.0, 1.0 / 8.0, 1.0 / 8.0, 2.0 / 8.0, 1.0 / 8.0];
+        let expected = [
+            1.0 / 8.0,
+            1.0 / 8.0,
+            1.0 / 8.0,
+            1.0 / 8.0,
+            1.0 / 8.0,
+            1.0 / 8.0,
+            2.0 / 8.0,
+            1.0 / 8.0,
+        ];
         for (k, want) in expected.iter().enumerate() {
             assert_eq!(ratio(k, 0), *want, "{b:?} class {k}");
         }
@@ -68,7 +95,10 @@ fn char_classes_of_a_hand_counted_string() {
         let run = out[8].as_primitive::<UInt32Type>();
         assert_eq!((run.value(0), run.value(1), run.value(2)), (1, 4, 2));
         let hex = out[9].as_boolean();
-        assert_eq!((hex.value(0), hex.value(1), hex.value(2), hex.value(3)), (false, false, true, false));
+        assert_eq!(
+            (hex.value(0), hex.value(1), hex.value(2), hex.value(3)),
+            (false, false, true, false)
+        );
         assert_eq!(out[1].data_type(), &DataType::Float32);
     }
 }
@@ -81,18 +111,40 @@ fn ngram_hash_is_the_documented_function() {
     assert_eq!(vigil::kernels::ngram_hash(b"google"), 0x13cd_a26b);
     for b in backends() {
         // "abab", n = 2, 8 buckets: ab, ba, ab land in bucket 5 with signs -, +, - -> -1.
-        let out = vigil::kernels::compute_feature(&features::ngrams("s", 2, 8), strings(&["abab", "a"]), b, 1 << 20)
-            .expect("ngrams");
-        let v = out[0].as_fixed_size_list().values().as_primitive::<Float32Type>().values().to_vec();
+        let out = vigil::kernels::compute_feature(
+            &features::ngrams("s", 2, 8),
+            strings(&["abab", "a"]),
+            b,
+            1 << 20,
+        )
+        .expect("ngrams");
+        let v = out[0]
+            .as_fixed_size_list()
+            .values()
+            .as_primitive::<Float32Type>()
+            .values()
+            .to_vec();
         assert_eq!(&v[..8], &[0.0, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0], "{b:?}");
-        assert!(v[8..].iter().all(|&x| x == 0.0), "shorter than n gives zeros");
+        assert!(
+            v[8..].iter().all(|&x| x == 0.0),
+            "shorter than n gives zeros"
+        );
     }
 }
 
 fn table(a: &[f64], b: &[f64]) -> RecordBatch {
-    let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Float64, true), Field::new("b", DataType::Float64, true)]));
-    RecordBatch::try_new(schema, vec![Arc::new(Float64Array::from(a.to_vec())), Arc::new(Float64Array::from(b.to_vec()))])
-        .expect("batch")
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("a", DataType::Float64, true),
+        Field::new("b", DataType::Float64, true),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Float64Array::from(a.to_vec())),
+            Arc::new(Float64Array::from(b.to_vec())),
+        ],
+    )
+    .expect("batch")
 }
 
 #[test]
@@ -105,7 +157,10 @@ fn robust_z_matches_hand_computed_median_and_mad() {
         let fitted = Pipeline::builder()
             .feature(features::standardize("a").with_mean_std(0.0, 1.0))
             .feature(features::standardize("b").with_mean_std(0.0, 1.0))
-            .detector(RobustZ { top_k: 2, z_cap: 100.0 })
+            .detector(RobustZ {
+                top_k: 2,
+                z_cap: 100.0,
+            })
             .threshold(Threshold::TopN { n: 1 })
             .backend(backend)
             .build()
@@ -114,24 +169,44 @@ fn robust_z_matches_hand_computed_median_and_mad() {
             .expect("fit");
         let d = fitted.detector();
         assert_eq!(d.center, vec![3.0, 10.0]);
-        assert!((d.scale[0] - 1.4826).abs() < 1e-6 && (d.scale[1] - 2.5066).abs() < 1e-5, "{:?}", d.scale);
+        assert!(
+            (d.scale[0] - 1.4826).abs() < 1e-6 && (d.scale[1] - 2.5066).abs() < 1e-5,
+            "{:?}",
+            d.scale
+        );
 
         let scored = fitted.score(&current).expect("score");
         assert_eq!(scored.num_rows(), 4);
-        let score = scored.column_by_name("score").expect("score").as_primitive::<Float32Type>();
+        let score = scored
+            .column_by_name("score")
+            .expect("score")
+            .as_primitive::<Float32Type>();
         // Hand/Python: row 1 sqrt((3/1.4826)^2/2), row 2 sqrt((5/2.5066)^2/2), row 3 both features.
         let expected = [0.0f32, 1.430_811, 1.410_49, 5.820_561];
         for (i, want) in expected.iter().enumerate() {
-            assert!((score.value(i) - want).abs() < 1e-4, "{backend:?} row {i}: {} vs {want}", score.value(i));
+            assert!(
+                (score.value(i) - want).abs() < 1e-4,
+                "{backend:?} row {i}: {} vs {want}",
+                score.value(i)
+            );
         }
         let alert = scored.column_by_name("alert").expect("alert").as_boolean();
-        assert_eq!((0..4).map(|i| alert.value(i)).collect::<Vec<_>>(), vec![false, false, false, true]);
-        let explanation = scored.column_by_name("explanation").expect("explanation").as_list::<i32>();
+        assert_eq!(
+            (0..4).map(|i| alert.value(i)).collect::<Vec<_>>(),
+            vec![false, false, false, true]
+        );
+        let explanation = scored
+            .column_by_name("explanation")
+            .expect("explanation")
+            .as_list::<i32>();
         let top = explanation.value(3);
         let top = top.as_struct();
         let names = top.column(0).as_string::<i32>();
         let z = top.column(1).as_primitive::<Float32Type>();
-        assert_eq!((names.value(0), names.value(1)), ("b_standardized", "a_standardized"));
+        assert_eq!(
+            (names.value(0), names.value(1)),
+            ("b_standardized", "a_standardized")
+        );
         assert!((z.value(0) - 7.978_936).abs() < 1e-4 && (z.value(1) + 2.023_472).abs() < 1e-4);
     }
 }
@@ -157,10 +232,14 @@ fn baseline_quantile_threshold_uses_the_baseline_scores() {
 #[test]
 fn roc_auc_of_a_hand_checked_example() {
     // The classic example: scores 0.1, 0.4, 0.35, 0.8 with labels 0, 0, 1, 1 -> 0.75.
-    let auc = vigil::detect::roc_auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]).expect("auc");
+    let auc =
+        vigil::detect::roc_auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]).expect("auc");
     assert!((auc - 0.75).abs() < 1e-12);
     // Ties count half: all equal -> 0.5.
-    assert_eq!(vigil::detect::roc_auc(&[1.0, 1.0, 1.0], &[true, false, false]), Some(0.5));
+    assert_eq!(
+        vigil::detect::roc_auc(&[1.0, 1.0, 1.0], &[true, false, false]),
+        Some(0.5)
+    );
     assert_eq!(vigil::detect::roc_auc(&[1.0, 2.0], &[true, true]), None);
 }
 
@@ -168,7 +247,12 @@ fn roc_auc_of_a_hand_checked_example() {
 fn saved_model_round_trips() {
     let baseline = RecordBatch::try_new(
         Arc::new(Schema::new(vec![Field::new("q", DataType::Utf8, true)])),
-        vec![strings(&["google.com", "example.org", "wikipedia.org", "github.com"])],
+        vec![strings(&[
+            "google.com",
+            "example.org",
+            "wikipedia.org",
+            "github.com",
+        ])],
     )
     .expect("batch");
     let fitted = Pipeline::builder()
@@ -184,9 +268,14 @@ fn saved_model_round_trips() {
     std::fs::create_dir_all(&dir).expect("dir");
     let path = dir.join("model.json");
     fitted.save(&path).expect("save");
-    let loaded = vigil::FittedPipeline::load(&path).expect("load").with_backend(Backend::Cpu);
+    let loaded = vigil::FittedPipeline::load(&path)
+        .expect("load")
+        .with_backend(Backend::Cpu);
     assert_eq!(loaded, fitted);
-    assert_eq!(loaded.score(&baseline).expect("score"), fitted.score(&baseline).expect("score"));
+    assert_eq!(
+        loaded.score(&baseline).expect("score"),
+        fitted.score(&baseline).expect("score")
+    );
     let json = std::fs::read_to_string(&path).expect("read");
     assert!(json.contains("\"format\": \"vigil.pipeline\"") && json.contains("\"version\": 1"));
 }

@@ -64,6 +64,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub(crate) fn param(name: &str, reason: impl Into<String>) -> Self {
-        Error::InvalidParameter { name: name.to_string(), reason: reason.into() }
+        Error::InvalidParameter {
+            name: name.to_string(),
+            reason: reason.into(),
+        }
     }
 }

@@ -19,11 +19,11 @@
 //! # Ok(()) }
 //! ```
 
+mod cpu;
 pub mod detect;
 mod engine;
 mod error;
 pub mod features;
-mod cpu;
 mod gpu;
 pub mod io;
 mod pipeline;
@@ -34,8 +34,8 @@ pub use engine::{Backend, BackendInfo, DEFAULT_CHUNK_BYTES, backend_info};
 pub use error::{Error, Result};
 pub use gpu::AdapterSummary;
 pub use pipeline::{
-    ALERT, EXPLANATION, FittedPipeline, MAX_MODEL_BYTES, MODEL_FORMAT, MODEL_VERSION, Pipeline, PipelineBuilder, SCORE,
-    UNSCORED_REASON,
+    ALERT, EXPLANATION, FittedPipeline, MAX_MODEL_BYTES, MODEL_FORMAT, MODEL_VERSION, Pipeline,
+    PipelineBuilder, SCORE, UNSCORED_REASON,
 };
 
 /// Row-level kernels exposed for tests and benchmarks that compare backends directly.
@@ -55,10 +55,20 @@ pub mod kernels {
         backend: crate::Backend,
         chunk_bytes: usize,
     ) -> crate::Result<Vec<ArrayRef>> {
-        let schema = Arc::new(Schema::new(vec![Field::new(&feature.column, array.data_type().clone(), true)]));
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            &feature.column,
+            array.data_type().clone(),
+            true,
+        )]));
         let batch = RecordBatch::try_new(schema, vec![array])?;
         let fitted = feature.fit(std::slice::from_ref(&batch))?;
-        fitted.compute(&batch, &crate::engine::Engine { backend, chunk_bytes })
+        fitted.compute(
+            &batch,
+            &crate::engine::Engine {
+                backend,
+                chunk_bytes,
+            },
+        )
     }
 
     /// Robust z and scores of a row-major matrix on `backend`.
@@ -70,7 +80,10 @@ pub mod kernels {
         backend: crate::Backend,
         chunk_bytes: usize,
     ) -> crate::Result<(Vec<f32>, Vec<f32>)> {
-        crate::engine::Engine { backend, chunk_bytes }.robust_z(x, center, scale, z_cap)
+        crate::engine::Engine {
+            backend,
+            chunk_bytes,
+        }
+        .robust_z(x, center, scale, z_cap)
     }
-
 }

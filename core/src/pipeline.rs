@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float32Array, Float32Builder, ListBuilder, RecordBatch, StringArray,
-    StringBuilder, StructBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, Float32Array, Float32Builder, ListBuilder, RecordBatch,
+    StringArray, StringBuilder, StructBuilder,
 };
 use arrow::datatypes::{DataType, Field, Fields, Float32Type, Schema, SchemaRef, UInt32Type};
 use serde::{Deserialize, Serialize};
@@ -80,7 +80,10 @@ impl PipelineBuilder {
     /// Checks the specs and builds the pipeline.
     pub fn build(self) -> Result<Pipeline> {
         if self.features.is_empty() {
-            return Err(Error::param("features", "a pipeline needs at least one feature"));
+            return Err(Error::param(
+                "features",
+                "a pipeline needs at least one feature",
+            ));
         }
         for f in &self.features {
             f.validate()?;
@@ -96,7 +99,10 @@ impl PipelineBuilder {
             features: self.features,
             detector: self.detector,
             threshold: self.threshold,
-            engine: Engine { backend: self.backend, chunk_bytes },
+            engine: Engine {
+                backend: self.backend,
+                chunk_bytes,
+            },
         })
     }
 }
@@ -107,7 +113,10 @@ fn check_unique_names(features: &[Feature]) -> Result<()> {
         if !seen.insert(f.name().clone()) {
             return Err(Error::param(
                 "features",
-                format!("two features write the column `{}`; give one a prefix with .named(..)", f.name()),
+                format!(
+                    "two features write the column `{}`; give one a prefix with .named(..)",
+                    f.name()
+                ),
             ));
         }
     }
@@ -121,7 +130,11 @@ struct FeatureFrame {
     rows: usize,
 }
 
-fn feature_frame(features: &[Feature], engine: &Engine, batch: &RecordBatch) -> Result<FeatureFrame> {
+fn feature_frame(
+    features: &[Feature],
+    engine: &Engine,
+    batch: &RecordBatch,
+) -> Result<FeatureFrame> {
     let rows = batch.num_rows();
     let mut columns = Vec::new();
     for f in features {
@@ -162,10 +175,18 @@ fn feature_frame(features: &[Feature], engine: &Engine, batch: &RecordBatch) -> 
                     put(&|i| values.value(i * d + k));
                 }
             }
-            other => return Err(Error::InvalidInput(format!("internal: feature type {other} not scorable"))),
+            other => {
+                return Err(Error::InvalidInput(format!(
+                    "internal: feature type {other} not scorable"
+                )));
+            }
         }
     }
-    Ok(FeatureFrame { columns, matrix, rows })
+    Ok(FeatureFrame {
+        columns,
+        matrix,
+        rows,
+    })
 }
 
 impl Pipeline {
@@ -178,9 +199,15 @@ impl Pipeline {
     pub fn fit(&self, baseline: &[RecordBatch]) -> Result<FittedPipeline> {
         let rows: usize = baseline.iter().map(|b| b.num_rows()).sum();
         if rows == 0 {
-            return Err(Error::InvalidInput("the baseline has no rows; fit needs at least one".into()));
+            return Err(Error::InvalidInput(
+                "the baseline has no rows; fit needs at least one".into(),
+            ));
         }
-        let features = self.features.iter().map(|f| f.fit(baseline)).collect::<Result<Vec<_>>>()?;
+        let features = self
+            .features
+            .iter()
+            .map(|f| f.fit(baseline))
+            .collect::<Result<Vec<_>>>()?;
         let names: Vec<String> = features.iter().flat_map(|f| f.detector_names()).collect();
         let mut matrix = Vec::with_capacity(rows * names.len());
         for batch in baseline {
@@ -266,7 +293,12 @@ impl FittedPipeline {
     /// Schema of [`score`](Self::score)'s output for an input of `input` schema.
     pub fn output_schema(&self, input: &Schema) -> Result<SchemaRef> {
         let mut fields: Vec<Arc<Field>> = input.fields().iter().cloned().collect();
-        let mut added: Vec<Field> = self.model.features.iter().flat_map(|f| f.output_fields()).collect();
+        let mut added: Vec<Field> = self
+            .model
+            .features
+            .iter()
+            .flat_map(|f| f.output_fields())
+            .collect();
         added.push(Field::new(SCORE, DataType::Float32, true));
         added.push(Field::new(EXPLANATION, explanation_type(), true));
         added.push(Field::new(ALERT, DataType::Boolean, false));
@@ -280,7 +312,10 @@ impl FittedPipeline {
             }
             fields.push(Arc::new(f));
         }
-        Ok(Arc::new(Schema::new_with_metadata(fields, input.metadata().clone())))
+        Ok(Arc::new(Schema::new_with_metadata(
+            fields,
+            input.metadata().clone(),
+        )))
     }
 
     /// Scores one batch: the input columns, then the feature columns, `score`, `explanation`,
@@ -297,13 +332,16 @@ impl FittedPipeline {
             Field::new("feature", DataType::Utf8, false),
             Field::new("z", DataType::Float32, false),
         ]);
-        let mut explanation = ListBuilder::new(StructBuilder::from_fields(fields, det.params.top_k))
-            .with_field(Arc::new(Field::new("item", explanation_item(), true)));
+        let mut explanation =
+            ListBuilder::new(StructBuilder::from_fields(fields, det.params.top_k))
+                .with_field(Arc::new(Field::new("item", explanation_item(), true)));
         let mut reasons = StringBuilder::new();
         for i in 0..frame.rows {
             if scores[i].is_nan() {
                 explanation.append(false);
-                reasons.append_value("every feature is null for this row (null, empty-domain or non-finite input)");
+                reasons.append_value(
+                    "every feature is null for this row (null, empty-domain or non-finite input)",
+                );
                 continue;
             }
             reasons.append_null();
@@ -311,13 +349,16 @@ impl FittedPipeline {
             let top = det.top_features(zr);
             let item = explanation.values();
             for &j in &top {
-                item.field_builder::<StringBuilder>(0).map(|b| b.append_value(&det.features[j]));
-                item.field_builder::<Float32Builder>(1).map(|b| b.append_value(zr[j]));
+                item.field_builder::<StringBuilder>(0)
+                    .map(|b| b.append_value(&det.features[j]));
+                item.field_builder::<Float32Builder>(1)
+                    .map(|b| b.append_value(zr[j]));
                 item.append(true);
             }
             explanation.append(true);
         }
-        let score_array = Float32Array::from_iter(scores.iter().map(|&s| (!s.is_nan()).then_some(s)));
+        let score_array =
+            Float32Array::from_iter(scores.iter().map(|&s| (!s.is_nan()).then_some(s)));
         let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
         columns.extend(frame.columns.into_iter().map(|(_, a)| a));
         columns.push(Arc::new(score_array));
@@ -338,7 +379,9 @@ impl FittedPipeline {
             serde_json::from_str(json).map_err(|e| Error::Model(format!("not valid JSON: {e}")))?;
         let format = value.get("format").and_then(|v| v.as_str());
         if format != Some(MODEL_FORMAT) {
-            return Err(Error::Model(format!("not a vigil pipeline (format is {format:?}, expected \"{MODEL_FORMAT}\")")));
+            return Err(Error::Model(format!(
+                "not a vigil pipeline (format is {format:?}, expected \"{MODEL_FORMAT}\")"
+            )));
         }
         let version = value.get("version").and_then(|v| v.as_u64());
         if version != Some(u64::from(MODEL_VERSION)) {
@@ -346,14 +389,22 @@ impl FittedPipeline {
                 "model version {version:?} cannot be read by this vigil, which reads version {MODEL_VERSION}; refit the pipeline or use the vigil that wrote it"
             )));
         }
-        let model: Model = serde_json::from_value(value).map_err(|e| Error::Model(format!("malformed: {e}")))?;
+        let model: Model =
+            serde_json::from_value(value).map_err(|e| Error::Model(format!("malformed: {e}")))?;
         for f in &model.features {
             f.validate().map_err(|e| Error::Model(e.to_string()))?;
         }
         check_unique_names(&model.features).map_err(|e| Error::Model(e.to_string()))?;
-        model.threshold.validate().map_err(|e| Error::Model(e.to_string()))?;
+        model
+            .threshold
+            .validate()
+            .map_err(|e| Error::Model(e.to_string()))?;
         model.detector.validate_shape()?;
-        let names: Vec<String> = model.features.iter().flat_map(|f| f.detector_names()).collect();
+        let names: Vec<String> = model
+            .features
+            .iter()
+            .flat_map(|f| f.detector_names())
+            .collect();
         if names != model.detector.features {
             return Err(Error::Model(format!(
                 "the detector was fitted on {} features that do not match the {} the feature specs produce",
@@ -361,25 +412,42 @@ impl FittedPipeline {
                 names.len()
             )));
         }
-        Ok(FittedPipeline { model, engine: Engine { backend: Backend::Auto, chunk_bytes: DEFAULT_CHUNK_BYTES } })
+        Ok(FittedPipeline {
+            model,
+            engine: Engine {
+                backend: Backend::Auto,
+                chunk_bytes: DEFAULT_CHUNK_BYTES,
+            },
+        })
     }
 
     /// Writes the model as JSON to `path`.
     pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
         let path = path.as_ref();
-        std::fs::write(path, self.to_json()?).map_err(|source| Error::Io { path: path.display().to_string(), source })
+        std::fs::write(path, self.to_json()?).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })
     }
 
     /// Reads a model saved by [`save`](Self::save) (at most 256 MiB).
     pub fn load(path: impl AsRef<std::path::Path>) -> Result<Self> {
         use std::io::Read;
         let path = path.as_ref();
-        let io = |source| Error::Io { path: path.display().to_string(), source };
+        let io = |source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        };
         let file = std::fs::File::open(path).map_err(io)?;
         let mut text = String::new();
-        file.take(MAX_MODEL_BYTES + 1).read_to_string(&mut text).map_err(io)?;
+        file.take(MAX_MODEL_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(io)?;
         if text.len() as u64 > MAX_MODEL_BYTES {
-            return Err(Error::Model(format!("{} is larger than {MAX_MODEL_BYTES} bytes", path.display())));
+            return Err(Error::Model(format!(
+                "{} is larger than {MAX_MODEL_BYTES} bytes",
+                path.display()
+            )));
         }
         Self::from_json(&text)
     }

@@ -33,7 +33,11 @@ pub enum DgaFamily {
 
 impl DgaFamily {
     /// Every family.
-    pub const ALL: [DgaFamily; 3] = [DgaFamily::ConfickerStyle, DgaFamily::RandomChars, DgaFamily::Dictionary];
+    pub const ALL: [DgaFamily; 3] = [
+        DgaFamily::ConfickerStyle,
+        DgaFamily::RandomChars,
+        DgaFamily::Dictionary,
+    ];
 
     /// Short name, e.g. `conficker_style`.
     pub fn name(self) -> &'static str {
@@ -48,11 +52,12 @@ impl DgaFamily {
 const CONFICKER_TLDS: [&str; 8] = ["com", "net", "org", "info", "biz", "ws", "cn", "cc"];
 const COMMON_TLDS: [&str; 4] = ["com", "net", "org", "info"];
 const WORDS: [&str; 48] = [
-    "anchor", "basket", "candle", "dinner", "engine", "forest", "garden", "harbor", "island", "jacket", "kitten",
-    "ladder", "market", "needle", "orange", "pencil", "quiet", "rocket", "silver", "timber", "umbrella", "velvet",
-    "window", "yellow", "zipper", "bright", "castle", "driver", "effort", "flower", "ground", "health", "indoor",
-    "jungle", "kernel", "lemon", "mirror", "nature", "office", "planet", "record", "season", "travel", "valley",
-    "wonder", "spring", "winter", "summer",
+    "anchor", "basket", "candle", "dinner", "engine", "forest", "garden", "harbor", "island",
+    "jacket", "kitten", "ladder", "market", "needle", "orange", "pencil", "quiet", "rocket",
+    "silver", "timber", "umbrella", "velvet", "window", "yellow", "zipper", "bright", "castle",
+    "driver", "effort", "flower", "ground", "health", "indoor", "jungle", "kernel", "lemon",
+    "mirror", "nature", "office", "planet", "record", "season", "travel", "valley", "wonder",
+    "spring", "winter", "summer",
 ];
 
 /// `count` domains of `family`, seeded.
@@ -62,13 +67,20 @@ pub fn dga_domains(family: DgaFamily, count: usize, seed: u64) -> Vec<String> {
         .map(|_| match family {
             DgaFamily::ConfickerStyle => {
                 let len = 8 + rng.below(4);
-                let label: String = (0..len).map(|_| (b'a' + rng.below(26) as u8) as char).collect();
-                format!("{label}.{}", CONFICKER_TLDS[rng.below(CONFICKER_TLDS.len())])
+                let label: String = (0..len)
+                    .map(|_| (b'a' + rng.below(26) as u8) as char)
+                    .collect();
+                format!(
+                    "{label}.{}",
+                    CONFICKER_TLDS[rng.below(CONFICKER_TLDS.len())]
+                )
             }
             DgaFamily::RandomChars => {
                 const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
                 let len = 12 + rng.below(13);
-                let label: String = (0..len).map(|_| ALNUM[rng.below(ALNUM.len())] as char).collect();
+                let label: String = (0..len)
+                    .map(|_| ALNUM[rng.below(ALNUM.len())] as char)
+                    .collect();
                 format!("{label}.{}", COMMON_TLDS[rng.below(COMMON_TLDS.len())])
             }
             DgaFamily::Dictionary => {
@@ -85,14 +97,23 @@ pub fn dga_domains(family: DgaFamily, count: usize, seed: u64) -> Vec<String> {
 pub fn dns_queries(benign: &[&str], count: usize, dga_fraction: f64, seed: u64) -> Vec<String> {
     const HOSTS: [&str; 8] = ["www", "api", "mail", "cdn1", "static", "login", "img", "m"];
     let mut rng = SplitMix64(seed);
-    let dga_every = if dga_fraction > 0.0 { (1.0 / dga_fraction).round().max(1.0) as usize } else { usize::MAX };
+    let dga_every = if dga_fraction > 0.0 {
+        (1.0 / dga_fraction).round().max(1.0) as usize
+    } else {
+        usize::MAX
+    };
     (0..count)
         .map(|i| {
             if i % dga_every == dga_every - 1 {
                 let family = DgaFamily::ALL[rng.below(3)];
-                dga_domains(family, 1, rng.next_u64()).pop().unwrap_or_default()
+                dga_domains(family, 1, rng.next_u64())
+                    .pop()
+                    .unwrap_or_default()
             } else {
-                let base = benign.get(rng.below(benign.len())).copied().unwrap_or("example.com");
+                let base = benign
+                    .get(rng.below(benign.len()))
+                    .copied()
+                    .unwrap_or("example.com");
                 match rng.below(3) {
                     0 => base.to_string(),
                     _ => format!("{}.{base}", HOSTS[rng.below(HOSTS.len())]),

@@ -2,7 +2,6 @@
 //! in and goes out through the Arrow PyCapsule interface (pyarrow and polars alike, without
 //! copying buffers); compute runs with the GIL released; errors become `vigil` exceptions.
 
-
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::pyarrow::{PyArrowType, Table};
@@ -14,17 +13,49 @@ use vigil::detect::{RobustZ, Threshold};
 use vigil::features::Feature;
 use vigil::{Backend, FittedPipeline, Pipeline};
 
-create_exception!(_native, VigilError, PyException, "Base class of every vigil error.");
-create_exception!(_native, SchemaError, VigilError, "A column is missing, has the wrong type, or clashes with an output.");
-create_exception!(_native, ParameterError, VigilError, "A parameter is out of range or inconsistent.");
-create_exception!(_native, InputError, VigilError, "The data cannot be used as given (empty baseline, all-null feature, ...).");
-create_exception!(_native, GpuError, VigilError, "No GPU adapter, or the GPU failed.");
-create_exception!(_native, ModelError, VigilError, "A saved model is corrupted, of another version, or of another shape.");
+create_exception!(
+    _native,
+    VigilError,
+    PyException,
+    "Base class of every vigil error."
+);
+create_exception!(
+    _native,
+    SchemaError,
+    VigilError,
+    "A column is missing, has the wrong type, or clashes with an output."
+);
+create_exception!(
+    _native,
+    ParameterError,
+    VigilError,
+    "A parameter is out of range or inconsistent."
+);
+create_exception!(
+    _native,
+    InputError,
+    VigilError,
+    "The data cannot be used as given (empty baseline, all-null feature, ...)."
+);
+create_exception!(
+    _native,
+    GpuError,
+    VigilError,
+    "No GPU adapter, or the GPU failed."
+);
+create_exception!(
+    _native,
+    ModelError,
+    VigilError,
+    "A saved model is corrupted, of another version, or of another shape."
+);
 
 fn to_py(err: vigil::Error) -> PyErr {
     let msg = err.to_string();
     match err {
-        vigil::Error::MissingColumn { .. } | vigil::Error::WrongType { .. } => SchemaError::new_err(msg),
+        vigil::Error::MissingColumn { .. } | vigil::Error::WrongType { .. } => {
+            SchemaError::new_err(msg)
+        }
         vigil::Error::InvalidParameter { .. } => ParameterError::new_err(msg),
         vigil::Error::InvalidInput(_) => InputError::new_err(msg),
         vigil::Error::Gpu(_) => GpuError::new_err(msg),
@@ -56,7 +87,13 @@ struct NativeModel {
 impl NativeModel {
     /// Scores a table; returns a pyarrow Table with the input columns and the outputs.
     #[pyo3(signature = (data, backend = "auto", chunk_bytes = None))]
-    fn score(&self, py: Python<'_>, data: PyArrowType<Table>, backend: &str, chunk_bytes: Option<usize>) -> PyResult<PyArrowType<Table>> {
+    fn score(
+        &self,
+        py: Python<'_>,
+        data: PyArrowType<Table>,
+        backend: &str,
+        chunk_bytes: Option<usize>,
+    ) -> PyResult<PyArrowType<Table>> {
         let mut model = self.inner.clone().with_backend(self::backend(backend)?);
         if let Some(c) = chunk_bytes {
             model = model.with_chunk_bytes(c);
@@ -64,7 +101,10 @@ impl NativeModel {
         let (input, schema) = batches(data.0);
         let out = py.detach(move || -> vigil::Result<Table> {
             let out_schema = model.output_schema(&schema)?;
-            let scored = input.iter().map(|b| model.score(b)).collect::<vigil::Result<Vec<_>>>()?;
+            let scored = input
+                .iter()
+                .map(|b| model.score(b))
+                .collect::<vigil::Result<Vec<_>>>()?;
             Ok(Table::try_new(scored, out_schema)?)
         });
         out.map(PyArrowType).map_err(to_py)
@@ -78,7 +118,9 @@ impl NativeModel {
     /// Reads a model from JSON (format, version and shape are checked).
     #[staticmethod]
     fn from_json(json: &str) -> PyResult<Self> {
-        FittedPipeline::from_json(json).map(|inner| NativeModel { inner }).map_err(to_py)
+        FittedPipeline::from_json(json)
+            .map(|inner| NativeModel { inner })
+            .map_err(to_py)
     }
 
     /// Detector feature names, in order.
@@ -121,7 +163,10 @@ fn fit(
     let features: Vec<Feature> = spec(features_json, "features")?;
     let detector: RobustZ = spec(detector_json, "detector")?;
     let threshold: Threshold = spec(threshold_json, "threshold")?;
-    let mut builder = Pipeline::builder().detector(detector).threshold(threshold).backend(self::backend(backend)?);
+    let mut builder = Pipeline::builder()
+        .detector(detector)
+        .threshold(threshold)
+        .backend(self::backend(backend)?);
     for f in features {
         builder = builder.feature(f);
     }
@@ -130,7 +175,9 @@ fn fit(
     }
     let pipeline = builder.build().map_err(to_py)?;
     let (input, _) = batches(baseline.0);
-    py.detach(move || pipeline.fit(&input)).map(|inner| NativeModel { inner }).map_err(to_py)
+    py.detach(move || pipeline.fit(&input))
+        .map(|inner| NativeModel { inner })
+        .map_err(to_py)
 }
 
 /// Which backend runs and on which adapter.
@@ -165,7 +212,9 @@ fn _string_data_address(data: PyArrowType<Table>, column: &str) -> PyResult<Vec<
     let (input, _) = batches(data.0);
     let mut out = Vec::new();
     for b in &input {
-        let col = b.column_by_name(column).ok_or_else(|| SchemaError::new_err(format!("no column `{column}`")))?;
+        let col = b
+            .column_by_name(column)
+            .ok_or_else(|| SchemaError::new_err(format!("no column `{column}`")))?;
         let addr = match col.data_type() {
             DataType::Utf8 => col.as_string::<i32>().value_data().as_ptr() as usize,
             DataType::LargeUtf8 => col.as_string::<i64>().value_data().as_ptr() as usize,
@@ -175,7 +224,11 @@ fn _string_data_address(data: PyArrowType<Table>, column: &str) -> PyResult<Vec<
                 .first()
                 .map(|buf| buf.as_ptr() as usize)
                 .unwrap_or(0),
-            other => return Err(SchemaError::new_err(format!("`{column}` is {other}, not a string column"))),
+            other => {
+                return Err(SchemaError::new_err(format!(
+                    "`{column}` is {other}, not a string column"
+                )));
+            }
         };
         out.push(addr);
     }

@@ -54,7 +54,9 @@ pub fn gpu_available() -> bool {
 pub const FLOAT_TOL: f32 = 1e-5;
 
 pub fn close(a: f32, b: f32) -> bool {
-    (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= FLOAT_TOL * a.abs().max(b.abs()).max(1.0)
+    (a.is_nan() && b.is_nan())
+        || a == b
+        || (a - b).abs() <= FLOAT_TOL * a.abs().max(b.abs()).max(1.0)
 }
 
 /// Asserts two arrays are equal: same type and validity, integers/booleans exactly,
@@ -65,15 +67,26 @@ pub fn assert_arrays_agree(what: &str, a: &ArrayRef, b: &ArrayRef) {
     assert_eq!(a.logical_nulls(), b.logical_nulls(), "{what}: validity");
     match a.data_type() {
         DataType::Float32 => {
-            let (x, y) = (a.as_primitive::<Float32Type>(), b.as_primitive::<Float32Type>());
+            let (x, y) = (
+                a.as_primitive::<Float32Type>(),
+                b.as_primitive::<Float32Type>(),
+            );
             for i in 0..a.len() {
                 if a.is_valid(i) {
-                    assert!(close(x.value(i), y.value(i)), "{what}: row {i}: {} vs {}", x.value(i), y.value(i));
+                    assert!(
+                        close(x.value(i), y.value(i)),
+                        "{what}: row {i}: {} vs {}",
+                        x.value(i),
+                        y.value(i)
+                    );
                 }
             }
         }
         DataType::UInt32 => {
-            let (x, y) = (a.as_primitive::<UInt32Type>(), b.as_primitive::<UInt32Type>());
+            let (x, y) = (
+                a.as_primitive::<UInt32Type>(),
+                b.as_primitive::<UInt32Type>(),
+            );
             for i in 0..a.len() {
                 if a.is_valid(i) {
                     assert_eq!(x.value(i), y.value(i), "{what}: row {i}");

@@ -25,5 +25,9 @@ pub(crate) fn row(x: &[f32], center: &[f32], scale: &[f32], z_cap: f32, z: &mut 
         };
         z[j] = zj;
     }
-    if count == 0 { f32::NAN } else { (sum / count as f32).sqrt() }
+    if count == 0 {
+        f32::NAN
+    } else {
+        (sum / count as f32).sqrt()
+    }
 }

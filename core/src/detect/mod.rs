@@ -42,9 +42,13 @@ impl Threshold {
         match *self {
             Threshold::TopN { .. } => Ok(()),
             Threshold::BaselineQuantile { q } if (0.0..=1.0).contains(&q) => Ok(()),
-            Threshold::BaselineQuantile { q } => Err(Error::param("q", format!("{q} is not in [0, 1]"))),
+            Threshold::BaselineQuantile { q } => {
+                Err(Error::param("q", format!("{q} is not in [0, 1]")))
+            }
             Threshold::Score { value } if value.is_finite() => Ok(()),
-            Threshold::Score { value } => Err(Error::param("value", format!("{value} is not finite"))),
+            Threshold::Score { value } => {
+                Err(Error::param("value", format!("{value} is not finite")))
+            }
         }
     }
 
@@ -54,7 +58,11 @@ impl Threshold {
             Threshold::TopN { .. } => None,
             Threshold::Score { value } => Some(value),
             Threshold::BaselineQuantile { q } => {
-                let mut s: Vec<f64> = baseline_scores.iter().filter(|v| !v.is_nan()).map(|&v| f64::from(v)).collect();
+                let mut s: Vec<f64> = baseline_scores
+                    .iter()
+                    .filter(|v| !v.is_nan())
+                    .map(|&v| f64::from(v))
+                    .collect();
                 s.sort_by(f64::total_cmp);
                 Some(quantile_sorted(&s, q))
             }
@@ -65,7 +73,8 @@ impl Threshold {
     pub(crate) fn flags(&self, scores: &[f32], cutoff: Option<f64>) -> Vec<bool> {
         match (*self, cutoff) {
             (Threshold::TopN { n }, _) => {
-                let mut order: Vec<usize> = (0..scores.len()).filter(|&i| !scores[i].is_nan()).collect();
+                let mut order: Vec<usize> =
+                    (0..scores.len()).filter(|&i| !scores[i].is_nan()).collect();
                 order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
                 let mut flags = vec![false; scores.len()];
                 for &i in order.iter().take(n) {
@@ -73,7 +82,10 @@ impl Threshold {
                 }
                 flags
             }
-            (_, Some(c)) => scores.iter().map(|&s| !s.is_nan() && f64::from(s) > c).collect(),
+            (_, Some(c)) => scores
+                .iter()
+                .map(|&s| !s.is_nan() && f64::from(s) > c)
+                .collect(),
             (_, None) => vec![false; scores.len()],
         }
     }
@@ -96,8 +108,12 @@ pub(crate) fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
 /// counted as half (the Mann-Whitney U statistic). Rows with a NaN score are skipped.
 /// `None` when there is no positive or no negative.
 pub fn roc_auc(scores: &[f32], labels: &[bool]) -> Option<f64> {
-    let mut pairs: Vec<(f32, bool)> =
-        scores.iter().zip(labels).filter(|(s, _)| !s.is_nan()).map(|(&s, &l)| (s, l)).collect();
+    let mut pairs: Vec<(f32, bool)> = scores
+        .iter()
+        .zip(labels)
+        .filter(|(s, _)| !s.is_nan())
+        .map(|(&s, &l)| (s, l))
+        .collect();
     pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let pos = pairs.iter().filter(|p| p.1).count() as f64;
     let neg = pairs.len() as f64 - pos;

@@ -27,7 +27,10 @@ pub struct RobustZ {
 
 impl Default for RobustZ {
     fn default() -> Self {
-        RobustZ { top_k: 3, z_cap: 100.0 }
+        RobustZ {
+            top_k: 3,
+            z_cap: 100.0,
+        }
     }
 }
 
@@ -52,7 +55,11 @@ const MEANAD_TO_SIGMA: f64 = 1.2533;
 
 fn median_sorted(s: &[f64]) -> f64 {
     let n = s.len();
-    if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
 }
 
 impl RobustZ {
@@ -76,7 +83,12 @@ impl RobustZ {
         let mut col = Vec::with_capacity(rows);
         for (j, name) in names.iter().enumerate() {
             col.clear();
-            col.extend((0..rows).map(|i| x[i * f + j]).filter(|v| !v.is_nan()).map(f64::from));
+            col.extend(
+                (0..rows)
+                    .map(|i| x[i * f + j])
+                    .filter(|v| !v.is_nan())
+                    .map(f64::from),
+            );
             if col.is_empty() {
                 return Err(Error::InvalidInput(format!(
                     "feature `{name}` is null in every baseline row, so it cannot be fitted; \
@@ -96,7 +108,12 @@ impl RobustZ {
             center.push(med as f32);
             scale.push(s as f32);
         }
-        Ok(FittedRobustZ { params: self.clone(), features: names.to_vec(), center, scale })
+        Ok(FittedRobustZ {
+            params: self.clone(),
+            features: names.to_vec(),
+            center,
+            scale,
+        })
     }
 }
 
@@ -115,7 +132,9 @@ impl FittedRobustZ {
     }
 
     pub(crate) fn validate_shape(&self) -> Result<()> {
-        self.params.validate().map_err(|e| Error::Model(e.to_string()))?;
+        self.params
+            .validate()
+            .map_err(|e| Error::Model(e.to_string()))?;
         let f = self.features.len();
         if self.center.len() != f || self.scale.len() != f {
             return Err(Error::Model(format!(
@@ -124,8 +143,16 @@ impl FittedRobustZ {
                 self.scale.len()
             )));
         }
-        if self.center.iter().chain(&self.scale).any(|v| !v.is_finite()) || self.scale.iter().any(|&s| s < 0.0) {
-            return Err(Error::Model("robust_z centres and scales must be finite, scales >= 0".into()));
+        if self
+            .center
+            .iter()
+            .chain(&self.scale)
+            .any(|v| !v.is_finite())
+            || self.scale.iter().any(|&s| s < 0.0)
+        {
+            return Err(Error::Model(
+                "robust_z centres and scales must be finite, scales >= 0".into(),
+            ));
         }
         Ok(())
     }

@@ -30,7 +30,10 @@ impl Backend {
             "auto" => Ok(Backend::Auto),
             "gpu" => Ok(Backend::Gpu),
             "cpu" => Ok(Backend::Cpu),
-            other => Err(Error::param("backend", format!("`{other}` is not one of auto, gpu, cpu"))),
+            other => Err(Error::param(
+                "backend",
+                format!("`{other}` is not one of auto, gpu, cpu"),
+            )),
         }
     }
 
@@ -72,7 +75,12 @@ pub fn backend_info(backend: Backend) -> Result<BackendInfo> {
             Err(e) => (None, Some(e.to_string())),
         }
     };
-    Ok(BackendInfo { requested, adapter, adapter_error, cpu_threads: rayon::current_num_threads() })
+    Ok(BackendInfo {
+        requested,
+        adapter,
+        adapter_error,
+        cpu_threads: rayon::current_num_threads(),
+    })
 }
 
 /// A string kernel and its parameters.
@@ -109,7 +117,9 @@ impl StringOp {
             StringOp::Length => cpu::length::row(s, out),
             StringOp::Entropy => cpu::entropy::row(s, out),
             StringOp::CharClasses => cpu::char_classes::row(s, out),
-            StringOp::Ngrams { n, .. } => cpu::ngrams::row(s, n as usize, bytemuck::cast_slice_mut(out)),
+            StringOp::Ngrams { n, .. } => {
+                cpu::ngrams::row(s, n as usize, bytemuck::cast_slice_mut(out))
+            }
         }
     }
 }
@@ -170,7 +180,12 @@ impl Engine {
         Ok(strings_cpu(op, strings, 0, rows))
     }
 
-    fn strings_gpu(&self, ctx: &GpuContext, op: StringOp, strings: &Strings<'_>) -> Result<Vec<u32>> {
+    fn strings_gpu(
+        &self,
+        ctx: &GpuContext,
+        op: StringOp,
+        strings: &Strings<'_>,
+    ) -> Result<Vec<u32>> {
         let rows = strings.len();
         let words = op.words();
         let limit = ctx.summary.max_storage_binding as usize;
@@ -217,9 +232,15 @@ impl Engine {
                         Binding::Output(((end - start) * words * 4) as u64),
                     ],
                 )?;
-                let bytes_out = result.first().ok_or_else(|| Error::Gpu("no output".into()))?;
+                let bytes_out = result
+                    .first()
+                    .ok_or_else(|| Error::Gpu("no output".into()))?;
                 let at = out.len();
-                out.extend(bytes_out.chunks_exact(4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])));
+                out.extend(
+                    bytes_out
+                        .chunks_exact(4)
+                        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])),
+                );
                 // Rows the kernel skipped for their length: the CPU twin fills them in.
                 for i in start..end {
                     if strings.row_len(i) > GPU_MAX_ROW_BYTES {
@@ -245,12 +266,15 @@ impl Engine {
             }
         }
         let mut out = vec![0f32; values.len()];
-        out.par_iter_mut().zip(values).with_min_len(CPU_MIN_ROWS).for_each(|(o, &x)| {
-            *o = match op {
-                NumericOp::Log1p => cpu::log1p::row(x),
-                NumericOp::Standardize { mean, std } => cpu::standardize::row(x, mean, std),
-            }
-        });
+        out.par_iter_mut()
+            .zip(values)
+            .with_min_len(CPU_MIN_ROWS)
+            .for_each(|(o, &x)| {
+                *o = match op {
+                    NumericOp::Log1p => cpu::log1p::row(x),
+                    NumericOp::Standardize { mean, std } => cpu::standardize::row(x, mean, std),
+                }
+            });
         Ok(out)
     }
 
@@ -263,7 +287,12 @@ impl Engine {
         };
         let mut out = Vec::with_capacity(values.len());
         for chunk in values.chunks(chunk_rows) {
-            let p = params::NumericParams { rows: chunk.len() as u32, _pad: 0, mean, std_dev: std };
+            let p = params::NumericParams {
+                rows: chunk.len() as u32,
+                _pad: 0,
+                mean,
+                std_dev: std,
+            };
             let result = ctx.dispatch(
                 kernel,
                 p.rows,
@@ -279,12 +308,25 @@ impl Engine {
     }
 
     /// Robust z of every feature (row-major, `center.len()` per row) and the row scores.
-    pub(crate) fn robust_z(&self, x: &[f32], center: &[f32], scale: &[f32], z_cap: f32) -> Result<(Vec<f32>, Vec<f32>)> {
+    pub(crate) fn robust_z(
+        &self,
+        x: &[f32],
+        center: &[f32],
+        scale: &[f32],
+        z_cap: f32,
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
         let f = center.len();
         if f == 0 || x.is_empty() {
-            return Ok((Vec::new(), vec![f32::NAN; if f == 0 { 0 } else { x.len() / f }]));
+            return Ok((
+                Vec::new(),
+                vec![f32::NAN; if f == 0 { 0 } else { x.len() / f }],
+            ));
         }
-        let gpu = if f <= GPU_MAX_FEATURES { self.gpu_for(x.len() * 4)? } else { None };
+        let gpu = if f <= GPU_MAX_FEATURES {
+            self.gpu_for(x.len() * 4)?
+        } else {
+            None
+        };
         if let Some(ctx) = gpu {
             match self.robust_z_gpu(ctx, x, center, scale, z_cap) {
                 Ok(out) => return Ok(out),
@@ -302,7 +344,14 @@ impl Engine {
         Ok((z, score))
     }
 
-    fn robust_z_gpu(&self, ctx: &GpuContext, x: &[f32], center: &[f32], scale: &[f32], z_cap: f32) -> Result<(Vec<f32>, Vec<f32>)> {
+    fn robust_z_gpu(
+        &self,
+        ctx: &GpuContext,
+        x: &[f32],
+        center: &[f32],
+        scale: &[f32],
+        z_cap: f32,
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
         let f = center.len();
         let limit = ctx.summary.max_storage_binding as usize;
         let chunk_rows = (self.chunk_bytes.min(limit) / (4 * f)).max(1);
@@ -310,7 +359,12 @@ impl Engine {
         let mut score = Vec::with_capacity(x.len() / f);
         for chunk in x.chunks(chunk_rows * f) {
             let rows = chunk.len() / f;
-            let p = params::ScoreParams { rows: rows as u32, features: f as u32, z_cap, _pad: 0 };
+            let p = params::ScoreParams {
+                rows: rows as u32,
+                features: f as u32,
+                z_cap,
+                _pad: 0,
+            };
             let result = ctx.dispatch(
                 &gpu::ROBUST_Z,
                 p.rows,
@@ -332,7 +386,9 @@ impl Engine {
 }
 
 fn f32s(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
-    bytes.chunks_exact(4).map(|w| f32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+    bytes
+        .chunks_exact(4)
+        .map(|w| f32::from_le_bytes([w[0], w[1], w[2], w[3]]))
 }
 
 fn strings_cpu(op: StringOp, strings: &Strings<'_>, start: usize, end: usize) -> Vec<u32> {

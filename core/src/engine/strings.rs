@@ -1,8 +1,6 @@
 //! Uniform row access to Arrow string and binary arrays, without copying their buffers.
 
-use arrow::array::{
-    Array, AsArray, BinaryViewArray, GenericByteArray, StringViewArray,
-};
+use arrow::array::{Array, AsArray, BinaryViewArray, GenericByteArray, StringViewArray};
 use arrow::datatypes::{BinaryType, ByteArrayType, DataType, LargeBinaryType, LargeUtf8Type};
 
 use crate::error::{Error, Result};
@@ -10,9 +8,15 @@ use crate::error::{Error, Result};
 /// Borrowed string/binary column: offsets + value bytes as Arrow has them, or a view array.
 pub(crate) enum Strings<'a> {
     /// Utf8 / Binary: `offsets` has `len + 1` entries indexing `values`.
-    Small { offsets: &'a [i32], values: &'a [u8] },
+    Small {
+        offsets: &'a [i32],
+        values: &'a [u8],
+    },
     /// LargeUtf8 / LargeBinary.
-    Large { offsets: &'a [i64], values: &'a [u8] },
+    Large {
+        offsets: &'a [i64],
+        values: &'a [u8],
+    },
     /// Utf8View.
     StrView(&'a StringViewArray),
     /// BinaryView.
@@ -20,15 +24,20 @@ pub(crate) enum Strings<'a> {
 }
 
 /// What string features accept, for error messages.
-pub(crate) const STRING_TYPES: &str =
-    "a string or binary column (Utf8, LargeUtf8, Utf8View, Binary, LargeBinary, BinaryView or a dictionary of these)";
+pub(crate) const STRING_TYPES: &str = "a string or binary column (Utf8, LargeUtf8, Utf8View, Binary, LargeBinary, BinaryView or a dictionary of these)";
 
 fn small<T: ByteArrayType<Offset = i32>>(a: &GenericByteArray<T>) -> Strings<'_> {
-    Strings::Small { offsets: a.value_offsets(), values: a.value_data() }
+    Strings::Small {
+        offsets: a.value_offsets(),
+        values: a.value_data(),
+    }
 }
 
 fn large<T: ByteArrayType<Offset = i64>>(a: &GenericByteArray<T>) -> Strings<'_> {
-    Strings::Large { offsets: a.value_offsets(), values: a.value_data() }
+    Strings::Large {
+        offsets: a.value_offsets(),
+        values: a.value_data(),
+    }
 }
 
 impl<'a> Strings<'a> {
@@ -120,8 +129,10 @@ impl<'a> Strings<'a> {
             Strings::Large { offsets, values } => {
                 let first = offsets[start] as usize;
                 let aligned = first & !3;
-                let rebased: Vec<u32> =
-                    offsets[start..=end].iter().map(|&o| (o as usize - aligned) as u32).collect();
+                let rebased: Vec<u32> = offsets[start..=end]
+                    .iter()
+                    .map(|&o| (o as usize - aligned) as u32)
+                    .collect();
                 GpuChunk {
                     offsets: Cow::Owned(bytemuck::cast_slice(&rebased).to_vec()),
                     bytes: Cow::Borrowed(&values[aligned..offsets[end] as usize]),

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, FixedSizeListArray, Float32Array, RecordBatch, UInt32Array,
+    Array, ArrayRef, AsArray, BooleanArray, FixedSizeListArray, Float32Array, RecordBatch,
+    UInt32Array,
 };
 use arrow::buffer::{BooleanBuffer, NullBuffer};
 use arrow::compute::kernels::cast::cast;
@@ -64,7 +65,11 @@ pub struct Feature {
 }
 
 fn spec(column: &str, kind: FeatureKind) -> Feature {
-    Feature { column: column.to_string(), kind, prefix: None }
+    Feature {
+        column: column.to_string(),
+        kind,
+        prefix: None,
+    }
 }
 
 /// Byte and code-point length of a string column.
@@ -81,7 +86,14 @@ pub fn char_classes(column: &str) -> Feature {
 }
 /// Signed hashed byte n-grams of a string column into `dims` buckets (not normalised).
 pub fn ngrams(column: &str, n: u32, dims: u32) -> Feature {
-    spec(column, FeatureKind::Ngrams { n, dims, normalize: false })
+    spec(
+        column,
+        FeatureKind::Ngrams {
+            n,
+            dims,
+            normalize: false,
+        },
+    )
 }
 /// `log1p` of a numeric column.
 pub fn log1p(column: &str) -> Feature {
@@ -89,12 +101,24 @@ pub fn log1p(column: &str) -> Feature {
 }
 /// Standardisation of a numeric column with mean and std fitted on the baseline.
 pub fn standardize(column: &str) -> Feature {
-    spec(column, FeatureKind::Standardize { mean: None, std: None })
+    spec(
+        column,
+        FeatureKind::Standardize {
+            mean: None,
+            std: None,
+        },
+    )
 }
 
 /// Names of the char-class ratio outputs, in kernel order.
 const CLASS_RATIOS: [&str; 8] = [
-    "digit_ratio", "lower_ratio", "upper_ratio", "dot_ratio", "dash_ratio", "punct_ratio", "non_ascii_ratio",
+    "digit_ratio",
+    "lower_ratio",
+    "upper_ratio",
+    "dot_ratio",
+    "dash_ratio",
+    "punct_ratio",
+    "non_ascii_ratio",
     "vowel_ratio",
 ];
 
@@ -131,10 +155,16 @@ impl Feature {
         match self.kind {
             FeatureKind::Ngrams { n, dims, .. } => {
                 if !(1..=5).contains(&n) {
-                    return Err(Error::param("n", format!("n-gram length {n} is not in 1..=5")));
+                    return Err(Error::param(
+                        "n",
+                        format!("n-gram length {n} is not in 1..=5"),
+                    ));
                 }
                 if !(2..=65_536).contains(&dims) || !dims.is_power_of_two() {
-                    return Err(Error::param("dims", format!("{dims} is not a power of two in 2..=65536")));
+                    return Err(Error::param(
+                        "dims",
+                        format!("{dims} is not a power of two in 2..=65536"),
+                    ));
                 }
             }
             FeatureKind::Standardize { mean, std } => {
@@ -162,13 +192,20 @@ impl Feature {
             FeatureKind::Entropy => vec![f32f("entropy")],
             FeatureKind::CharClasses => {
                 let mut v: Vec<Field> = CLASS_RATIOS.iter().map(|s| f32f(s)).collect();
-                v.push(Field::new(format!("{p}_max_consonant_run"), DataType::UInt32, true));
+                v.push(Field::new(
+                    format!("{p}_max_consonant_run"),
+                    DataType::UInt32,
+                    true,
+                ));
                 v.push(Field::new(format!("{p}_is_hex"), DataType::Boolean, true));
                 v
             }
             FeatureKind::Ngrams { n, dims, .. } => vec![Field::new(
                 format!("{p}_ngram{n}"),
-                DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, false)), *dims as i32),
+                DataType::FixedSizeList(
+                    Arc::new(Field::new("item", DataType::Float32, false)),
+                    *dims as i32,
+                ),
                 true,
             )],
             FeatureKind::Log1p => vec![f32f("log1p")],
@@ -181,7 +218,9 @@ impl Feature {
         let mut names = Vec::new();
         for f in self.output_fields() {
             match f.data_type() {
-                DataType::FixedSizeList(_, d) => names.extend((0..*d).map(|i| format!("{}[{i}]", f.name()))),
+                DataType::FixedSizeList(_, d) => {
+                    names.extend((0..*d).map(|i| format!("{}[{i}]", f.name())))
+                }
                 _ => names.push(f.name().clone()),
             }
         }
@@ -189,12 +228,17 @@ impl Feature {
     }
 
     fn is_numeric(&self) -> bool {
-        matches!(self.kind, FeatureKind::Log1p | FeatureKind::Standardize { .. })
+        matches!(
+            self.kind,
+            FeatureKind::Log1p | FeatureKind::Standardize { .. }
+        )
     }
 
     /// Fills in what is fitted on the baseline (standardisation's mean and std).
     pub(crate) fn fit(&self, baseline: &[RecordBatch]) -> Result<Feature> {
-        let FeatureKind::Standardize { mean, std } = self.kind else { return Ok(self.clone()) };
+        let FeatureKind::Standardize { mean, std } = self.kind else {
+            return Ok(self.clone());
+        };
         if mean.is_some() && std.is_some() {
             return Ok(self.clone());
         }
@@ -218,7 +262,10 @@ impl Feature {
         let var = (sum2 / n as f64 - (sum / n as f64).powi(2)).max(0.0);
         let s = std.unwrap_or(if var > 0.0 { var.sqrt() } else { 1.0 });
         let mut fitted = self.clone();
-        fitted.kind = FeatureKind::Standardize { mean: Some(m), std: Some(s) };
+        fitted.kind = FeatureKind::Standardize {
+            mean: Some(m),
+            std: Some(s),
+        };
         Ok(fitted)
     }
 
@@ -227,9 +274,13 @@ impl Feature {
         if self.is_numeric() {
             let (values, nulls) = numeric_input(batch, &self.column)?;
             let op = match self.kind {
-                FeatureKind::Standardize { mean: Some(m), std: Some(s) } => {
-                    NumericOp::Standardize { mean: m as f32, std: s as f32 }
-                }
+                FeatureKind::Standardize {
+                    mean: Some(m),
+                    std: Some(s),
+                } => NumericOp::Standardize {
+                    mean: m as f32,
+                    std: s as f32,
+                },
                 FeatureKind::Standardize { .. } => {
                     return Err(Error::InvalidInput(format!(
                         "standardize(`{}`) has no mean/std: fit the pipeline first",
@@ -244,11 +295,13 @@ impl Feature {
         let array = column(batch, &self.column)?;
         // A dictionary: compute on its (usually few) values, then gather by key.
         if let DataType::Dictionary(_, value_type) = array.data_type() {
-            let dict = array.as_any_dictionary_opt().ok_or_else(|| Error::WrongType {
-                column: self.column.clone(),
-                expected: STRING_TYPES.to_string(),
-                found: array.data_type().clone(),
-            })?;
+            let dict = array
+                .as_any_dictionary_opt()
+                .ok_or_else(|| Error::WrongType {
+                    column: self.column.clone(),
+                    expected: STRING_TYPES.to_string(),
+                    found: array.data_type().clone(),
+                })?;
             if Strings::new(dict.values().as_ref(), &self.column).is_err() {
                 return Err(Error::WrongType {
                     column: self.column.clone(),
@@ -258,9 +311,14 @@ impl Feature {
             }
             let per_value = self.compute_strings(dict.values().as_ref(), engine)?;
             let keys = dict.normalized_keys();
-            let indices = arrow::array::UInt32Array::from_iter(
-                keys.iter().enumerate().map(|(i, &k)| if array.is_null(i) { None } else { Some(k as u32) }),
-            );
+            let indices =
+                arrow::array::UInt32Array::from_iter(keys.iter().enumerate().map(|(i, &k)| {
+                    if array.is_null(i) {
+                        None
+                    } else {
+                        Some(k as u32)
+                    }
+                }));
             return per_value
                 .iter()
                 .map(|a| arrow::compute::take(a.as_ref(), &indices, None).map_err(Error::from))
@@ -283,18 +341,26 @@ impl Feature {
         let words = op.words();
         let out = engine.strings(op, &strings)?;
         let col = |k: usize| -> Vec<u32> { (0..rows).map(|i| out[i * words + k]).collect() };
-        let u32s = |k: usize| -> ArrayRef { Arc::new(UInt32Array::new(col(k).into(), nulls.clone())) };
+        let u32s =
+            |k: usize| -> ArrayRef { Arc::new(UInt32Array::new(col(k).into(), nulls.clone())) };
         Ok(match self.kind {
             FeatureKind::Length => vec![u32s(0), u32s(1)],
             FeatureKind::Entropy => {
-                vec![Arc::new(Float32Array::new(col(0).into_iter().map(f32::from_bits).collect(), nulls))]
+                vec![Arc::new(Float32Array::new(
+                    col(0).into_iter().map(f32::from_bits).collect(),
+                    nulls,
+                ))]
             }
             FeatureKind::CharClasses => {
                 let mut v: Vec<ArrayRef> = Vec::with_capacity(10);
                 for k in 0..CLASS_RATIOS.len() {
                     let ratios = (0..rows).map(|i| {
                         let len = strings.row_len(i);
-                        if len == 0 { 0.0 } else { out[i * words + k] as f32 / len as f32 }
+                        if len == 0 {
+                            0.0
+                        } else {
+                            out[i * words + k] as f32 / len as f32
+                        }
                     });
                     v.push(Arc::new(Float32Array::new(ratios.collect(), nulls.clone())));
                 }
@@ -303,7 +369,9 @@ impl Feature {
                 v.push(Arc::new(BooleanArray::new(hex, nulls)));
                 v
             }
-            FeatureKind::Ngrams { dims, normalize, .. } => {
+            FeatureKind::Ngrams {
+                dims, normalize, ..
+            } => {
                 let mut values: Vec<f32> = out.into_iter().map(f32::from_bits).collect();
                 if normalize {
                     for row in values.chunks_mut(dims as usize) {
@@ -315,7 +383,12 @@ impl Feature {
                 }
                 let item = Arc::new(Field::new("item", DataType::Float32, false));
                 let values = Arc::new(Float32Array::from(values));
-                vec![Arc::new(FixedSizeListArray::try_new(item, dims as i32, values, nulls)?)]
+                vec![Arc::new(FixedSizeListArray::try_new(
+                    item,
+                    dims as i32,
+                    values,
+                    nulls,
+                )?)]
             }
             _ => unreachable!("numeric kinds are handled by compute"),
         })
@@ -324,10 +397,18 @@ impl Feature {
 
 /// The input column `name` of `batch`, or a `MissingColumn` error listing what exists.
 pub(crate) fn column<'b>(batch: &'b RecordBatch, name: &str) -> Result<&'b ArrayRef> {
-    batch.column_by_name(name).ok_or_else(|| Error::MissingColumn {
-        column: name.to_string(),
-        available: batch.schema().fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", "),
-    })
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| Error::MissingColumn {
+            column: name.to_string(),
+            available: batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
 }
 
 /// A numeric column as f32 with NaN for nulls, and its validity (non-finite values are null).
@@ -350,7 +431,11 @@ fn numeric_input(batch: &RecordBatch, name: &str) -> Result<(Vec<f32>, Option<Nu
         })
         .collect();
     let valid = NullBuffer::from_iter(values.iter().map(|v| !v.is_nan()));
-    let nulls = if valid.null_count() == 0 { None } else { Some(valid) };
+    let nulls = if valid.null_count() == 0 {
+        None
+    } else {
+        Some(valid)
+    };
     Ok((values, nulls))
 }
 

@@ -73,7 +73,10 @@ static CONTEXT: OnceLock<std::result::Result<GpuContext, String>> = OnceLock::ne
 
 /// The process-wide GPU context, opened on first use. An error when no adapter exists.
 pub(crate) fn context() -> Result<&'static GpuContext> {
-    CONTEXT.get_or_init(open).as_ref().map_err(|e| Error::Gpu(e.clone()))
+    CONTEXT
+        .get_or_init(open)
+        .as_ref()
+        .map_err(|e| Error::Gpu(e.clone()))
 }
 
 fn open() -> std::result::Result<GpuContext, String> {
@@ -102,7 +105,9 @@ fn open() -> std::result::Result<GpuContext, String> {
     .map_err(|e| format!("could not open GPU device {}: {e}", info.name))?;
     let hardware = matches!(
         info.device_type,
-        wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu | wgpu::DeviceType::VirtualGpu
+        wgpu::DeviceType::DiscreteGpu
+            | wgpu::DeviceType::IntegratedGpu
+            | wgpu::DeviceType::VirtualGpu
     );
     let summary = AdapterSummary {
         name: info.name.clone(),
@@ -132,18 +137,21 @@ impl GpuContext {
         cache
             .entry(kernel.name)
             .or_insert_with(|| {
-                let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(kernel.name),
-                    source: wgpu::ShaderSource::Wgsl(kernel.source.into()),
-                });
-                self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(kernel.name),
-                    layout: None,
-                    module: &module,
-                    entry_point: Some("main"),
-                    compilation_options: Default::default(),
-                    cache: None,
-                })
+                let module = self
+                    .device
+                    .create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(kernel.name),
+                        source: wgpu::ShaderSource::Wgsl(kernel.source.into()),
+                    });
+                self.device
+                    .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                        label: Some(kernel.name),
+                        layout: None,
+                        module: &module,
+                        entry_point: Some("main"),
+                        compilation_options: Default::default(),
+                        cache: None,
+                    })
             })
             .clone()
     }
@@ -154,7 +162,9 @@ impl GpuContext {
         let best = pool
             .iter()
             .enumerate()
-            .filter(|(_, b)| b.usage() == usage && b.size() >= size && b.size() <= size.max(4096) * 4)
+            .filter(|(_, b)| {
+                b.usage() == usage && b.size() >= size && b.size() <= size.max(4096) * 4
+            })
             .min_by_key(|(_, b)| b.size())
             .map(|(i, _)| i);
         if let Some(i) = best {
@@ -162,7 +172,11 @@ impl GpuContext {
         }
         drop(pool);
         let rounded = size.max(256).next_power_of_two();
-        let alloc = if rounded <= self.summary.max_storage_binding { rounded } else { round4(size) };
+        let alloc = if rounded <= self.summary.max_storage_binding {
+            rounded
+        } else {
+            round4(size)
+        };
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("vigil pool"),
             size: alloc,
@@ -182,7 +196,12 @@ impl GpuContext {
     /// Runs `kernel` over `rows` rows (one invocation a row, 2D dispatch past the per-dimension
     /// limit) with `bindings` at indices 0.., and returns the bytes of every `Output` binding,
     /// in order, read back with one copy and one map.
-    pub(crate) fn dispatch(&self, kernel: &Kernel, rows: u32, bindings: &[Binding<'_>]) -> Result<Vec<Vec<u8>>> {
+    pub(crate) fn dispatch(
+        &self,
+        kernel: &Kernel,
+        rows: u32,
+        bindings: &[Binding<'_>],
+    ) -> Result<Vec<Vec<u8>>> {
         use wgpu::BufferUsages as U;
         let max = self.summary.max_storage_binding;
         for b in bindings {
@@ -202,7 +221,10 @@ impl GpuContext {
         let gx = groups.min(self.max_groups);
         let gy = groups.div_ceil(gx);
         if gy > self.max_groups {
-            return Err(Error::Gpu(format!("{}: {rows} rows exceed one dispatch", kernel.name)));
+            return Err(Error::Gpu(format!(
+                "{}: {rows} rows exceed one dispatch",
+                kernel.name
+            )));
         }
 
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
@@ -275,7 +297,12 @@ impl GpuContext {
         polled.map_err(|e| Error::Gpu(format!("{}: device poll failed: {e}", kernel.name)))?;
         match rx.recv() {
             Ok(Ok(())) => {}
-            _ => return Err(Error::Gpu(format!("{}: reading results back failed", kernel.name))),
+            _ => {
+                return Err(Error::Gpu(format!(
+                    "{}: reading results back failed",
+                    kernel.name
+                )));
+            }
         }
         let mut result = Vec::with_capacity(outputs.len());
         {
@@ -283,7 +310,10 @@ impl GpuContext {
                 .get_mapped_range(0..total.max(4))
                 .map_err(|e| Error::Gpu(format!("{}: {e}", kernel.name)))?;
             let mut at = 0usize;
-            for (&i, b) in outputs.iter().zip(bindings.iter().filter(|b| matches!(b, Binding::Output(_)))) {
+            for (&i, b) in outputs
+                .iter()
+                .zip(bindings.iter().filter(|b| matches!(b, Binding::Output(_))))
+            {
                 let Binding::Output(n) = b else { continue };
                 result.push(view[at..at + *n as usize].to_vec());
                 at += sizes[i] as usize;

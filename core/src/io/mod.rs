@@ -17,7 +17,10 @@ use crate::pipeline::FittedPipeline;
 pub const DEFAULT_BATCH_ROWS: usize = 64 * 1024;
 
 fn open(path: &Path) -> Result<File> {
-    File::open(path).map_err(|source| Error::Io { path: path.display().to_string(), source })
+    File::open(path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// Reads a whole Parquet file into record batches of `batch_rows` rows.
@@ -31,7 +34,9 @@ pub fn read_parquet(path: impl AsRef<Path>, batch_rows: usize) -> Result<Vec<Rec
 /// Writes batches to a zstd-compressed Parquet file.
 pub fn write_parquet(path: impl AsRef<Path>, batches: &[RecordBatch]) -> Result<()> {
     let path = path.as_ref();
-    let first = batches.first().ok_or_else(|| Error::InvalidInput("no batches to write".into()))?;
+    let first = batches
+        .first()
+        .ok_or_else(|| Error::InvalidInput("no batches to write".into()))?;
     let mut writer = writer(path, first.schema())?;
     for b in batches {
         writer.write(b)?;
@@ -41,8 +46,13 @@ pub fn write_parquet(path: impl AsRef<Path>, batches: &[RecordBatch]) -> Result<
 }
 
 fn writer(path: &Path, schema: arrow::datatypes::SchemaRef) -> Result<ArrowWriter<File>> {
-    let file = File::create(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
-    let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
+    let file = File::create(path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .build();
     Ok(ArrowWriter::try_new(file, schema, Some(props))?)
 }
 
