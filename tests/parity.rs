@@ -1,6 +1,8 @@
 //! GPU (wgpu; lavapipe in CI) versus CPU twin, kernel by kernel, on seeded random arrays and
 //! real data. Integers and booleans must be equal; floats within `common::FLOAT_TOL` relative.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 //! Hand-checked values: every figure here was computed by hand or by an independent
 //! Python script, not by vigil.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::sync::Arc;
@@ -278,4 +280,56 @@ fn saved_model_round_trips() {
     );
     let json = std::fs::read_to_string(&path).expect("read");
     assert!(json.contains("\"format\": \"vigil.pipeline\"") && json.contains("\"version\": 1"));
+}
+
+#[test]
+fn score_parquet_streams_and_matches_in_memory_scoring() {
+    let names: Vec<String> = (0..5000)
+        .map(|i| format!("host{}.example{}.com", i % 97, i % 13))
+        .collect();
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("q", DataType::Utf8, true)])),
+        vec![Arc::new(StringArray::from(names))],
+    )
+    .expect("batch");
+    let fitted = Pipeline::builder()
+        .feature(features::entropy("q"))
+        .feature(features::length("q"))
+        .backend(Backend::Cpu)
+        .build()
+        .expect("build")
+        .fit(std::slice::from_ref(&batch))
+        .expect("fit");
+    let dir = std::env::temp_dir().join(format!("vigil-parquet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (input, output) = (dir.join("in.parquet"), dir.join("out.parquet"));
+    vigil::io::write_parquet(&input, &[batch.slice(0, 2500), batch.slice(2500, 2500)])
+        .expect("write");
+    let summary = vigil::io::score_parquet(&fitted, &input, &output, 700).expect("score_parquet");
+    assert_eq!(summary.rows, 5000);
+    let back = vigil::io::read_parquet(&output, 5000).expect("read");
+    let back = arrow::compute::concat_batches(&back[0].schema(), &back).expect("concat");
+    let direct = fitted.score(&batch).expect("score");
+    assert_eq!(back.num_rows(), 5000);
+    assert_eq!(back.column_by_name("score"), direct.column_by_name("score"));
+    let alerts = direct
+        .column_by_name("alert")
+        .expect("alert")
+        .as_boolean()
+        .true_count() as u64;
+    assert_eq!(summary.alerts, alerts);
+
+    let top_n = Pipeline::builder()
+        .feature(features::entropy("q"))
+        .threshold(Threshold::TopN { n: 5 })
+        .backend(Backend::Cpu)
+        .build()
+        .expect("build")
+        .fit(std::slice::from_ref(&batch))
+        .expect("fit");
+    let refused = vigil::io::score_parquet(&top_n, &input, &output, 700);
+    assert!(matches!(
+        refused,
+        Err(vigil::Error::InvalidParameter { .. })
+    ));
 }

@@ -349,10 +349,12 @@ impl FittedPipeline {
             let top = det.top_features(zr);
             let item = explanation.values();
             for &j in &top {
-                item.field_builder::<StringBuilder>(0)
-                    .map(|b| b.append_value(&det.features[j]));
-                item.field_builder::<Float32Builder>(1)
-                    .map(|b| b.append_value(zr[j]));
+                if let Some(b) = item.field_builder::<StringBuilder>(0) {
+                    b.append_value(&det.features[j]);
+                }
+                if let Some(b) = item.field_builder::<Float32Builder>(1) {
+                    b.append_value(zr[j]);
+                }
                 item.append(true);
             }
             explanation.append(true);

@@ -122,3 +122,48 @@ pub fn dns_queries(benign: &[&str], count: usize, dga_fraction: f64, seed: u64) 
         })
         .collect()
 }
+
+/// Writes `rows` DNS query names (column `query`, Utf8) built by [`dns_queries`] from
+/// `benign` domains (0.1% DGA) to a zstd Parquet file in row groups of 1M rows.
+pub fn write_dns_parquet(
+    path: &std::path::Path,
+    rows: usize,
+    seed: u64,
+    benign: &[&str],
+) -> crate::Result<()> {
+    use arrow::array::{RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::WriterProperties;
+    use std::sync::Arc;
+
+    const GROUP: usize = 1 << 20;
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "query",
+        DataType::Utf8,
+        false,
+    )]));
+    let file = std::fs::File::create(path).map_err(|source| crate::Error::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let props = WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+        .set_max_row_group_row_count(Some(GROUP))
+        .build();
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
+    let mut done = 0;
+    let mut part = 0u64;
+    while done < rows {
+        let n = GROUP.min(rows - done);
+        let queries = dns_queries(benign, n, 0.001, seed.wrapping_add(part));
+        let batch =
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(queries))])?;
+        writer.write(&batch)?;
+        writer.flush()?;
+        done += n;
+        part += 1;
+    }
+    writer.close()?;
+    Ok(())
+}

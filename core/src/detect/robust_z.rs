@@ -77,7 +77,7 @@ impl RobustZ {
     pub fn fit(&self, names: &[String], x: &[f32]) -> Result<FittedRobustZ> {
         self.validate()?;
         let f = names.len();
-        let rows = if f == 0 { 0 } else { x.len() / f };
+        let rows = x.len().checked_div(f).unwrap_or(0);
         let mut center = Vec::with_capacity(f);
         let mut scale = Vec::with_capacity(f);
         let mut col = Vec::with_capacity(rows);

@@ -319,7 +319,7 @@ impl Engine {
         if f == 0 || x.is_empty() {
             return Ok((
                 Vec::new(),
-                vec![f32::NAN; if f == 0 { 0 } else { x.len() / f }],
+                vec![f32::NAN; x.len().checked_div(f).unwrap_or(0)],
             ));
         }
         let gpu = if f <= GPU_MAX_FEATURES {

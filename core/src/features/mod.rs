@@ -445,3 +445,41 @@ fn float_with_nan_as_null(values: Vec<f32>, input_nulls: Option<&NullBuffer>) ->
     let nulls = NullBuffer::union(Some(&valid), input_nulls).filter(|n| n.null_count() > 0);
     Arc::new(Float32Array::new(values.into(), nulls))
 }
+
+/// Computes `features` on `batch` and returns the input columns followed by the feature
+/// columns, without a detector. A `standardize` without mean/std is fitted on `batch` itself.
+pub fn extract(
+    features: &[Feature],
+    batch: &RecordBatch,
+    backend: crate::Backend,
+) -> Result<RecordBatch> {
+    let engine = Engine {
+        backend,
+        chunk_bytes: crate::DEFAULT_CHUNK_BYTES,
+    };
+    let mut fields: Vec<Arc<Field>> = batch.schema().fields().iter().cloned().collect();
+    let mut columns = batch.columns().to_vec();
+    for f in features {
+        f.validate()?;
+        let fitted = f.fit(std::slice::from_ref(batch))?;
+        for (field, array) in fitted
+            .output_fields()
+            .into_iter()
+            .zip(fitted.compute(batch, &engine)?)
+        {
+            if fields.iter().any(|x| x.name() == field.name()) {
+                return Err(Error::InvalidInput(format!(
+                    "column `{}` would appear twice; give the feature a prefix with .named(..)",
+                    field.name()
+                )));
+            }
+            fields.push(Arc::new(field));
+            columns.push(array);
+        }
+    }
+    let schema = Arc::new(arrow::datatypes::Schema::new_with_metadata(
+        fields,
+        batch.schema().metadata().clone(),
+    ));
+    Ok(RecordBatch::try_new(schema, columns)?)
+}

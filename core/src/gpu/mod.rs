@@ -114,7 +114,8 @@ fn open() -> std::result::Result<GpuContext, String> {
         api: format!("{:?}", info.backend),
         device_type: format!("{:?}", info.device_type),
         hardware,
-        max_storage_binding: u64::from(limits.max_storage_buffer_binding_size)
+        max_storage_binding: limits
+            .max_storage_buffer_binding_size
             .min(limits.max_buffer_size),
     };
     Ok(GpuContext {

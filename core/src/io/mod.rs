@@ -9,6 +9,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
+use rayon::prelude::*;
+
 use crate::detect::Threshold;
 use crate::error::{Error, Result};
 use crate::pipeline::FittedPipeline;
@@ -100,4 +102,58 @@ pub fn score_parquet(
     }
     writer.close()?;
     Ok(summary)
+}
+
+fn row_groups(path: &Path) -> Result<usize> {
+    Ok(ParquetRecordBatchReaderBuilder::try_new(open(path)?)?
+        .metadata()
+        .num_row_groups())
+}
+
+/// Reads a whole Parquet file, its row groups decoded in parallel; batches of at most
+/// [`DEFAULT_BATCH_ROWS`] rows, in file order.
+pub fn read_parquet_parallel(path: impl AsRef<Path>) -> Result<Vec<RecordBatch>> {
+    let path = path.as_ref();
+    let parts: Vec<Result<Vec<RecordBatch>>> = (0..row_groups(path)?)
+        .into_par_iter()
+        .map(|g| {
+            let reader = ParquetRecordBatchReaderBuilder::try_new(open(path)?)?
+                .with_row_groups(vec![g])
+                .with_batch_size(DEFAULT_BATCH_ROWS)
+                .build()?;
+            Ok(reader.collect::<std::result::Result<Vec<_>, _>>()?)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for p in parts {
+        out.extend(p?);
+    }
+    Ok(out)
+}
+
+/// Reads a Parquet file and extracts `features` (see [`crate::features::extract`]), row
+/// groups in parallel; batches come back in file order.
+pub fn extract_parquet(
+    path: impl AsRef<Path>,
+    features: &[crate::features::Feature],
+    backend: crate::Backend,
+) -> Result<Vec<RecordBatch>> {
+    let path = path.as_ref();
+    let parts: Vec<Result<Vec<RecordBatch>>> = (0..row_groups(path)?)
+        .into_par_iter()
+        .map(|g| {
+            let reader = ParquetRecordBatchReaderBuilder::try_new(open(path)?)?
+                .with_row_groups(vec![g])
+                .with_batch_size(DEFAULT_BATCH_ROWS)
+                .build()?;
+            reader
+                .map(|b| crate::features::extract(features, &b?, backend))
+                .collect::<Result<Vec<_>>>()
+        })
+        .collect();
+    let mut out = Vec::new();
+    for p in parts {
+        out.extend(p?);
+    }
+    Ok(out)
 }
