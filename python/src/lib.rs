@@ -180,10 +180,30 @@ fn fit(
         .map_err(to_py)
 }
 
+/// Computes features only (no detector): input columns followed by feature columns.
+#[pyfunction]
+#[pyo3(signature = (features_json, data, backend = "auto"))]
+fn extract(py: Python<'_>, features_json: &str, data: PyArrowType<Table>, backend: &str) -> PyResult<PyArrowType<Table>> {
+    let features: Vec<Feature> = spec(features_json, "features")?;
+    let b = self::backend(backend)?;
+    let (input, schema) = batches(data.0);
+    let out = py.detach(move || -> vigil::Result<Table> {
+        let empty = RecordBatch::new_empty(schema);
+        let out = vigil::features::extract(&features, &empty, b)?;
+        let out_schema = out.schema();
+        let batches = input
+            .iter()
+            .map(|batch| vigil::features::extract(&features, batch, b))
+            .collect::<vigil::Result<Vec<_>>>()?;
+        Ok(Table::try_new(batches, out_schema)?)
+    });
+    out.map(PyArrowType).map_err(to_py)
+}
+
 /// Which backend runs and on which adapter.
 #[pyfunction]
 #[pyo3(signature = (backend = "auto"))]
-fn backend_info(py: Python<'_>, backend: &str) -> PyResult<Bound<'_, PyDict>> {
+fn backend_info<'py>(py: Python<'py>, backend: &str) -> PyResult<Bound<'py, PyDict>> {
     let b = self::backend(backend)?;
     let info = py.detach(move || vigil::backend_info(b)).map_err(to_py)?;
     let d = PyDict::new(py);
@@ -241,6 +261,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeModel>()?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(backend_info, m)?)?;
+    m.add_function(wrap_pyfunction!(extract, m)?)?;
     m.add_function(wrap_pyfunction!(_string_data_address, m)?)?;
     m.add("VigilError", py.get_type::<VigilError>())?;
     m.add("SchemaError", py.get_type::<SchemaError>())?;

@@ -30,7 +30,7 @@ __version__: str = _native.__version__
 
 __all__ = [
     "Feature", "length", "entropy", "char_classes", "ngrams", "log1p", "standardize",
-    "RobustZ", "TopN", "BaselineQuantile", "ScoreAbove", "Pipeline", "Model", "backend_info",
+    "RobustZ", "TopN", "BaselineQuantile", "ScoreAbove", "Pipeline", "Model", "extract", "backend_info",
     "VigilError", "SchemaError", "ParameterError", "InputError", "GpuError", "ModelError",
 ]
 
@@ -354,6 +354,15 @@ class Model:
         more = "" if len(self.feature_names) <= 40 else f"<p>... {len(self.feature_names) - 40} more</p>"
         return (_table_html("vigil.Model", rows)
                 + f"<table><tr><th>feature</th><th>median</th><th>scale</th></tr>{stats}</table>{more}")
+
+
+def extract(data: Any, features: Sequence[Feature], backend: str = "auto") -> Any:
+    """Computes ``features`` on ``data`` without a detector: the input columns followed by the
+    feature columns, as the same kind of object (polars in, polars out; pyarrow in, pyarrow
+    out). A ``standardize`` without mean/std is fitted on each batch of ``data`` itself."""
+    arrow_data, kind = _as_arrow_input(data)
+    table = _native.extract(json.dumps([f._spec() for f in features]), arrow_data, backend)
+    return _as_output(table, kind)
 
 
 def backend_info(backend: str = "auto") -> dict:

@@ -1,0 +1,166 @@
+"""Tests of the Python face of vigil: types in = types out, no copies on the way in,
+named exceptions, hand-checked values, model files."""
+
+import json
+import math
+import os
+import pathlib
+
+import polars as pl
+import pyarrow as pa
+import pytest
+
+import vigil
+
+DATA = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data"
+FEATURES = [vigil.length("q"), vigil.entropy("q"), vigil.char_classes("q")]
+
+
+def baseline_df() -> pl.DataFrame:
+    return pl.DataFrame({"q": ["google.com", "example.org", "wikipedia.org", "github.com", "python.org", "rust-lang.org"]})
+
+
+def current_df() -> pl.DataFrame:
+    return pl.DataFrame({"q": ["google.com", "xj3k9q2lz8w7.biz", None, "ab"]})
+
+
+def fit(backend: str = "cpu") -> vigil.Model:
+    return vigil.Pipeline(FEATURES, detector=vigil.RobustZ(top_k=2), backend=backend).fit(baseline_df())
+
+
+def test_polars_in_polars_out():
+    scored = fit().score(current_df())
+    assert isinstance(scored, pl.DataFrame)
+    assert scored.height == 4, "rows in = rows out"
+    assert scored.columns[:4] == ["q", "q_len_bytes", "q_len_chars", "q_entropy"]
+    for col in ["score", "explanation", "alert", "unscored_reason"]:
+        assert col in scored.columns
+    assert scored["score"][2] is None and "null" in scored["unscored_reason"][2]
+    top = scored.sort("score", descending=True, nulls_last=True)["q"][0]
+    assert top == "xj3k9q2lz8w7.biz"
+    expl = scored["explanation"][1]
+    assert len(expl) == 2 and set(expl[0].keys()) == {"feature", "z"}
+
+
+def test_pyarrow_in_pyarrow_out():
+    model = fit()
+    table = current_df().to_arrow()
+    out = model.score(table)
+    assert isinstance(out, pa.Table) and out.num_rows == 4
+    batch = pa.RecordBatch.from_pydict({"q": ["a.com", "b.net"]})
+    out_batch = model.score(batch)
+    assert isinstance(out_batch, pa.RecordBatch) and out_batch.num_rows == 2
+
+
+def test_hand_checked_values():
+    df = pl.DataFrame({"q": ["", "aaaa", "ab", "abcd", "naïve"]})
+    out = vigil.extract(df, [vigil.entropy("q"), vigil.length("q")], backend="cpu")
+    assert out["q_entropy"].to_list()[:4] == [0.0, 0.0, 1.0, 2.0]
+    assert (out["q_len_bytes"][4], out["q_len_chars"][4]) == (6, 5)
+
+
+def test_polars_strings_are_not_copied_on_the_way_in():
+    # A polars string column reaches Rust as Utf8View: its data buffer must be polars' own.
+    s = "x" * 40  # longer than 12 bytes, so stored out of line in a data buffer
+    df = pl.DataFrame({"q": [s + str(i) for i in range(1000)]})
+    theirs = df.to_arrow(compat_level=pl.CompatLevel.newest())["q"].chunk(0).buffers()[2].address
+    ours = vigil._native._string_data_address(df, "q")[0]
+    assert ours == theirs
+
+
+def test_pyarrow_strings_are_not_copied_on_the_way_in():
+    table = pa.table({"q": pa.array(["alpha.com", "beta.org"] * 500, type=pa.string())})
+    theirs = table["q"].chunk(0).buffers()[2].address
+    assert vigil._native._string_data_address(table, "q") == [theirs]
+    large = pa.table({"q": pa.array(["a", "b"], type=pa.large_string())})
+    assert vigil._native._string_data_address(large, "q") == [large["q"].chunk(0).buffers()[2].address]
+
+
+def test_exceptions_are_named():
+    model = fit()
+    with pytest.raises(vigil.SchemaError, match="column `q` not found"):
+        model.score(pl.DataFrame({"query": ["a"]}))
+    with pytest.raises(vigil.SchemaError, match="Int64"):
+        model.score(pl.DataFrame({"q": [1, 2]}))
+    with pytest.raises(vigil.ParameterError):
+        vigil.Pipeline([vigil.ngrams("q", n=9)]).fit(baseline_df())
+    with pytest.raises(vigil.InputError):
+        vigil.Pipeline(FEATURES, backend="cpu").fit(pl.DataFrame({"q": pl.Series([], dtype=pl.Utf8)}))
+    with pytest.raises(vigil.InputError):
+        vigil.Pipeline(FEATURES, backend="cpu").fit(pl.DataFrame({"q": [None, None]}, schema={"q": pl.Utf8}))
+    with pytest.raises(vigil.ModelError, match="version"):
+        vigil.Model.from_json(model.to_json().replace('"version": 1', '"version": 2'))
+    with pytest.raises(vigil.ModelError):
+        vigil.Model.from_json("{not json")
+    with pytest.raises(TypeError):
+        model.score([1, 2, 3])
+    assert issubclass(vigil.GpuError, vigil.VigilError)
+
+
+def test_nan_and_inf_become_null_scores():
+    model = vigil.Pipeline([vigil.log1p("x")], backend="cpu").fit(pl.DataFrame({"x": [1.0, 2.0, 3.0, 10.0]}))
+    out = model.score(pl.DataFrame({"x": [float("nan"), float("inf"), -3.0, 1.0]}))
+    assert out.height == 4
+    assert out["x_log1p"].null_count() == 3
+    assert math.isclose(out["x_log1p"][3], math.log(2.0), rel_tol=1e-6)
+    assert out["score"].null_count() == 3
+
+
+def test_model_save_load_round_trip(tmp_path):
+    model = fit()
+    path = tmp_path / "model.json"
+    model.save(str(path))
+    doc = json.loads(path.read_text())
+    assert doc["format"] == "vigil.pipeline" and doc["version"] == 1
+    loaded = vigil.Model.load(str(path), backend="cpu")
+    assert loaded.score(current_df()).equals(model.score(current_df()))
+    assert loaded.feature_names == model.feature_names
+
+
+def test_reprs_and_backend_info():
+    pipe = vigil.Pipeline([vigil.ngrams("q", n=3, dims=256)])
+    assert "ngrams" in repr(pipe) and "<table>" in pipe._repr_html_()
+    model = fit()
+    assert "q_entropy" in model._repr_html_()
+    info = vigil.backend_info("cpu")
+    assert info["requested"] == "cpu" and info["adapter"] is None
+    stats = model.baseline_stats()
+    assert stats.num_rows == len(model.feature_names)
+
+
+def test_batched_scoring_with_progress_matches_one_shot():
+    model = fit()
+    df = pl.DataFrame({"q": [f"host{i}.example.com" for i in range(2500)]})
+    whole = model.score(df)
+    sliced = model.score(df, batch_rows=1000, progress=False)
+    assert sliced.equals(whole)
+
+
+def test_alerts_returns_only_alerting_rows():
+    model = vigil.Pipeline(FEATURES, threshold=vigil.TopN(1), backend="cpu").fit(baseline_df())
+    alerts = model.alerts(current_df())
+    assert alerts.height == 1 and alerts["q"][0] == "xj3k9q2lz8w7.biz"
+
+
+def gpu_or_skip():
+    info = vigil.backend_info("gpu")
+    if info["adapter"] is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but no GPU adapter: {info['adapter_error']}")
+        pytest.skip(f"no GPU adapter: {info['adapter_error']}")
+
+
+def test_gpu_and_cpu_agree_from_python():
+    gpu_or_skip()
+    domains = (DATA / "domains" / "opendns-top-domains.txt").read_text().split()
+    df = pl.DataFrame({"q": domains})
+    feats = FEATURES + [vigil.ngrams("q", n=2, dims=64)]
+    cpu = vigil.extract(df, feats, backend="cpu")
+    gpu = vigil.extract(df, feats, backend="gpu")
+    for col in cpu.columns[1:]:
+        if cpu[col].dtype == pl.Float32:
+            assert ((cpu[col] - gpu[col]).abs() <= 1e-5 * cpu[col].abs().clip(lower_bound=1.0)).all(), col
+        elif cpu[col].dtype in (pl.UInt32, pl.Boolean):
+            assert cpu[col].equals(gpu[col]), col
+        else:
+            assert cpu[col].to_list() == gpu[col].to_list(), col
