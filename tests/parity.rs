@@ -279,3 +279,40 @@ fn gpu_param_structs_match_wgsl() {
         std::mem::size_of::<vigil::kernels::ScoreParams>()
     );
 }
+
+#[test]
+fn two_dimensional_dispatch_covers_every_row() {
+    if !gpu_available() {
+        return;
+    }
+    // 65,535 workgroups x 64 threads = 4,194,240 rows: one more chunk's worth spills into y.
+    let rows = 4_194_240 + 4_321;
+    let strings: ArrayRef = Arc::new(StringArray::from_iter_values(
+        (0..rows).map(|i| if i % 3 == 0 { "é" } else { "ab" }),
+    ));
+    let cpu = vigil::kernels::compute_feature(
+        &features::length("s"),
+        strings.clone(),
+        Backend::Cpu,
+        1 << 26,
+    )
+    .expect("cpu");
+    let gpu =
+        vigil::kernels::compute_feature(&features::length("s"), strings, Backend::Gpu, 1 << 26)
+            .expect("gpu");
+    assert_arrays_agree("length, 2D dispatch", &cpu[0], &gpu[0]);
+    assert_arrays_agree("length chars, 2D dispatch", &cpu[1], &gpu[1]);
+    let values: ArrayRef = Arc::new(Float32Array::from_iter_values(
+        (0..rows).map(|i| i as f32 * 1e-3),
+    ));
+    let cpu = vigil::kernels::compute_feature(
+        &features::log1p("s"),
+        values.clone(),
+        Backend::Cpu,
+        1 << 26,
+    )
+    .expect("cpu");
+    let gpu = vigil::kernels::compute_feature(&features::log1p("s"), values, Backend::Gpu, 1 << 26)
+        .expect("gpu");
+    assert_arrays_agree("log1p, 2D dispatch", &cpu[0], &gpu[0]);
+}

@@ -183,7 +183,12 @@ fn fit(
 /// Computes features only (no detector): input columns followed by feature columns.
 #[pyfunction]
 #[pyo3(signature = (features_json, data, backend = "auto"))]
-fn extract(py: Python<'_>, features_json: &str, data: PyArrowType<Table>, backend: &str) -> PyResult<PyArrowType<Table>> {
+fn extract(
+    py: Python<'_>,
+    features_json: &str,
+    data: PyArrowType<Table>,
+    backend: &str,
+) -> PyResult<PyArrowType<Table>> {
     let features: Vec<Feature> = spec(features_json, "features")?;
     let b = self::backend(backend)?;
     let (input, schema) = batches(data.0);
