@@ -20,10 +20,10 @@ const ALPHABET: &[&str] = &[
     "a", "b", "z", "0", "7", ".", "-", "_", "Q", "X", "é", "ß", "日本", "🙂", " ", "/", "%",
 ];
 
-fn random_string(rng: &mut Rng, max_len: u64) -> String {
+fn random_string(rng: &mut Rng, max_len: usize) -> String {
     let len = rng.below(max_len + 1);
     (0..len)
-        .map(|_| ALPHABET[rng.below(ALPHABET.len() as u64) as usize])
+        .map(|_| ALPHABET[rng.below(ALPHABET.len())])
         .collect()
 }
 
@@ -31,7 +31,7 @@ fn random_strings(seed: u64, rows: usize, null_pct: u64) -> Vec<Option<String>> 
     let mut rng = Rng(seed);
     (0..rows)
         .map(|_| {
-            if rng.below(100) < null_pct {
+            if rng.below(100) < null_pct as usize {
                 None
             } else {
                 Some(random_string(&mut rng, 40))
@@ -110,9 +110,7 @@ fn string_kernels_agree_on_edge_cases() {
         return;
     }
     let mut rng = Rng(9);
-    let big: String = (0..(1 << 20) + 3)
-        .map(|_| ALPHABET[rng.below(8) as usize])
-        .collect();
+    let big: String = (0..(1 << 20) + 3).map(|_| ALPHABET[rng.below(8)]).collect();
     let empty: ArrayRef = Arc::new(StringArray::from(vec!["", "", "a", ""]));
     check_strings_chunked("empty strings", empty, 64);
     check_strings("zero rows", Arc::new(StringArray::from(Vec::<&str>::new())));
@@ -183,7 +181,7 @@ fn numeric_kernels_agree() {
     for null_pct in [0u64, 10, 100] {
         let v: Vec<Option<f64>> = (0..5000)
             .map(|_| {
-                if rng.below(100) < null_pct {
+                if rng.below(100) < null_pct as usize {
                     None
                 } else {
                     Some((rng.unit() - 0.1) * 10f64.powi(rng.below(12) as i32 - 4))

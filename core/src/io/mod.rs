@@ -110,10 +110,13 @@ fn row_groups(path: &Path) -> Result<usize> {
         .num_row_groups())
 }
 
-/// Reads a whole Parquet file, its row groups decoded in parallel; batches of at most
-/// [`DEFAULT_BATCH_ROWS`] rows, in file order.
-pub fn read_parquet_parallel(path: impl AsRef<Path>) -> Result<Vec<RecordBatch>> {
-    let path = path.as_ref();
+/// Runs `each` on a reader of every row group of `path`, row groups in parallel, and
+/// concatenates the results in file order.
+fn per_row_group(
+    path: &Path,
+    each: impl Fn(parquet::arrow::arrow_reader::ParquetRecordBatchReader) -> Result<Vec<RecordBatch>>
+    + Sync,
+) -> Result<Vec<RecordBatch>> {
     let parts: Vec<Result<Vec<RecordBatch>>> = (0..row_groups(path)?)
         .into_par_iter()
         .map(|g| {
@@ -121,7 +124,7 @@ pub fn read_parquet_parallel(path: impl AsRef<Path>) -> Result<Vec<RecordBatch>>
                 .with_row_groups(vec![g])
                 .with_batch_size(DEFAULT_BATCH_ROWS)
                 .build()?;
-            Ok(reader.collect::<std::result::Result<Vec<_>, _>>()?)
+            each(reader)
         })
         .collect();
     let mut out = Vec::new();
@@ -131,6 +134,14 @@ pub fn read_parquet_parallel(path: impl AsRef<Path>) -> Result<Vec<RecordBatch>>
     Ok(out)
 }
 
+/// Reads a whole Parquet file, its row groups decoded in parallel; batches of at most
+/// [`DEFAULT_BATCH_ROWS`] rows, in file order.
+pub fn read_parquet_parallel(path: impl AsRef<Path>) -> Result<Vec<RecordBatch>> {
+    per_row_group(path.as_ref(), |reader| {
+        Ok(reader.collect::<std::result::Result<Vec<_>, _>>()?)
+    })
+}
+
 /// Reads a Parquet file and extracts `features` (see [`crate::features::extract`]), row
 /// groups in parallel; batches come back in file order.
 pub fn extract_parquet(
@@ -138,22 +149,9 @@ pub fn extract_parquet(
     features: &[crate::features::Feature],
     backend: crate::Backend,
 ) -> Result<Vec<RecordBatch>> {
-    let path = path.as_ref();
-    let parts: Vec<Result<Vec<RecordBatch>>> = (0..row_groups(path)?)
-        .into_par_iter()
-        .map(|g| {
-            let reader = ParquetRecordBatchReaderBuilder::try_new(open(path)?)?
-                .with_row_groups(vec![g])
-                .with_batch_size(DEFAULT_BATCH_ROWS)
-                .build()?;
-            reader
-                .map(|b| crate::features::extract(features, &b?, backend))
-                .collect::<Result<Vec<_>>>()
-        })
-        .collect();
-    let mut out = Vec::new();
-    for p in parts {
-        out.extend(p?);
-    }
-    Ok(out)
+    per_row_group(path.as_ref(), |reader| {
+        reader
+            .map(|b| crate::features::extract(features, &b?, backend))
+            .collect()
+    })
 }
