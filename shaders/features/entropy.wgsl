@@ -1,4 +1,5 @@
-// Shannon entropy of each string's bytes, in bits: -sum p_b log2 p_b over byte values b.
+// Shannon entropy of each string's bytes, in bits: -sum p_b log2 p_b over byte values b,
+// computed as log2(n) - (1/n) sum c_b log2 c_b (c_b: count of byte b, n: length), clamped at 0.
 // An empty string has entropy 0. Output: 1 f32 per row. CPU twin: core/src/cpu/entropy.rs
 //!include shared/strings.wgsl
 
@@ -19,14 +20,19 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         let b = byte_at(i);
         counts[b] = counts[b] + 1u;
     }
+    // H = log2(n) - (1/n) * sum over byte values b (ascending) of c_b * log2(c_b).
     let n = f32(span.y - span.x);
-    var h = 0.0;
+    var acc = 0.0;
     for (var b = 0u; b < 256u; b = b + 1u) {
         let c = counts[b];
         if (c > 0u) {
-            let p = f32(c) / n;
-            h = h - p * log2(p);
+            let cf = f32(c);
+            acc = acc + cf * log2(cf);
         }
     }
-    out[row] = h;
+    if (span.y == span.x) {
+        out[row] = 0.0;
+    } else {
+        out[row] = max(log2(n) - acc / n, 0.0);
+    }
 }

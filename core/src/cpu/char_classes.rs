@@ -1,43 +1,86 @@
 //! Twin of `shaders/features/char_classes.wgsl`: 10 class counts of the bytes (see the shader
-//! for their order and meaning).
+//! for their order and meaning). The shader tests each byte with comparisons; here the same
+//! tests are done once per byte value into a table of class bits.
 
 pub(crate) const WORDS: usize = 10;
 
-fn is_vowel(b: u8) -> bool {
-    matches!(b | 0x20, b'a' | b'e' | b'i' | b'o' | b'u')
+const DIGIT: u16 = 1 << 0;
+const LOWER: u16 = 1 << 1;
+const UPPER: u16 = 1 << 2;
+const DOT: u16 = 1 << 3;
+const DASH: u16 = 1 << 4;
+const PUNCT: u16 = 1 << 5;
+const NON_ASCII: u16 = 1 << 6;
+const VOWEL: u16 = 1 << 7;
+/// Bits 0..8 are the eight counted classes, in output order.
+const COUNTED: usize = 8;
+const CONSONANT: u16 = 1 << 8;
+const HEX: u16 = 1 << 9;
+
+const fn classes(b: u8) -> u16 {
+    let digit = b.is_ascii_digit();
+    let lower = b.is_ascii_lowercase();
+    let upper = b.is_ascii_uppercase();
+    let vowel = matches!(b | 0x20, b'a' | b'e' | b'i' | b'o' | b'u');
+    let mut m = 0;
+    if digit {
+        m |= DIGIT;
+    }
+    if lower {
+        m |= LOWER;
+    }
+    if upper {
+        m |= UPPER;
+    }
+    if b == b'.' {
+        m |= DOT;
+    } else if b == b'-' {
+        m |= DASH;
+    } else if b.is_ascii_punctuation() {
+        m |= PUNCT;
+    }
+    if b >= 0x80 {
+        m |= NON_ASCII;
+    }
+    if vowel {
+        m |= VOWEL;
+    }
+    if (lower || upper) && !vowel {
+        m |= CONSONANT;
+    }
+    if b.is_ascii_hexdigit() {
+        m |= HEX;
+    }
+    m
 }
+
+static TABLE: [u16; 256] = {
+    let mut t = [0u16; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = classes(b as u8);
+        b += 1;
+    }
+    t
+};
 
 pub(crate) fn row(s: &[u8], out: &mut [u32]) {
     let c = &mut out[..WORDS];
     c.fill(0);
     let mut run = 0u32;
-    let mut hex = 1u32;
+    let mut hex = HEX;
     for &b in s {
-        let digit = b.is_ascii_digit();
-        let lower = b.is_ascii_lowercase();
-        let upper = b.is_ascii_uppercase();
-        c[0] += digit as u32;
-        c[1] += lower as u32;
-        c[2] += upper as u32;
-        if b == b'.' {
-            c[3] += 1;
-        } else if b == b'-' {
-            c[4] += 1;
-        } else if b.is_ascii_punctuation() {
-            c[5] += 1;
+        let m = TABLE[b as usize];
+        for (k, count) in c.iter_mut().enumerate().take(COUNTED) {
+            *count += u32::from((m >> k) & 1);
         }
-        c[6] += (b >= 0x80) as u32;
-        let vowel = is_vowel(b);
-        c[7] += vowel as u32;
-        if (lower || upper) && !vowel {
+        if m & CONSONANT != 0 {
             run += 1;
             c[8] = c[8].max(run);
         } else {
             run = 0;
         }
-        if !b.is_ascii_hexdigit() {
-            hex = 0;
-        }
+        hex &= m;
     }
-    c[9] = if s.is_empty() { 0 } else { hex };
+    c[9] = u32::from(!s.is_empty() && hex != 0);
 }
