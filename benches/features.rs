@@ -64,6 +64,28 @@ fn bench(c: &mut Criterion) {
         b.iter(|| vigil::io::read_parquet_parallel(&path).expect("read"))
     });
     group.finish();
+
+    // Each feature alone on the batches already in memory, CPU path.
+    let batches = vigil::io::read_parquet_parallel(&path).expect("read");
+    let mut group = c.benchmark_group("dns_10m_in_memory_cpu");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10))
+        .warm_up_time(Duration::from_secs(2));
+    for spec in &specs {
+        group.bench_function(format!("{:?}", spec.kind), |b| {
+            b.iter(|| {
+                batches
+                    .iter()
+                    .map(|batch| {
+                        vigil::features::extract(std::slice::from_ref(spec), batch, Backend::Cpu)
+                            .expect("extract")
+                    })
+                    .count()
+            })
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, bench);

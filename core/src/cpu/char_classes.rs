@@ -64,23 +64,37 @@ static TABLE: [u16; 256] = {
     t
 };
 
+/// The eight counted classes of each byte value as 0/1 lanes, so one vector add counts a byte.
+static LANES: [[u32; COUNTED]; 256] = {
+    let mut t = [[0u32; COUNTED]; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut k = 0;
+        while k < COUNTED {
+            t[b][k] = ((TABLE[b] >> k) & 1) as u32;
+            k += 1;
+        }
+        b += 1;
+    }
+    t
+};
+
 pub(crate) fn row(s: &[u8], out: &mut [u32]) {
-    let c = &mut out[..WORDS];
-    c.fill(0);
+    let mut counts = [0u32; COUNTED];
     let mut run = 0u32;
+    let mut longest = 0u32;
     let mut hex = HEX;
     for &b in s {
+        let lanes = &LANES[b as usize];
+        for k in 0..COUNTED {
+            counts[k] += lanes[k];
+        }
         let m = TABLE[b as usize];
-        for (k, count) in c.iter_mut().enumerate().take(COUNTED) {
-            *count += u32::from((m >> k) & 1);
-        }
-        if m & CONSONANT != 0 {
-            run += 1;
-            c[8] = c[8].max(run);
-        } else {
-            run = 0;
-        }
+        run = if m & CONSONANT != 0 { run + 1 } else { 0 };
+        longest = longest.max(run);
         hex &= m;
     }
-    c[9] = u32::from(!s.is_empty() && hex != 0);
+    out[..COUNTED].copy_from_slice(&counts);
+    out[8] = longest;
+    out[9] = u32::from(!s.is_empty() && hex != 0);
 }

@@ -13,6 +13,8 @@ use arrow::compute::kernels::cast::cast;
 use arrow::datatypes::{DataType, Field, Float32Type};
 use serde::{Deserialize, Serialize};
 
+use rayon::prelude::*;
+
 use crate::engine::strings::{STRING_TYPES, Strings};
 use crate::engine::{Engine, NumericOp, StringOp};
 use crate::error::{Error, Result};
@@ -340,31 +342,30 @@ impl Feature {
         };
         let words = op.words();
         let out = engine.strings(op, &strings)?;
-        let col = |k: usize| -> Vec<u32> { (0..rows).map(|i| out[i * words + k]).collect() };
-        let u32s =
-            |k: usize| -> ArrayRef { Arc::new(UInt32Array::new(col(k).into(), nulls.clone())) };
+        // Output columns are assembled in parallel: one task per column.
+        let column_of = |k: usize| -> Vec<u32> { (0..rows).map(|i| out[i * words + k]).collect() };
+        let u32s = |v: Vec<u32>| -> ArrayRef { Arc::new(UInt32Array::new(v.into(), nulls.clone())) };
         Ok(match self.kind {
-            FeatureKind::Length => vec![u32s(0), u32s(1)],
+            FeatureKind::Length => {
+                let (a, b) = rayon::join(|| column_of(0), || column_of(1));
+                vec![u32s(a), u32s(b)]
+            }
             FeatureKind::Entropy => {
-                vec![Arc::new(Float32Array::new(
-                    col(0).into_iter().map(f32::from_bits).collect(),
-                    nulls,
-                ))]
+                let values: Vec<f32> = out.iter().map(|&w| f32::from_bits(w)).collect();
+                vec![Arc::new(Float32Array::new(values.into(), nulls))]
             }
             FeatureKind::CharClasses => {
-                let mut v: Vec<ArrayRef> = Vec::with_capacity(10);
-                for k in 0..CLASS_RATIOS.len() {
-                    let ratios = (0..rows).map(|i| {
-                        let len = strings.row_len(i);
-                        if len == 0 {
-                            0.0
-                        } else {
-                            out[i * words + k] as f32 / len as f32
-                        }
-                    });
-                    v.push(Arc::new(Float32Array::new(ratios.collect(), nulls.clone())));
-                }
-                v.push(u32s(8));
+                let lens: Vec<u32> = (0..rows).into_par_iter().map(|i| strings.row_len(i) as u32).collect();
+                let mut v: Vec<ArrayRef> = (0..CLASS_RATIOS.len())
+                    .into_par_iter()
+                    .map(|k| {
+                        let ratios: Vec<f32> = (0..rows)
+                            .map(|i| if lens[i] == 0 { 0.0 } else { out[i * words + k] as f32 / lens[i] as f32 })
+                            .collect();
+                        Arc::new(Float32Array::new(ratios.into(), nulls.clone())) as ArrayRef
+                    })
+                    .collect();
+                v.push(u32s(column_of(8)));
                 let hex = BooleanBuffer::from_iter((0..rows).map(|i| out[i * words + 9] != 0));
                 v.push(Arc::new(BooleanArray::new(hex, nulls)));
                 v
