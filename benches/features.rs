@@ -81,7 +81,7 @@ fn bench(c: &mut Criterion) {
                         vigil::features::extract(std::slice::from_ref(spec), batch, Backend::Cpu)
                             .expect("extract")
                     })
-                    .count()
+                    .collect::<Vec<_>>()
             })
         });
     }

@@ -344,7 +344,8 @@ impl Feature {
         let out = engine.strings(op, &strings)?;
         // Output columns are assembled in parallel: one task per column.
         let column_of = |k: usize| -> Vec<u32> { (0..rows).map(|i| out[i * words + k]).collect() };
-        let u32s = |v: Vec<u32>| -> ArrayRef { Arc::new(UInt32Array::new(v.into(), nulls.clone())) };
+        let u32s =
+            |v: Vec<u32>| -> ArrayRef { Arc::new(UInt32Array::new(v.into(), nulls.clone())) };
         Ok(match self.kind {
             FeatureKind::Length => {
                 let (a, b) = rayon::join(|| column_of(0), || column_of(1));
@@ -355,12 +356,21 @@ impl Feature {
                 vec![Arc::new(Float32Array::new(values.into(), nulls))]
             }
             FeatureKind::CharClasses => {
-                let lens: Vec<u32> = (0..rows).into_par_iter().map(|i| strings.row_len(i) as u32).collect();
+                let lens: Vec<u32> = (0..rows)
+                    .into_par_iter()
+                    .map(|i| strings.row_len(i) as u32)
+                    .collect();
                 let mut v: Vec<ArrayRef> = (0..CLASS_RATIOS.len())
                     .into_par_iter()
                     .map(|k| {
                         let ratios: Vec<f32> = (0..rows)
-                            .map(|i| if lens[i] == 0 { 0.0 } else { out[i * words + k] as f32 / lens[i] as f32 })
+                            .map(|i| {
+                                if lens[i] == 0 {
+                                    0.0
+                                } else {
+                                    out[i * words + k] as f32 / lens[i] as f32
+                                }
+                            })
                             .collect();
                         Arc::new(Float32Array::new(ratios.into(), nulls.clone())) as ArrayRef
                     })
