@@ -15,14 +15,12 @@ fn is_vowel(b: u32) -> bool {
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let row = row_index(gid, groups);
-    if (row >= params.rows) {
+    let r = string_row(gid, groups);
+    if (!r.in_range) {
         return;
     }
-    let span = row_span(row);
-    if (span.y - span.x > params.max_row_bytes) {
-        return;
-    }
+    let row = r.index;
+    let span = vec2<u32>(r.start, r.end);
     var c: array<u32, 10>;
     var run = 0u;
     var hex = 1u;

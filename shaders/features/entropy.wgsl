@@ -7,14 +7,12 @@
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let row = row_index(gid, groups);
-    if (row >= params.rows) {
+    let r = string_row(gid, groups);
+    if (!r.in_range) {
         return;
     }
-    let span = row_span(row);
-    if (span.y - span.x > params.max_row_bytes) {
-        return;
-    }
+    let row = r.index;
+    let span = vec2<u32>(r.start, r.end);
     var counts: array<u32, 256>;
     for (var i = span.x; i < span.y; i = i + 1u) {
         let b = byte_at(i);

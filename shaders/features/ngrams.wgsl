@@ -18,15 +18,16 @@ fn fmix32(x: u32) -> u32 {
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let row = row_index(gid, groups);
-    if (row >= params.rows) {
+    let r = string_row(gid, groups);
+    if (!r.in_range) {
         return;
     }
-    let span = row_span(row);
+    let row = r.index;
+    let span = vec2<u32>(r.start, r.end);
     let n = params.n;
     let base = row * params.dims;
     // The host zero-fills the output buffer before the dispatch.
-    if (span.y - span.x < n || span.y - span.x > params.max_row_bytes) {
+    if (span.y - span.x < n) {
         return;
     }
     let last = span.y - n + 1u;
