@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+# GPU failures are test failures here, not silent CPU fallbacks.
+export VIGIL_GPU_STRICT=1
 VENV="${VIGIL_VENV:-.venv}"
 if [ ! -x "$VENV/bin/python" ]; then
   echo "no Python venv at $VENV: run 'bash .ci/run' once (or set VIGIL_VENV)" >&2

@@ -67,6 +67,7 @@ pub mod kernels {
             &crate::engine::Engine {
                 backend,
                 chunk_bytes,
+                strict: true,
             },
         )
     }
@@ -83,6 +84,7 @@ pub mod kernels {
         crate::engine::Engine {
             backend,
             chunk_bytes,
+            strict: true,
         }
         .robust_z(x, center, scale, z_cap)
     }

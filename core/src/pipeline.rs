@@ -102,6 +102,7 @@ impl PipelineBuilder {
             engine: Engine {
                 backend: self.backend,
                 chunk_bytes,
+                strict: false,
             },
         })
     }
@@ -419,6 +420,7 @@ impl FittedPipeline {
             engine: Engine {
                 backend: Backend::Auto,
                 chunk_bytes: DEFAULT_CHUNK_BYTES,
+                strict: false,
             },
         })
     }

@@ -136,6 +136,8 @@ pub(crate) enum NumericOp {
 pub(crate) struct Engine {
     pub backend: Backend,
     pub chunk_bytes: usize,
+    /// A GPU failure is an error instead of a CPU fallback (parity tests; also `VIGIL_GPU_STRICT=1`).
+    pub strict: bool,
 }
 
 /// Rows longer than this many bytes skip the GPU kernels and run on the CPU twin: one
@@ -153,6 +155,15 @@ fn warn(msg: &str) {
 }
 
 impl Engine {
+    /// A GPU failure: an error when strict, else a warning before the CPU twin takes over.
+    fn gpu_failed(&self, e: Error) -> Result<()> {
+        if self.strict || std::env::var("VIGIL_GPU_STRICT").is_ok_and(|v| v == "1") {
+            return Err(e);
+        }
+        warn(&format!("{e}; running this kernel on the CPU instead"));
+        Ok(())
+    }
+
     /// The GPU to use for a job of `bytes` input bytes, or `None` for the CPU.
     fn gpu_for(&self, bytes: usize) -> Result<Option<&'static GpuContext>> {
         match self.backend.resolve_env()? {
@@ -174,7 +185,7 @@ impl Engine {
         if let Some(ctx) = self.gpu_for(strings.span_bytes(0, rows))? {
             match self.strings_gpu(ctx, op, strings) {
                 Ok(out) => return Ok(out),
-                Err(e) => warn(&format!("{e}; running this kernel on the CPU instead")),
+                Err(e) => self.gpu_failed(e)?,
             }
         }
         Ok(strings_cpu(op, strings, 0, rows))
@@ -262,7 +273,7 @@ impl Engine {
         if let Some(ctx) = self.gpu_for(values.len() * 4)? {
             match self.numeric_gpu(ctx, op, values) {
                 Ok(out) => return Ok(out),
-                Err(e) => warn(&format!("{e}; running this kernel on the CPU instead")),
+                Err(e) => self.gpu_failed(e)?,
             }
         }
         let mut out = vec![0f32; values.len()];
@@ -330,7 +341,7 @@ impl Engine {
         if let Some(ctx) = gpu {
             match self.robust_z_gpu(ctx, x, center, scale, z_cap) {
                 Ok(out) => return Ok(out),
-                Err(e) => warn(&format!("{e}; scoring on the CPU instead")),
+                Err(e) => self.gpu_failed(e)?,
             }
         }
         let rows = x.len() / f;

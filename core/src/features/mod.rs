@@ -467,6 +467,7 @@ pub fn extract(
     let engine = Engine {
         backend,
         chunk_bytes: crate::DEFAULT_CHUNK_BYTES,
+        strict: false,
     };
     let mut fields: Vec<Arc<Field>> = batch.schema().fields().iter().cloned().collect();
     let mut columns = batch.columns().to_vec();

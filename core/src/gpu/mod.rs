@@ -238,7 +238,7 @@ impl GpuContext {
             let (usage, size) = match b {
                 Binding::Uniform(d) => (U::UNIFORM | U::COPY_DST, round4(d.len() as u64)),
                 Binding::Input(d) => (U::STORAGE | U::COPY_DST, round4(d.len() as u64)),
-                Binding::Output(n) => (U::STORAGE | U::COPY_SRC, round4(*n)),
+                Binding::Output(n) => (U::STORAGE | U::COPY_SRC | U::COPY_DST, round4(*n)),
             };
             let buf = self.buffer(usage, size);
             match b {
@@ -293,7 +293,7 @@ impl GpuContext {
         let invalid = pollster::block_on(invalid.pop());
         let oom = pollster::block_on(oom.pop());
         if let Some(e) = oom.or(invalid) {
-            return Err(Error::Gpu(format!("{}: {e}", kernel.name)));
+            return Err(Error::Gpu(format!("{}: {e:?}", kernel.name)));
         }
         polled.map_err(|e| Error::Gpu(format!("{}: device poll failed: {e}", kernel.name)))?;
         match rx.recv() {
