@@ -13,7 +13,8 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "no Python venv at $VENV: run 'bash .ci/run' once (or set VIGIL_VENV)" >&2
   exit 2
 fi
-export PYO3_PYTHON="$PWD/$VENV/bin/python"
+VENV="$(cd "$VENV" && pwd)"
+export PYO3_PYTHON="$VENV/bin/python"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -24,5 +25,5 @@ cargo test -p vigil
 echo "== main example (debug build, smoke run)"
 cargo run -q -p vigil --example dga -- --top 3
 echo "== Python extension + tests"
-(cd python && VIRTUAL_ENV="$PWD/../$VENV" PATH="$PWD/../$VENV/bin:$PATH" maturin develop -q)
-(cd python && "../$VENV/bin/python" -m pytest -q)
+(cd python && VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH" maturin develop -q)
+(cd python && "$VENV/bin/python" -m pytest -q)

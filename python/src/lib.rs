@@ -2,6 +2,8 @@
 //! in and goes out through the Arrow PyCapsule interface (pyarrow and polars alike, without
 //! copying buffers); compute runs with the GIL released; errors become `vigil` exceptions.
 
+use std::sync::Arc;
+
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::pyarrow::{PyArrowType, Table};
@@ -193,13 +195,24 @@ fn extract(
     let b = self::backend(backend)?;
     let (input, schema) = batches(data.0);
     let out = py.detach(move || -> vigil::Result<Table> {
-        let empty = RecordBatch::new_empty(schema);
-        let out = vigil::features::extract(&features, &empty, b)?;
-        let out_schema = out.schema();
         let batches = input
             .iter()
             .map(|batch| vigil::features::extract(&features, batch, b))
             .collect::<vigil::Result<Vec<_>>>()?;
+        let out_schema = match batches.first() {
+            Some(first) => first.schema(),
+            None => {
+                let mut fields: Vec<arrow::datatypes::FieldRef> =
+                    schema.fields().iter().cloned().collect();
+                fields.extend(
+                    features
+                        .iter()
+                        .flat_map(|f| f.output_fields())
+                        .map(Arc::new),
+                );
+                Arc::new(arrow::datatypes::Schema::new(fields))
+            }
+        };
         Ok(Table::try_new(batches, out_schema)?)
     });
     out.map(PyArrowType).map_err(to_py)

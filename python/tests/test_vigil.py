@@ -59,6 +59,14 @@ def test_hand_checked_values():
     assert (out["q_len_bytes"][4], out["q_len_chars"][4]) == (6, 5)
 
 
+def test_extract_standardize_and_empty_input():
+    df = pl.DataFrame({"x": [1.0, 2.0, 3.0]})
+    out = vigil.extract(df, [vigil.standardize("x")], backend="cpu")
+    assert out["x_standardized"].to_list()[1] == 0.0
+    empty = vigil.extract(pa.table({"q": pa.array([], type=pa.string())}), [vigil.entropy("q")], backend="cpu")
+    assert empty.num_rows == 0 and "q_entropy" in empty.column_names
+
+
 def test_polars_strings_are_not_copied_on_the_way_in():
     # A polars string column reaches Rust as Utf8View: its data buffer must be polars' own.
     s = "x" * 40  # longer than 12 bytes, so stored out of line in a data buffer
