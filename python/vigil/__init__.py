@@ -259,6 +259,7 @@ class Model:
 
     def __init__(self, native: "_native.NativeModel", backend: str = "auto", chunk_bytes: Optional[int] = None) -> None:
         self._native = native
+        self._threshold = self._read_threshold()
         self.backend = backend
         self.chunk_bytes = chunk_bytes
 
@@ -296,6 +297,9 @@ class Model:
 
     def threshold_spec(self) -> Threshold:
         """The alert threshold this model was fitted with."""
+        return self._threshold
+
+    def _read_threshold(self) -> Threshold:
         t = json.loads(self._native.to_json())["threshold"]
         if t["kind"] == "top_n":
             return TopN(t["n"])

@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use arrow::array::RecordBatch;
+use arrow::array::{AsArray, RecordBatch};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
@@ -92,11 +92,11 @@ pub fn score_parquet(
     for batch in reader {
         let scored = model.score(&batch?)?;
         summary.rows += scored.num_rows() as u64;
-        let score = scored.column(scored.num_columns() - 4);
-        summary.unscored += score.null_count() as u64;
-        let alert = scored.column(scored.num_columns() - 2);
-        if let Some(a) = alert.as_any().downcast_ref::<arrow::array::BooleanArray>() {
-            summary.alerts += a.true_count() as u64;
+        if let Some(score) = scored.column_by_name(crate::SCORE) {
+            summary.unscored += score.null_count() as u64;
+        }
+        if let Some(alert) = scored.column_by_name(crate::ALERT) {
+            summary.alerts += alert.as_boolean().true_count() as u64;
         }
         writer.write(&scored)?;
     }
