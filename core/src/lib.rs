@@ -29,6 +29,7 @@ pub mod io;
 mod pipeline;
 #[doc(hidden)]
 pub mod synth;
+pub mod window;
 
 pub use engine::{Backend, BackendInfo, DEFAULT_CHUNK_BYTES, backend_info};
 pub use error::{Error, Result};
@@ -46,7 +47,9 @@ pub mod kernels {
     use std::sync::Arc;
 
     pub use crate::cpu::ngrams::ngram_hash;
-    pub use crate::gpu::params::{NumericParams, ScoreParams, StringParams};
+    pub use crate::gpu::params::{
+        NumericParams, ScoreParams, SegmentParams, StringParams, TimeParams,
+    };
 
     /// Computes one feature's output columns on `backend` with GPU chunks of `chunk_bytes`.
     pub fn compute_feature(
@@ -67,6 +70,23 @@ pub mod kernels {
             &crate::engine::Engine {
                 backend,
                 chunk_bytes,
+                strict: true,
+            },
+        )
+    }
+
+    /// Computes one feature's output columns on a whole batch (features of several columns).
+    pub fn compute_feature_batch(
+        feature: &crate::features::Feature,
+        batch: &RecordBatch,
+        backend: crate::Backend,
+    ) -> crate::Result<Vec<ArrayRef>> {
+        let fitted = feature.fit(std::slice::from_ref(batch))?;
+        fitted.compute(
+            batch,
+            &crate::engine::Engine {
+                backend,
+                chunk_bytes: crate::DEFAULT_CHUNK_BYTES,
                 strict: true,
             },
         )

@@ -54,3 +54,22 @@ fn is_nan(v: f32) -> bool {
 fn nan() -> f32 {
     return bitcast<f32>(0x7fc00000u);
 }
+
+// Parameters of the segmented reduction over sorted runs (aggregate/segment_reduce).
+struct SegmentParams {
+    // Runs in this chunk.
+    runs: u32,
+    // Value of offsets[] that marks value 0 of the uploaded values buffer.
+    base: u32,
+    // Runs longer than this are skipped (output left zero): the host computes them with the CPU twin.
+    max_run: u32,
+    _pad: u32,
+}
+
+// Parameters of the time-feature kernel (aggregate/time_features).
+struct TimeParams {
+    rows: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}

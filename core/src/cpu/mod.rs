@@ -7,4 +7,6 @@ pub(crate) mod length;
 pub(crate) mod log1p;
 pub(crate) mod ngrams;
 pub(crate) mod robust_z;
+pub(crate) mod segment_reduce;
 pub(crate) mod standardize;
+pub(crate) mod time_features;

@@ -51,6 +51,20 @@ pub enum FeatureKind {
         /// Standard deviation to divide by (> 0); fitted when `None`.
         std: Option<f64>,
     },
+    /// A per-entity windowed aggregate broadcast to each event (Float32); see [`crate::window`].
+    Window(crate::window::WindowFeature),
+    /// Hour-of-day and day-of-week sin/cos of a time column in an IANA zone, Float32.
+    TimeFeatures {
+        /// IANA zone name, e.g. `UTC` or `Europe/Paris`.
+        tz: String,
+    },
+    /// The beacon score of the event's (column, `dst`) pair, Float32; see [`crate::window::beaconing`].
+    Beaconing {
+        /// Destination column.
+        dst: String,
+        /// Time column.
+        time: String,
+    },
 }
 
 /// A feature of one input column.
@@ -154,6 +168,7 @@ impl Feature {
 
     /// Checks parameters; called by the pipeline builder and when loading a model.
     pub fn validate(&self) -> Result<()> {
+        crate::window::validate(self)?;
         match self.kind {
             FeatureKind::Ngrams { n, dims, .. } => {
                 if !(1..=5).contains(&n) {
@@ -184,6 +199,9 @@ impl Feature {
 
     /// Output columns, in order.
     pub fn output_fields(&self) -> Vec<Field> {
+        if let Some(fields) = crate::window::output_fields(self) {
+            return fields;
+        }
         let p = self.prefix();
         let f32f = |s: &str| Field::new(format!("{p}_{s}"), DataType::Float32, true);
         match &self.kind {
@@ -212,6 +230,10 @@ impl Feature {
             )],
             FeatureKind::Log1p => vec![f32f("log1p")],
             FeatureKind::Standardize { .. } => vec![f32f("standardized")],
+            // Handled by crate::window::output_fields above.
+            FeatureKind::Window(_)
+            | FeatureKind::TimeFeatures { .. }
+            | FeatureKind::Beaconing { .. } => Vec::new(),
         }
     }
 
@@ -273,6 +295,9 @@ impl Feature {
 
     /// Computes the output columns for `batch`.
     pub(crate) fn compute(&self, batch: &RecordBatch, engine: &Engine) -> Result<Vec<ArrayRef>> {
+        if let Some(columns) = crate::window::compute(self, batch, engine)? {
+            return Ok(columns);
+        }
         if self.is_numeric() {
             let (values, nulls) = numeric_input(batch, &self.column)?;
             let op = match self.kind {

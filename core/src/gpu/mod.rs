@@ -32,6 +32,8 @@ kernel!(NGRAMS, "features/ngrams");
 kernel!(LOG1P, "features/log1p");
 kernel!(STANDARDIZE, "features/standardize");
 kernel!(ROBUST_Z, "score/robust_z");
+kernel!(SEGMENT_REDUCE, "aggregate/segment_reduce");
+kernel!(TIME_FEATURES, "aggregate/time_features");
 
 /// One binding of a dispatch, in binding-index order starting at 0.
 pub(crate) enum Binding<'a> {

@@ -51,3 +51,27 @@ pub struct ScoreParams {
 
 /// Threads per workgroup of every kernel (`WORKGROUP` in WGSL).
 pub const WORKGROUP: u32 = 64;
+
+/// Mirrors `SegmentParams`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct SegmentParams {
+    /// Runs in the chunk.
+    pub runs: u32,
+    /// Value of `offsets[]` that marks value 0 of the uploaded values.
+    pub base: u32,
+    /// Runs longer than this are left to the CPU twin.
+    pub max_run: u32,
+    /// Padding.
+    pub _pad: u32,
+}
+
+/// Mirrors `TimeParams`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct TimeParams {
+    /// Rows in the chunk.
+    pub rows: u32,
+    /// Padding.
+    pub _pad: [u32; 3],
+}

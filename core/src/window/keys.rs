@@ -1,0 +1,275 @@
+//! Entity keys, times and field values of a batch as the window code needs them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::buffer::NullBuffer;
+use arrow::datatypes::{
+    DataType, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType,
+};
+use arrow::row::{RowConverter, SortField};
+
+use crate::error::{Error, Result};
+use crate::features::column;
+
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Dense ids of entities, stable across chunks. The hash table's keys are the entity's full
+/// row encoding and every hit compares the bytes, so distinct entities never share an id.
+pub(crate) struct KeyTable {
+    columns: Vec<String>,
+    converter: Option<RowConverter>,
+    map: Map<Box<[u8]>, u32>,
+    keys: Vec<Box<[u8]>>,
+}
+
+impl KeyTable {
+    pub(crate) fn new(columns: &[String]) -> Self {
+        KeyTable {
+            columns: columns.to_vec(),
+            converter: None,
+            map: Map::default(),
+            keys: Vec::new(),
+        }
+    }
+
+    /// Entities seen so far.
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// The entity id of every row of `batch` (new entities get new ids).
+    pub(crate) fn intern(&mut self, batch: &RecordBatch) -> Result<Vec<u32>> {
+        let arrays: Vec<ArrayRef> = self
+            .columns
+            .iter()
+            .map(|c| column(batch, c).cloned())
+            .collect::<Result<_>>()?;
+        if self.converter.is_none() {
+            let fields = arrays
+                .iter()
+                .map(|a| SortField::new(a.data_type().clone()))
+                .collect();
+            self.converter = Some(RowConverter::new(fields).map_err(|e| {
+                Error::InvalidInput(format!(
+                    "entity columns {:?} cannot be grouped: {e}",
+                    self.columns
+                ))
+            })?);
+        }
+        let Some(conv) = &self.converter else {
+            return Err(Error::InvalidInput("internal: no row converter".into()));
+        };
+        let rows = conv.convert_columns(&arrays).map_err(|e| {
+            Error::InvalidInput(format!(
+                "entity columns {:?} changed type between chunks or cannot be grouped: {e}",
+                self.columns
+            ))
+        })?;
+        let mut ids = Vec::with_capacity(batch.num_rows());
+        for row in rows.iter() {
+            let bytes = row.as_ref();
+            let id = match self.map.get(bytes) {
+                Some(&id) => id,
+                None => {
+                    let id = self.keys.len() as u32;
+                    let owned: Box<[u8]> = bytes.into();
+                    self.keys.push(owned.clone());
+                    self.map.insert(owned, id);
+                    id
+                }
+            };
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    /// The key columns of entities `ids`, in order (null keys come back null).
+    pub(crate) fn decode(&self, ids: &[u32]) -> Result<Vec<ArrayRef>> {
+        let Some(conv) = &self.converter else {
+            return Ok(Vec::new());
+        };
+        let parser = conv.parser();
+        let rows = ids.iter().map(|&i| parser.parse(&self.keys[i as usize]));
+        Ok(conv.convert_rows(rows)?)
+    }
+
+    /// The key columns' fields (after the first batch).
+    pub(crate) fn columns(&self) -> &[String] {
+        &self.columns
+    }
+}
+
+/// Times of `name` in nanoseconds since the Unix epoch, the validity, and the zone of a
+/// Timestamp column. Timestamp of any unit, Int64 epoch seconds, Float64 epoch seconds.
+pub(crate) fn times(
+    batch: &RecordBatch,
+    name: &str,
+) -> Result<(Vec<i64>, Option<NullBuffer>, Option<Arc<str>>)> {
+    let array = column(batch, name)?;
+    let overflow = |i: usize| {
+        Error::InvalidInput(format!(
+            "time column `{name}` row {i}: out of the range of nanosecond timestamps (years 1677-2262)"
+        ))
+    };
+    let scaled = |values: &[i64], mul: i64| -> Result<Vec<i64>> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| v.checked_mul(mul).ok_or_else(|| overflow(i)))
+            .collect()
+    };
+    let nulls = array.logical_nulls();
+    let (values, tz) = match array.data_type() {
+        DataType::Timestamp(unit, tz) => {
+            let v = match unit {
+                TimeUnit::Second => scaled(
+                    array.as_primitive::<TimestampSecondType>().values(),
+                    1_000_000_000,
+                )?,
+                TimeUnit::Millisecond => scaled(
+                    array.as_primitive::<TimestampMillisecondType>().values(),
+                    1_000_000,
+                )?,
+                TimeUnit::Microsecond => scaled(
+                    array.as_primitive::<TimestampMicrosecondType>().values(),
+                    1_000,
+                )?,
+                TimeUnit::Nanosecond => array
+                    .as_primitive::<TimestampNanosecondType>()
+                    .values()
+                    .to_vec(),
+            };
+            (v, tz.clone())
+        }
+        DataType::Int64 => (
+            scaled(array.as_primitive::<Int64Type>().values(), 1_000_000_000)?,
+            None,
+        ),
+        DataType::Float64 => {
+            let a = array.as_primitive::<Float64Type>();
+            let mut v = Vec::with_capacity(a.len());
+            for (i, &x) in a.values().iter().enumerate() {
+                let ns = (x * 1e9).round();
+                if a.is_valid(i) && !(ns.is_finite() && ns.abs() < 9.2e18) {
+                    return Err(overflow(i));
+                }
+                v.push(if a.is_valid(i) { ns as i64 } else { 0 });
+            }
+            (v, None)
+        }
+        other => {
+            return Err(Error::WrongType {
+                column: name.to_string(),
+                expected: "a Timestamp (any unit), Int64 epoch seconds or Float64 epoch seconds"
+                    .to_string(),
+                found: other.clone(),
+            });
+        }
+    };
+    Ok((values, nulls.filter(|n| n.null_count() > 0), tz))
+}
+
+/// A field's values as exact 64-bit codes: integers as themselves, floats by their bits
+/// (-0.0 as 0.0, one NaN), strings and other types by a dense id from [`ValueTable`].
+pub(crate) enum FieldValues {
+    /// Integer field: the values (null slots hold 0).
+    Int(Vec<i64>),
+    /// Float field: the values as f64 (null slots hold NaN).
+    Float(Vec<f64>),
+    /// Any other type: a dense id per value (exact, byte-compared), usable for distinct counts.
+    Codes(Vec<i64>),
+}
+
+/// Dense ids of field values of non-numeric types (strings, ...), stable across chunks.
+pub(crate) struct ValueTable {
+    converter: Option<RowConverter>,
+    map: Map<Box<[u8]>, i64>,
+}
+
+impl ValueTable {
+    pub(crate) fn new() -> Self {
+        ValueTable {
+            converter: None,
+            map: Map::default(),
+        }
+    }
+
+    fn codes(&mut self, name: &str, array: &ArrayRef) -> Result<Vec<i64>> {
+        if self.converter.is_none() {
+            self.converter = Some(
+                RowConverter::new(vec![SortField::new(array.data_type().clone())]).map_err(
+                    |e| Error::WrongType {
+                        column: name.to_string(),
+                        expected: format!("a comparable type ({e})"),
+                        found: array.data_type().clone(),
+                    },
+                )?,
+            );
+        }
+        let Some(conv) = &self.converter else {
+            return Err(Error::InvalidInput("internal: no row converter".into()));
+        };
+        let rows = conv
+            .convert_columns(std::slice::from_ref(array))
+            .map_err(|e| {
+                Error::InvalidInput(format!("field `{name}` changed type between chunks: {e}"))
+            })?;
+        let mut out = Vec::with_capacity(array.len());
+        for row in rows.iter() {
+            let next = self.map.len() as i64;
+            let id = *self.map.entry(row.as_ref().into()).or_insert(next);
+            out.push(id);
+        }
+        Ok(out)
+    }
+}
+
+/// The field `name` of `batch` and its validity (NaN floats count as null).
+pub(crate) fn field_values(
+    batch: &RecordBatch,
+    name: &str,
+    table: &mut ValueTable,
+) -> Result<(FieldValues, Option<NullBuffer>)> {
+    let array = column(batch, name)?;
+    let dt = array.data_type();
+    let nulls = array.logical_nulls();
+    if dt.is_integer() {
+        if matches!(dt, DataType::UInt64) {
+            let a = array.as_primitive::<arrow::datatypes::UInt64Type>();
+            if let Some(i) = a.values().iter().position(|&v| v > i64::MAX as u64) {
+                return Err(Error::InvalidInput(format!(
+                    "field `{name}` row {i}: {} exceeds the Int64 range of aggregates",
+                    a.value(i)
+                )));
+            }
+        }
+        let cast = arrow::compute::cast(array.as_ref(), &DataType::Int64)?;
+        let values = cast.as_primitive::<Int64Type>().values().to_vec();
+        return Ok((
+            FieldValues::Int(values),
+            nulls.filter(|n| n.null_count() > 0),
+        ));
+    }
+    if dt.is_floating() {
+        let cast = arrow::compute::cast(array.as_ref(), &DataType::Float64)?;
+        let values = cast.as_primitive::<Float64Type>().values().to_vec();
+        let valid = NullBuffer::from_iter(
+            values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| !v.is_nan() && nulls.as_ref().is_none_or(|n| n.is_valid(i))),
+        );
+        return Ok((
+            FieldValues::Float(values),
+            Some(valid).filter(|n| n.null_count() > 0),
+        ));
+    }
+    let codes = table.codes(name, array)?;
+    Ok((
+        FieldValues::Codes(codes),
+        nulls.filter(|n| n.null_count() > 0),
+    ))
+}

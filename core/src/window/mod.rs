@@ -1,0 +1,508 @@
+//! Per-entity windowed aggregates, time features and beaconing.
+//!
+//! # What is computed
+//!
+//! An aggregate is `agg(field)` per **entity** (one or more `by` columns) per **window** of
+//! the time column: tumbling (`every`), hopping (`every` + `period`, windows start at
+//! multiples of `every` and last `period`; an event belongs to every window that contains it)
+//! or the whole input ([`Window::Whole`], e.g. for "since this entity's previous event").
+//! Windows are aligned to the Unix epoch and closed on the left (`[start, start + every)`),
+//! like polars' `group_by_dynamic` defaults; only windows holding events are emitted.
+//! Two output shapes: one row per (entity, window) ([`aggregate`], [`Aggregator`]), or each
+//! event with the aggregates of its entity's window broadcast back (the pipeline feature
+//! path; for hopping windows, the earliest-starting window that holds the event, i.e. the
+//! one holding the most of its past).
+//!
+//! # Design: sort by key, not a hash aggregate
+//!
+//! Each chunk of rows is (1) mapped to dense entity ids by a hash table whose keys are the
+//! entity's full row encoding (arrow's `RowConverter` bytes), compared byte for byte on every
+//! hit: two entities never merge, whatever their hashes; (2) given a window index per row
+//! (several for hopping windows); (3) sorted by (entity, window) — a counting sort when the
+//! id space is small, else a parallel comparison sort — into runs, one per group; (4)
+//! reduced run by run by segmented reductions (`shaders/aggregate/segment_reduce.wgsl` on the
+//! GPU, its twin `cpu::segment_reduce` on the CPU). Sorting instead of hashing each
+//! (group, value) pair gives exact distinct counts (values sorted within a run: count the
+//! changes), first/last seen and inter-arrival times for free, keeps GPU work free of
+//! atomics and hash-table probing (which perform poorly and non-deterministically on
+//! lavapipe and under contention), and makes per-group state mergeable across chunks.
+//!
+//! # Streaming
+//!
+//! [`Aggregator`] keeps per-group partial state across chunks: count, integer sum / min /
+//! max (exact, i64), f64 sum / min / max, Welford mean and M2 (merged with Chan's formula),
+//! predicate hits, first / last time, a sorted de-duplicated value list per group for exact
+//! distinct counts, and a HyperLogLog sketch for approximate ones. Windows whose events span
+//! two chunks are therefore exact. State lives until [`Aggregator::finish`]: memory grows with
+//! groups and distinct (group, value) pairs, not with rows.
+//!
+//! # Nulls, unsorted time
+//!
+//! A null entity key is its own group (as in polars' `group_by`): its rows are aggregated
+//! together and its key columns come out null. A row with a null time belongs to no window
+//! and its broadcast aggregates are null (rows in = rows out). Null field values are left out
+//! of sum / mean / min / max / std / distinct counts (count counts rows). Unsorted time is
+//! accepted at no extra cost for windowed aggregates (rows are sorted by group anyway);
+//! `since_previous` and beaconing sort each entity's events by time, O(n log n).
+//!
+//! # GPU and CPU
+//!
+//! The segmented reduction of integer fields (count, distinct, sum, min, max) and the time
+//! features run on the GPU when the engine picks it; keying, sorting, float fields, std,
+//! HyperLogLog, predicates and beaconing run on the CPU on both backends.
+
+mod agg;
+mod beacon;
+mod keys;
+mod timefeat;
+
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::datatypes::{DataType, Field};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::features::{Feature, FeatureKind};
+
+pub use agg::{Aggregator, aggregate, aggregate_parquet};
+pub use beacon::{BEACON_COLUMNS, beaconing};
+
+/// Relative standard error of the HyperLogLog estimate (2^12 registers: 1.04 / 64).
+pub const HLL_RELATIVE_ERROR: f64 = 0.01625;
+/// HyperLogLog precision (registers = 2^HLL_P). Groups with at most 64 distinct values
+/// are counted exactly.
+pub const HLL_P: u32 = 12;
+
+/// An aggregate function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Agg {
+    /// Rows in the group.
+    Count,
+    /// Exact number of distinct non-null values of the field.
+    DistinctCount,
+    /// HyperLogLog estimate of the distinct non-null values (see [`HLL_RELATIVE_ERROR`]).
+    ApproxDistinct,
+    /// Sum of the field (Int64 for integer fields, exact; Float64 for floats).
+    Sum,
+    /// Mean of the field.
+    Mean,
+    /// Minimum of the field.
+    Min,
+    /// Maximum of the field.
+    Max,
+    /// Sample standard deviation (ddof = 1) of the field; null below 2 values.
+    Std,
+    /// Fraction of the group's rows whose field matches the predicate (null fields do not).
+    Ratio,
+    /// Time of the group's first event. Broadcast per event: seconds since it.
+    FirstSeen,
+    /// Time of the group's last event. Broadcast per event: seconds until it.
+    LastSeen,
+    /// "Since this entity's previous event": per (entity, window) the mean inter-arrival
+    /// time in seconds; broadcast per event, the seconds since the same entity's previous
+    /// event (null for its first).
+    SincePrevious,
+}
+
+impl Agg {
+    /// Snake-case name, used in output column names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Agg::Count => "count",
+            Agg::DistinctCount => "distinct_count",
+            Agg::ApproxDistinct => "approx_distinct",
+            Agg::Sum => "sum",
+            Agg::Mean => "mean",
+            Agg::Min => "min",
+            Agg::Max => "max",
+            Agg::Std => "std",
+            Agg::Ratio => "ratio",
+            Agg::FirstSeen => "first_seen",
+            Agg::LastSeen => "last_seen",
+            Agg::SincePrevious => "since_previous",
+        }
+    }
+
+    /// Whether the aggregate reads a field.
+    pub fn needs_field(self) -> bool {
+        !matches!(
+            self,
+            Agg::Count | Agg::FirstSeen | Agg::LastSeen | Agg::SincePrevious
+        )
+    }
+}
+
+/// Comparison of a predicate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CmpOp {
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+/// `field <op> value`, e.g. `status == "failure"` or `status >= 400`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Predicate {
+    /// The comparison.
+    pub op: CmpOp,
+    /// A string (compared with string fields) or a number (with numeric fields).
+    pub value: serde_json::Value,
+}
+
+/// Window of an aggregate, durations in nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Window {
+    /// `[k * every, (k + 1) * every)`.
+    Tumbling {
+        /// Window length and step.
+        every: i64,
+    },
+    /// `[k * every, k * every + period)`.
+    Hopping {
+        /// Step between window starts.
+        every: i64,
+        /// Window length.
+        period: i64,
+    },
+    /// One window per entity over the whole input (its start is the Unix epoch).
+    Whole,
+}
+
+/// One windowed aggregate as the pipeline and the Python API describe it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowFeature {
+    /// What to compute.
+    pub agg: Agg,
+    /// The field aggregated (for aggregates that read one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Entity columns (at least one).
+    pub by: Vec<String>,
+    /// Time column: Timestamp (any unit, any zone), Int64 epoch seconds or Float64 epoch seconds.
+    #[serde(default = "default_time")]
+    pub time: String,
+    /// Window step, e.g. `"5m"`; `None` = the whole input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<String>,
+    /// Window length for hopping windows, e.g. `"1h"`; `None` = `every` (tumbling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
+    /// Predicate of [`Agg::Ratio`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicate: Option<Predicate>,
+}
+
+fn default_time() -> String {
+    "ts".to_string()
+}
+
+impl WindowFeature {
+    /// A new aggregate over tumbling windows of `every` (or the whole input when `None`).
+    pub fn new(agg: Agg, field: Option<&str>, by: &[&str], every: Option<&str>) -> Self {
+        WindowFeature {
+            agg,
+            field: field.map(str::to_string),
+            by: by.iter().map(|s| s.to_string()).collect(),
+            time: default_time(),
+            every: every.map(str::to_string),
+            period: None,
+            predicate: None,
+        }
+    }
+
+    /// Uses `time` as the time column (default `ts`).
+    pub fn time(mut self, time: &str) -> Self {
+        self.time = time.to_string();
+        self
+    }
+
+    /// Hopping windows of length `period` (every `every`).
+    pub fn period(mut self, period: &str) -> Self {
+        self.period = Some(period.to_string());
+        self
+    }
+
+    /// The predicate of a ratio.
+    pub fn predicate(mut self, op: CmpOp, value: serde_json::Value) -> Self {
+        self.predicate = Some(Predicate { op, value });
+        self
+    }
+
+    /// The window, durations parsed.
+    pub fn window(&self) -> Result<Window> {
+        match (&self.every, &self.period) {
+            (None, None) => Ok(Window::Whole),
+            (None, Some(_)) => Err(Error::param("period", "a period needs `every` as well")),
+            (Some(e), None) => Ok(Window::Tumbling {
+                every: parse_duration(e)?,
+            }),
+            (Some(e), Some(p)) => {
+                let (every, period) = (parse_duration(e)?, parse_duration(p)?);
+                if period == every {
+                    Ok(Window::Tumbling { every })
+                } else if period / every > 1024 {
+                    Err(Error::param(
+                        "period",
+                        format!("`{p}` spans more than 1,024 steps of `{e}`; use a longer step"),
+                    ))
+                } else {
+                    Ok(Window::Hopping { every, period })
+                }
+            }
+        }
+    }
+
+    /// Checks the spec.
+    pub fn validate(&self) -> Result<()> {
+        if self.by.is_empty() {
+            return Err(Error::param("by", "give at least one entity column"));
+        }
+        if self.agg.needs_field() && self.field.is_none() {
+            return Err(Error::param(
+                "field",
+                format!("{} needs a field to aggregate", self.agg.name()),
+            ));
+        }
+        if self.agg == Agg::Ratio && self.predicate.is_none() {
+            return Err(Error::param("predicate", "ratio needs a predicate"));
+        }
+        if let Some(p) = &self.predicate
+            && !(p.value.is_string() || p.value.is_number() || p.value.is_boolean())
+        {
+            return Err(Error::param(
+                "predicate",
+                "the value must be a string, a number or a boolean",
+            ));
+        }
+        self.window().map(|_| ())
+    }
+
+    /// Default output column name: `<by>_<agg>[_<field>][_<every>[_<period>]]`, e.g.
+    /// `src_ip_distinct_count_dst_port_1m`.
+    pub fn default_name(&self) -> String {
+        let mut s = format!("{}_{}", self.by.join("_"), self.agg.name());
+        if let Some(f) = &self.field {
+            s.push('_');
+            s.push_str(f);
+        }
+        if let Some(e) = &self.every {
+            s.push('_');
+            s.push_str(e);
+        }
+        if let Some(p) = &self.period {
+            s.push('_');
+            s.push_str(p);
+        }
+        s
+    }
+
+    /// Same entity, time column and window (so they can share one pass).
+    pub(crate) fn same_grouping(&self, other: &WindowFeature) -> bool {
+        self.by == other.by && self.time == other.time && self.window().ok() == other.window().ok()
+    }
+}
+
+/// Parses a duration such as `30s`, `5m`, `1h`, `1d`, `1w`, `250ms`, `10us`, `5ns` or a sum
+/// such as `1h30m` into nanoseconds (> 0).
+pub fn parse_duration(text: &str) -> Result<i64> {
+    let bad = |why: &str| {
+        Error::param(
+            "every",
+            format!("`{text}` is not a duration ({why}); use e.g. 30s, 5m, 1h, 1d, 1h30m"),
+        )
+    };
+    let s = text.trim();
+    if s.is_empty() {
+        return Err(bad("empty"));
+    }
+    let mut total: i64 = 0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(bad("a number must come first"));
+        }
+        let n: i64 = rest[..digits]
+            .parse()
+            .map_err(|_| bad("number too large"))?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = match &rest[..unit_len] {
+            "ns" => 1,
+            "us" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            "d" => 86_400_000_000_000,
+            "w" => 604_800_000_000_000,
+            "" => return Err(bad("missing unit")),
+            _ => return Err(bad("unknown unit")),
+        };
+        rest = &rest[unit_len..];
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(|| bad("too long"))?;
+    }
+    if total <= 0 {
+        return Err(bad("must be > 0"));
+    }
+    Ok(total)
+}
+
+/// A windowed aggregate as a pipeline feature: each event gets its entity's window value
+/// (Float32) in the column `<default_name>` (or the feature's prefix).
+pub fn feature(spec: WindowFeature) -> Feature {
+    Feature {
+        column: spec
+            .field
+            .clone()
+            .or_else(|| spec.by.first().cloned())
+            .unwrap_or_default(),
+        kind: FeatureKind::Window(spec),
+        prefix: None,
+    }
+}
+
+/// Hour-of-day and day-of-week as sin/cos pairs of the time column `column` in the IANA zone
+/// `tz` (`<column>_hour_sin`, `_hour_cos`, `_dow_sin`, `_dow_cos`, Float32; Monday = day 0).
+pub fn time_features(column: &str, tz: &str) -> Feature {
+    Feature {
+        column: column.to_string(),
+        kind: FeatureKind::TimeFeatures { tz: tz.to_string() },
+        prefix: None,
+    }
+}
+
+/// Per event, the `beacon_score` of its (src, dst) pair within the batch
+/// (`<src>_<dst>_beacon_score`, Float32); see [`beaconing`].
+pub fn beacon_score(src: &str, dst: &str, time: &str) -> Feature {
+    Feature {
+        column: src.to_string(),
+        kind: FeatureKind::Beaconing {
+            dst: dst.to_string(),
+            time: time.to_string(),
+        },
+        prefix: None,
+    }
+}
+
+/// Output fields of the window-family feature kinds (None for other kinds).
+pub(crate) fn output_fields(f: &Feature) -> Option<Vec<Field>> {
+    let f32f = |name: String| Field::new(name, DataType::Float32, true);
+    match &f.kind {
+        FeatureKind::Window(spec) => Some(vec![f32f(
+            f.prefix.clone().unwrap_or_else(|| spec.default_name()),
+        )]),
+        FeatureKind::TimeFeatures { .. } => {
+            let p = f.prefix.as_deref().unwrap_or(&f.column);
+            Some(
+                timefeat::TIME_COLUMNS
+                    .iter()
+                    .map(|s| f32f(format!("{p}_{s}")))
+                    .collect(),
+            )
+        }
+        FeatureKind::Beaconing { dst, .. } => {
+            let p = f
+                .prefix
+                .clone()
+                .unwrap_or_else(|| format!("{}_{dst}", f.column));
+            Some(vec![f32f(format!("{p}_beacon_score"))])
+        }
+        _ => None,
+    }
+}
+
+/// Checks the window-family kinds (Ok for other kinds).
+pub(crate) fn validate(f: &Feature) -> Result<()> {
+    match &f.kind {
+        FeatureKind::Window(spec) => spec.validate(),
+        FeatureKind::TimeFeatures { tz } => timefeat::parse_tz(tz).map(|_| ()),
+        _ => Ok(()),
+    }
+}
+
+/// Columns of the window-family kinds on `batch` (None for other kinds).
+pub(crate) fn compute(
+    f: &Feature,
+    batch: &RecordBatch,
+    engine: &Engine,
+) -> Result<Option<Vec<ArrayRef>>> {
+    Ok(match &f.kind {
+        FeatureKind::Window(spec) => Some(vec![agg::broadcast(spec, batch, engine)?]),
+        FeatureKind::TimeFeatures { tz } => {
+            Some(timefeat::time_features(batch, &f.column, tz, engine)?)
+        }
+        FeatureKind::Beaconing { dst, time } => {
+            Some(vec![beacon::broadcast(batch, &f.column, dst, time)?])
+        }
+        _ => None,
+    })
+}
+
+/// One row per (entity, window) on `backend` with GPU chunks of `chunk_bytes`, GPU failures
+/// being errors (for parity tests).
+#[doc(hidden)]
+pub fn aggregate_strict(
+    batches: &[RecordBatch],
+    specs: &[WindowFeature],
+    backend: crate::Backend,
+    chunk_bytes: usize,
+) -> Result<RecordBatch> {
+    agg::aggregate_with(
+        batches,
+        specs,
+        Engine {
+            backend,
+            chunk_bytes,
+            strict: true,
+        },
+    )
+}
+
+/// Time features computed on `backend`, GPU failures being errors (for parity tests).
+#[doc(hidden)]
+pub fn time_features_strict(
+    batch: &RecordBatch,
+    column: &str,
+    tz: &str,
+    backend: crate::Backend,
+) -> Result<Vec<ArrayRef>> {
+    let engine = Engine {
+        backend,
+        chunk_bytes: crate::DEFAULT_CHUNK_BYTES,
+        strict: true,
+    };
+    timefeat::time_features(batch, column, tz, &engine)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5m").unwrap(), 300_000_000_000);
+        assert_eq!(parse_duration("1h30m").unwrap(), 5_400_000_000_000);
+        assert_eq!(parse_duration("250ms").unwrap(), 250_000_000);
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5y").is_err());
+        assert!(parse_duration("99999999999999999d").is_err());
+    }
+}
