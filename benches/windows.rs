@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::array::{Int64Array, RecordBatch, StringArray, TimestampNanosecondArray};
+use arrow::array::{Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use vigil::Backend;
 use vigil::synth::SplitMix64;
@@ -65,41 +65,28 @@ fn generate(path: &Path, rows: usize) -> vigil::Result<()> {
             bytes.push((rng.unit() * rng.unit() * 1e6) as i64);
             ts.push(start_us + (j as i64 * day_us) / rows as i64);
         }
-        batches.push(RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(StringArray::from(src)),
-                Arc::new(StringArray::from(dst)),
-                Arc::new(Int64Array::from(port)),
-                Arc::new(Int64Array::from(bytes)),
-                Arc::new(TimestampNanosecondArray::from(ts).with_timezone("UTC")),
-            ]
-            .into_iter()
-            .map(|a| a as arrow::array::ArrayRef)
-            .collect(),
-        )?);
+        let columns: Vec<arrow::array::ArrayRef> = vec![
+            Arc::new(StringArray::from(src)),
+            Arc::new(StringArray::from(dst)),
+            Arc::new(Int64Array::from(port)),
+            Arc::new(Int64Array::from(bytes)),
+            Arc::new(TimestampMicrosecondArray::from(ts).with_timezone("UTC")),
+        ];
+        batches.push(RecordBatch::try_new(schema.clone(), columns)?);
         i += n;
     }
-    // Microsecond timestamps (what polars writes by default for datetimes).
-    let batches = batches
-        .into_iter()
-        .map(|b| {
-            let ts = arrow::compute::cast(
-                b.column(4),
-                &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            )?;
-            let mut cols = b.columns().to_vec();
-            cols[4] = ts;
-            Ok(RecordBatch::try_new(schema.clone(), cols)?)
-        })
-        .collect::<vigil::Result<Vec<_>>>()?;
     vigil::io::write_parquet(path, &batches)
 }
 
 fn specs() -> Vec<WindowFeature> {
     vec![
         WindowFeature::new(Agg::Count, None, &["src_ip"], Some("1m")),
-        WindowFeature::new(Agg::DistinctCount, Some("dst_port"), &["src_ip"], Some("1m")),
+        WindowFeature::new(
+            Agg::DistinctCount,
+            Some("dst_port"),
+            &["src_ip"],
+            Some("1m"),
+        ),
         WindowFeature::new(Agg::Sum, Some("bytes"), &["src_ip"], Some("1m")),
     ]
 }

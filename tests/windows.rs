@@ -239,8 +239,15 @@ fn assert_tables_agree(what: &str, a: &RecordBatch, b: &RecordBatch) {
     assert_eq!(a.num_rows(), b.num_rows(), "{what}: rows");
     for (k, (x, y)) in a.columns().iter().zip(b.columns()).enumerate() {
         if x.data_type() == &DataType::Float64 {
-            assert_eq!(x.logical_nulls(), y.logical_nulls(), "{what}: column {k} validity");
-            let (x, y) = (x.as_primitive::<Float64Type>(), y.as_primitive::<Float64Type>());
+            assert_eq!(
+                x.logical_nulls(),
+                y.logical_nulls(),
+                "{what}: column {k} validity"
+            );
+            let (x, y) = (
+                x.as_primitive::<Float64Type>(),
+                y.as_primitive::<Float64Type>(),
+            );
             for r in 0..x.len() {
                 let (p, q) = (x.value(r), y.value(r));
                 assert!(

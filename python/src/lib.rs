@@ -15,6 +15,8 @@ use vigil::detect::{RobustZ, Threshold};
 use vigil::features::Feature;
 use vigil::{Backend, FittedPipeline, Pipeline};
 
+mod windows;
+
 create_exception!(
     _native,
     VigilError,
@@ -281,6 +283,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(backend_info, m)?)?;
     m.add_function(wrap_pyfunction!(extract, m)?)?;
     m.add_function(wrap_pyfunction!(_string_data_address, m)?)?;
+    windows::register(m)?;
     m.add("VigilError", py.get_type::<VigilError>())?;
     m.add("SchemaError", py.get_type::<SchemaError>())?;
     m.add("ParameterError", py.get_type::<ParameterError>())?;

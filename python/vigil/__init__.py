@@ -32,6 +32,8 @@ __all__ = [
     "Feature", "length", "entropy", "char_classes", "ngrams", "log1p", "standardize",
     "RobustZ", "TopN", "BaselineQuantile", "ScoreAbove", "Pipeline", "Model", "extract", "backend_info",
     "VigilError", "SchemaError", "ParameterError", "InputError", "GpuError", "ModelError",
+    "count", "distinct_count", "mean", "std", "ratio", "first_seen", "last_seen", "since_previous",
+    "time_features", "beaconing", "aggregate", "aggregate_parquet", "beacons",
 ]
 
 
@@ -372,3 +374,19 @@ def extract(data: Any, features: Sequence[Feature], backend: str = "auto") -> An
 def backend_info(backend: str = "auto") -> dict:
     """Which backend runs and on which GPU adapter (``adapter`` is None without one)."""
     return _native.backend_info(backend)
+
+
+# Windowed aggregates, time features, beaconing.
+from . import _windows  # noqa: E402
+from ._windows import (  # noqa: E402
+    aggregate, aggregate_parquet, beaconing, beacons, count, distinct_count, first_seen, last_seen,
+    mean, ratio, since_previous, std, time_features,
+)
+
+
+def __getattr__(name: str) -> Any:
+    # vigil.sum / vigil.min / vigil.max, served lazily so that they never shadow the
+    # builtins inside this module (and stay out of __all__ and `from vigil import *`).
+    if name in ("sum", "min", "max"):
+        return getattr(_windows, name)
+    raise AttributeError(f"module 'vigil' has no attribute {name!r}")

@@ -802,19 +802,28 @@ pub fn aggregate_parquet(
     batch_rows: usize,
     backend: Backend,
 ) -> Result<RecordBatch> {
-    let path = path.as_ref();
-    let file = std::fs::File::open(path).map_err(|source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?
-        .with_batch_size(batch_rows.max(1))
-        .build()?;
+    let reader = parquet_batches(path.as_ref(), batch_rows)?;
     let mut agg = Aggregator::new(specs, backend)?;
     for b in reader {
         agg.push(&b?)?;
     }
     agg.finish()
+}
+
+/// A Parquet reader of `path` in batches of `batch_rows` rows.
+pub(crate) fn parquet_batches(
+    path: &Path,
+    batch_rows: usize,
+) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
+    let file = std::fs::File::open(path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?
+            .with_batch_size(batch_rows.max(1))
+            .build()?,
+    )
 }
 
 /// Per-event broadcast of window aggregates of one batch: one Float32 column per spec

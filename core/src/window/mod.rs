@@ -453,6 +453,58 @@ pub(crate) fn compute(
     })
 }
 
+/// One row per (entity, window) of window-aggregate features (built with [`feature`]); each
+/// aggregate's column is named by the feature's prefix, else [`WindowFeature::default_name`].
+/// All must share the entity columns, time column and window.
+pub fn aggregate_features(
+    batches: &[RecordBatch],
+    features: &[Feature],
+    backend: crate::Backend,
+) -> Result<RecordBatch> {
+    let (mut agg, names) = feature_aggregator(features, backend)?;
+    for b in batches {
+        agg.push(b)?;
+    }
+    agg.finish_named(Some(&names))
+}
+
+/// [`aggregate_features`] over a Parquet file read in batches of `batch_rows` rows (windows
+/// spanning batches are exact; memory holds the per-group state, not the file).
+pub fn aggregate_features_parquet(
+    path: impl AsRef<std::path::Path>,
+    features: &[Feature],
+    batch_rows: usize,
+    backend: crate::Backend,
+) -> Result<RecordBatch> {
+    let (mut agg, names) = feature_aggregator(features, backend)?;
+    for b in agg::parquet_batches(path.as_ref(), batch_rows)? {
+        agg.push(&b?)?;
+    }
+    agg.finish_named(Some(&names))
+}
+
+fn feature_aggregator(
+    features: &[Feature],
+    backend: crate::Backend,
+) -> Result<(Aggregator, Vec<String>)> {
+    let mut specs = Vec::with_capacity(features.len());
+    let mut names = Vec::with_capacity(features.len());
+    for f in features {
+        let FeatureKind::Window(spec) = &f.kind else {
+            return Err(Error::param(
+                "aggregates",
+                format!(
+                    "`{}` is not a windowed aggregate (count, distinct_count, sum, ...)",
+                    f.column
+                ),
+            ));
+        };
+        names.push(f.prefix.clone().unwrap_or_else(|| spec.default_name()));
+        specs.push(spec.clone());
+    }
+    Ok((Aggregator::new(&specs, backend)?, names))
+}
+
 /// One row per (entity, window) on `backend` with GPU chunks of `chunk_bytes`, GPU failures
 /// being errors (for parity tests).
 #[doc(hidden)]
