@@ -287,7 +287,8 @@ fn hand_checked_tumbling_and_hopping() {
             Some(70 * SEC),
         ],
     );
-    let out = window::aggregate(&[b.clone()], &specs("1m", None), Backend::Cpu).unwrap();
+    let out =
+        window::aggregate(std::slice::from_ref(&b), &specs("1m", None), Backend::Cpu).unwrap();
     // Groups in first-seen entity order: a@0, a@1m, b@0, null@0, null@1m.
     let count: Vec<u64> = out.column(2).as_primitive::<UInt64Type>().values().to_vec();
     assert_eq!(count, vec![3, 1, 1, 1, 1]);
@@ -317,7 +318,7 @@ fn cpu_equals_naive_reference_unsorted_nulls_and_chunks() {
         let p = period.map_or(e, |p| vigil::window::parse_duration(p).unwrap());
         let reference = naive(&b, e, p);
         let sp = specs(every, period);
-        let whole = window::aggregate(&[b.clone()], &sp, Backend::Cpu).unwrap();
+        let whole = window::aggregate(std::slice::from_ref(&b), &sp, Backend::Cpu).unwrap();
         check_against_naive(&whole, &reference);
         // The same rows in 7 uneven batches: windows span batch boundaries, same answer.
         let mut parts = Vec::new();
@@ -337,10 +338,10 @@ fn streaming_parquet_equals_in_memory() {
     let dir = std::env::temp_dir().join(format!("vigil-win-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("flows.parquet");
-    vigil::io::write_parquet(&path, &[b.clone()]).unwrap();
+    vigil::io::write_parquet(&path, std::slice::from_ref(&b)).unwrap();
     let sp = specs("1m", None);
     let streamed = window::aggregate_parquet(&path, &sp, 4096, Backend::Cpu).unwrap();
-    let whole = window::aggregate(&[b.clone()], &sp, Backend::Cpu).unwrap();
+    let whole = window::aggregate(std::slice::from_ref(&b), &sp, Backend::Cpu).unwrap();
     assert_tables_agree("streamed", &streamed, &whole);
     check_against_naive(&streamed, &naive(&b, MIN, MIN));
     std::fs::remove_dir_all(&dir).ok();
@@ -400,9 +401,11 @@ fn gpu_equals_cpu_random_chunked_nulls_unsorted_long_runs() {
     b = arrow::compute::concat_batches(&b.schema(), &[b.clone(), hot]).unwrap();
     for (every, period) in [("1m", None), ("1m", Some("3m")), ("1h", None)] {
         let sp = specs(every, period);
-        let cpu = window::aggregate_strict(&[b.clone()], &sp, Backend::Cpu, 1 << 26).unwrap();
+        let cpu =
+            window::aggregate_strict(std::slice::from_ref(&b), &sp, Backend::Cpu, 1 << 26).unwrap();
         for chunk in [64usize << 20, 4096] {
-            let gpu = window::aggregate_strict(&[b.clone()], &sp, Backend::Gpu, chunk).unwrap();
+            let gpu = window::aggregate_strict(std::slice::from_ref(&b), &sp, Backend::Gpu, chunk)
+                .unwrap();
             assert_tables_agree(&format!("{every} {period:?} chunk {chunk}"), &cpu, &gpu);
         }
         // Batches split across window boundaries, GPU.
@@ -414,12 +417,12 @@ fn gpu_equals_cpu_random_chunked_nulls_unsorted_long_runs() {
     let nulls = random_flows(3, 5_000, 10, 100, 0);
     let sp = specs("1m", None);
     assert_eq!(
-        window::aggregate_strict(&[nulls.clone()], &sp, Backend::Cpu, 1 << 20).unwrap(),
+        window::aggregate_strict(std::slice::from_ref(&nulls), &sp, Backend::Cpu, 1 << 20).unwrap(),
         window::aggregate_strict(&[nulls], &sp, Backend::Gpu, 1 << 20).unwrap()
     );
     let empty = random_flows(3, 0, 10, 0, 0);
     assert_eq!(
-        window::aggregate_strict(&[empty.clone()], &sp, Backend::Cpu, 1 << 20)
+        window::aggregate_strict(std::slice::from_ref(&empty), &sp, Backend::Cpu, 1 << 20)
             .unwrap()
             .num_rows(),
         window::aggregate_strict(&[empty], &sp, Backend::Gpu, 1 << 20)
@@ -539,7 +542,7 @@ fn three_beacons_rank_top_three_among_1000_hosts() {
         ],
     )
     .unwrap();
-    let out = window::beaconing(&[b.clone()], "src_ip", "dst_ip", "ts").unwrap();
+    let out = window::beaconing(std::slice::from_ref(&b), "src_ip", "dst_ip", "ts").unwrap();
     let top: BTreeSet<&str> = (0..3)
         .map(|r| out.column(0).as_string::<i32>().value(r))
         .collect();
@@ -612,7 +615,7 @@ fn zeek_distinct_destination_ports_per_source() {
     let spec = |every: Option<&str>| {
         WindowFeature::new(Agg::DistinctCount, Some("id.resp_p"), &["id.orig_h"], every)
     };
-    let out = window::aggregate(&[b.clone()], &[spec(None)], Backend::Cpu).unwrap();
+    let out = window::aggregate(std::slice::from_ref(&b), &[spec(None)], Backend::Cpu).unwrap();
     let got: BTreeMap<String, u64> = (0..out.num_rows())
         .map(|r| {
             (
@@ -740,12 +743,12 @@ fn pipeline_scores_with_window_features() {
         .backend(Backend::Cpu)
         .build()
         .unwrap();
-    let fitted = pipe.fit(&[b.clone()]).unwrap();
+    let fitted = pipe.fit(std::slice::from_ref(&b)).unwrap();
     let scored = fitted.score(&b).unwrap();
     assert_eq!(scored.num_rows(), b.num_rows());
     // Broadcast values equal the per-window table.
     let table = window::aggregate(
-        &[b.clone()],
+        std::slice::from_ref(&b),
         &[WindowFeature::new(Agg::Count, None, &["src"], Some("5m"))],
         Backend::Cpu,
     )
@@ -785,22 +788,22 @@ fn bad_input_is_a_typed_error() {
     let b = random_flows(1, 100, 5, 0, 0);
     let bad_time = WindowFeature::new(Agg::Count, None, &["src"], Some("1m")).time("status");
     assert!(matches!(
-        window::aggregate(&[b.clone()], &[bad_time], Backend::Cpu),
+        window::aggregate(std::slice::from_ref(&b), &[bad_time], Backend::Cpu),
         Err(vigil::Error::WrongType { .. })
     ));
     let missing = WindowFeature::new(Agg::Count, None, &["nope"], Some("1m"));
     assert!(matches!(
-        window::aggregate(&[b.clone()], &[missing], Backend::Cpu),
+        window::aggregate(std::slice::from_ref(&b), &[missing], Backend::Cpu),
         Err(vigil::Error::MissingColumn { .. })
     ));
     let bad_every = WindowFeature::new(Agg::Count, None, &["src"], Some("5 minutes"));
     assert!(matches!(
-        window::aggregate(&[b.clone()], &[bad_every], Backend::Cpu),
+        window::aggregate(std::slice::from_ref(&b), &[bad_every], Backend::Cpu),
         Err(vigil::Error::InvalidParameter { .. })
     ));
     let sum_of_strings = WindowFeature::new(Agg::Sum, Some("status"), &["src"], Some("1m"));
     assert!(matches!(
-        window::aggregate(&[b.clone()], &[sum_of_strings], Backend::Cpu),
+        window::aggregate(std::slice::from_ref(&b), &[sum_of_strings], Backend::Cpu),
         Err(vigil::Error::WrongType { .. })
     ));
     let mixed = [

@@ -469,8 +469,8 @@ impl Aggregator {
                 acc.fsum.resize(total, 0.0);
                 acc.fmin.resize(total, f64::INFINITY);
                 acc.fmax.resize(total, f64::NEG_INFINITY);
-                for r in 0..runs {
-                    let gi = gidx[r] as usize;
+                for (r, &gi) in gidx.iter().enumerate() {
+                    let gi = gi as usize;
                     for &row in &g.rows[g.offsets[r] as usize..g.offsets[r + 1] as usize] {
                         let row = row as usize;
                         if !valid(row) {

@@ -102,12 +102,12 @@ impl KeyTable {
     }
 }
 
+/// Times in nanoseconds, their validity, and the time zone of a Timestamp column.
+pub(crate) type Times = (Vec<i64>, Option<NullBuffer>, Option<Arc<str>>);
+
 /// Times of `name` in nanoseconds since the Unix epoch, the validity, and the zone of a
 /// Timestamp column. Timestamp of any unit, Int64 epoch seconds, Float64 epoch seconds.
-pub(crate) fn times(
-    batch: &RecordBatch,
-    name: &str,
-) -> Result<(Vec<i64>, Option<NullBuffer>, Option<Arc<str>>)> {
+pub(crate) fn times(batch: &RecordBatch, name: &str) -> Result<Times> {
     let array = column(batch, name)?;
     let overflow = |i: usize| {
         Error::InvalidInput(format!(
