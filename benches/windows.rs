@@ -92,8 +92,14 @@ fn specs() -> Vec<WindowFeature> {
 }
 
 fn run(path: &Path, backend: Backend) -> vigil::Result<usize> {
+    let t = Instant::now();
     let batches = vigil::io::read_parquet_parallel(path)?;
+    let read = t.elapsed().as_secs_f64();
     let out = vigil::window::aggregate(&batches, &specs(), backend)?;
+    eprintln!(
+        "  (read {read:.3} s, aggregate {:.3} s)",
+        t.elapsed().as_secs_f64() - read
+    );
     Ok(out.num_rows())
 }
 

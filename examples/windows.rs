@@ -46,7 +46,11 @@ fn main() -> vigil::Result<()> {
         Field::new("src_ip", DataType::Utf8, false),
         Field::new("dst_ip", DataType::Utf8, false),
         Field::new("dst_port", DataType::Int64, false),
-        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        ),
     ]));
     let batch = RecordBatch::try_new(
         schema,
@@ -59,7 +63,12 @@ fn main() -> vigil::Result<()> {
     )?;
     let specs = [
         WindowFeature::new(Agg::Count, None, &["src_ip"], Some("1m")),
-        WindowFeature::new(Agg::DistinctCount, Some("dst_port"), &["src_ip"], Some("1m")),
+        WindowFeature::new(
+            Agg::DistinctCount,
+            Some("dst_port"),
+            &["src_ip"],
+            Some("1m"),
+        ),
     ];
     let per_minute = window::aggregate(std::slice::from_ref(&batch), &specs, Backend::Auto)?;
     let order = arrow::compute::sort_to_indices(

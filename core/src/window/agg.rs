@@ -20,6 +20,10 @@ use crate::error::{Error, Result};
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// Span arena markers of exact distinct sets: no set yet, or merged into `Acc::merged`.
+const NO_SET: u32 = u32::MAX;
+const MERGED: u32 = u32::MAX - 1;
+
 /// What a field turned out to be (fixed by the first chunk).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum FieldKind {
@@ -43,9 +47,13 @@ struct Acc {
     /// Welford mean and M2 (std).
     mean: Vec<f64>,
     m2: Vec<f64>,
-    /// Exact distinct: the count, and the sorted distinct values kept for later chunks.
+    /// Exact distinct: the count, and the sorted distinct values kept for later chunks: one
+    /// arena per chunk, a span (arena, start, len) per group, and merged sets for groups seen
+    /// in several chunks (span arena = `MERGED`).
     distinct: Vec<u64>,
-    sets: Vec<Vec<i64>>,
+    arenas: Vec<Vec<i64>>,
+    spans: Vec<(u32, u32, u32)>,
+    merged: Map<u32, Vec<i64>>,
     hll: Vec<Hll>,
     /// Ratio: rows matching the predicate.
     hits: Vec<u64>,
@@ -386,21 +394,45 @@ impl Aggregator {
                 sort_runs(&off, &mut vals);
                 let words = self.engine.segment_reduce(&off, &vals)?;
                 acc.distinct.resize(total, 0);
-                acc.sets.resize_with(total, Vec::new);
+                acc.spans.resize(total, (NO_SET, 0, 0));
+                let arena_id = acc.arenas.len() as u32;
+                let mut arena = Vec::with_capacity(vals.len());
                 for r in 0..runs {
                     let gi = gidx[r] as usize;
-                    let d = words[r * segment_reduce::WORDS + 1] as u64;
+                    let start = arena.len();
                     let run = &vals[off[r] as usize..off[r + 1] as usize];
-                    let mut set = run.to_vec();
-                    set.dedup();
-                    if acc.sets[gi].is_empty() {
-                        acc.distinct[gi] = d;
-                        acc.sets[gi] = set;
-                    } else {
-                        acc.sets[gi] = merge_sorted(&acc.sets[gi], &set);
-                        acc.distinct[gi] = acc.sets[gi].len() as u64;
+                    for (j, &v) in run.iter().enumerate() {
+                        if j == 0 || v != run[j - 1] {
+                            arena.push(v);
+                        }
+                    }
+                    let set = &arena[start..];
+                    match acc.spans[gi] {
+                        (NO_SET, _, _) => {
+                            // First chunk holding this group: the kernel's count is its count.
+                            acc.distinct[gi] = u64::from(words[r * segment_reduce::WORDS + 1]);
+                            acc.spans[gi] = (arena_id, start as u32, set.len() as u32);
+                        }
+                        (MERGED, _, _) => {
+                            let prev = acc.merged.remove(&(gi as u32)).unwrap_or_default();
+                            let m = merge_sorted(&prev, set);
+                            acc.distinct[gi] = m.len() as u64;
+                            acc.merged.insert(gi as u32, m);
+                        }
+                        (a, s0, len) => {
+                            let prev = acc
+                                .arenas
+                                .get(a as usize)
+                                .map(|x| &x[s0 as usize..(s0 + len) as usize])
+                                .unwrap_or_default();
+                            let m = merge_sorted(prev, set);
+                            acc.distinct[gi] = m.len() as u64;
+                            acc.merged.insert(gi as u32, m);
+                            acc.spans[gi] = (MERGED, 0, 0);
+                        }
                     }
                 }
+                acc.arenas.push(arena);
             }
             Agg::Std => {
                 acc.n.resize(total, 0);
@@ -444,10 +476,23 @@ impl Aggregator {
             _ if kind == FieldKind::Int => {
                 // Sum, mean, min, max of an integer field: the segmented reduction kernel.
                 let words = self.engine.segment_reduce(&off, &vals)?;
+                // Only the accumulators this aggregate reads are kept.
+                let (sum, min, max) = match agg {
+                    Agg::Sum => (true, false, false),
+                    Agg::Mean => (true, false, false),
+                    Agg::Min => (false, true, false),
+                    _ => (false, false, true),
+                };
                 acc.n.resize(total, 0);
-                acc.isum.resize(total, 0);
-                acc.imin.resize(total, i64::MAX);
-                acc.imax.resize(total, i64::MIN);
+                if sum {
+                    acc.isum.resize(total, 0);
+                }
+                if min {
+                    acc.imin.resize(total, i64::MAX);
+                }
+                if max {
+                    acc.imax.resize(total, i64::MIN);
+                }
                 for r in 0..runs {
                     let w = &words[r * segment_reduce::WORDS..(r + 1) * segment_reduce::WORDS];
                     if w[0] == 0 {
@@ -455,9 +500,15 @@ impl Aggregator {
                     }
                     let gi = gidx[r] as usize;
                     acc.n[gi] += u64::from(w[0]);
-                    acc.isum[gi] = acc.isum[gi].wrapping_add(segment_reduce::join(w[2], w[3]));
-                    acc.imin[gi] = acc.imin[gi].min(segment_reduce::join(w[4], w[5]));
-                    acc.imax[gi] = acc.imax[gi].max(segment_reduce::join(w[6], w[7]));
+                    if sum {
+                        acc.isum[gi] = acc.isum[gi].wrapping_add(segment_reduce::join(w[2], w[3]));
+                    }
+                    if min {
+                        acc.imin[gi] = acc.imin[gi].min(segment_reduce::join(w[4], w[5]));
+                    }
+                    if max {
+                        acc.imax[gi] = acc.imax[gi].max(segment_reduce::join(w[6], w[7]));
+                    }
                 }
             }
             _ => {
@@ -534,7 +585,7 @@ impl Aggregator {
 
     pub(crate) fn finish_named(self, names: Option<&[String]>) -> Result<RecordBatch> {
         let mut order: Vec<usize> = (0..self.group_key.len()).collect();
-        order.sort_unstable_by_key(|&g| self.group_key[g]);
+        order.par_sort_unstable_by_key(|&g| self.group_key[g]);
         let ids: Vec<u32> = order.iter().map(|&g| self.group_key[g].0).collect();
         let key_arrays = self.keys.decode(&ids)?;
         let mut fields = Vec::new();

@@ -17,18 +17,31 @@ use crate::features::column;
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Dense ids of entities, stable across chunks. The hash table's keys are the entity's full
-/// row encoding and every hit compares the bytes, so distinct entities never share an id.
+/// bytes (the raw string for one string column, else arrow's `RowConverter` encoding of all
+/// key columns) and every hit compares them, so distinct entities never share an id.
 pub(crate) struct KeyTable {
     columns: Vec<String>,
+    /// One string column: its type (the raw bytes are the key; null = `null_id`).
+    string_type: Option<DataType>,
+    null_id: Option<u32>,
     converter: Option<RowConverter>,
     map: Map<Box<[u8]>, u32>,
-    keys: Vec<Box<[u8]>>,
+    keys: Vec<Option<Box<[u8]>>>,
+}
+
+fn is_string(dt: &DataType) -> bool {
+    matches!(
+        dt,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    )
 }
 
 impl KeyTable {
     pub(crate) fn new(columns: &[String]) -> Self {
         KeyTable {
             columns: columns.to_vec(),
+            string_type: None,
+            null_id: None,
             converter: None,
             map: Map::default(),
             keys: Vec::new(),
@@ -40,6 +53,25 @@ impl KeyTable {
         self.keys.len()
     }
 
+    fn id_of(&mut self, bytes: Option<&[u8]>) -> u32 {
+        let Some(bytes) = bytes else {
+            return *self.null_id.get_or_insert_with(|| {
+                self.keys.push(None);
+                (self.keys.len() - 1) as u32
+            });
+        };
+        match self.map.get(bytes) {
+            Some(&id) => id,
+            None => {
+                let id = self.keys.len() as u32;
+                let owned: Box<[u8]> = bytes.into();
+                self.keys.push(Some(owned.clone()));
+                self.map.insert(owned, id);
+                id
+            }
+        }
+    }
+
     /// The entity id of every row of `batch` (new entities get new ids).
     pub(crate) fn intern(&mut self, batch: &RecordBatch) -> Result<Vec<u32>> {
         let arrays: Vec<ArrayRef> = self
@@ -47,17 +79,41 @@ impl KeyTable {
             .iter()
             .map(|c| column(batch, c).cloned())
             .collect::<Result<_>>()?;
-        if self.converter.is_none() {
-            let fields = arrays
-                .iter()
-                .map(|a| SortField::new(a.data_type().clone()))
-                .collect();
-            self.converter = Some(RowConverter::new(fields).map_err(|e| {
-                Error::InvalidInput(format!(
-                    "entity columns {:?} cannot be grouped: {e}",
-                    self.columns
-                ))
-            })?);
+        let first_batch = self.converter.is_none() && self.string_type.is_none();
+        if first_batch {
+            match arrays.as_slice() {
+                [a] if is_string(a.data_type()) => self.string_type = Some(a.data_type().clone()),
+                _ => {
+                    let fields = arrays
+                        .iter()
+                        .map(|a| SortField::new(a.data_type().clone()))
+                        .collect();
+                    self.converter = Some(RowConverter::new(fields).map_err(|e| {
+                        Error::InvalidInput(format!(
+                            "entity columns {:?} cannot be grouped: {e}",
+                            self.columns
+                        ))
+                    })?);
+                }
+            }
+        }
+        if let Some(dt) = self.string_type.clone() {
+            let a = &arrays[0];
+            if a.data_type() != &dt {
+                return Err(Error::WrongType {
+                    column: self.columns[0].clone(),
+                    expected: format!("{dt}, as in the first batch"),
+                    found: a.data_type().clone(),
+                });
+            }
+            let strings = crate::engine::strings::Strings::new(a.as_ref(), &self.columns[0])?;
+            let nulls = a.logical_nulls();
+            let mut ids = Vec::with_capacity(a.len());
+            for i in 0..a.len() {
+                let valid = nulls.as_ref().is_none_or(|n| n.is_valid(i));
+                ids.push(self.id_of(valid.then(|| strings.row(i))));
+            }
+            return Ok(ids);
         }
         let Some(conv) = &self.converter else {
             return Err(Error::InvalidInput("internal: no row converter".into()));
@@ -70,30 +126,36 @@ impl KeyTable {
         })?;
         let mut ids = Vec::with_capacity(batch.num_rows());
         for row in rows.iter() {
-            let bytes = row.as_ref();
-            let id = match self.map.get(bytes) {
-                Some(&id) => id,
-                None => {
-                    let id = self.keys.len() as u32;
-                    let owned: Box<[u8]> = bytes.into();
-                    self.keys.push(owned.clone());
-                    self.map.insert(owned, id);
-                    id
-                }
-            };
-            ids.push(id);
+            ids.push(self.id_of(Some(row.as_ref())));
         }
         Ok(ids)
     }
 
-    /// The key columns of entities `ids`, in order (null keys come back null).
+    /// The key columns of entities `ids`, in order (null keys come back null). Each entity
+    /// is decoded once, then gathered.
     pub(crate) fn decode(&self, ids: &[u32]) -> Result<Vec<ArrayRef>> {
-        let Some(conv) = &self.converter else {
+        let all: Vec<ArrayRef> = if let Some(dt) = &self.string_type {
+            let strings = arrow::array::StringArray::from_iter(
+                self.keys
+                    .iter()
+                    .map(|k| k.as_ref().map(|b| String::from_utf8_lossy(b).into_owned())),
+            );
+            vec![arrow::compute::cast(&strings, dt)?]
+        } else if let Some(conv) = &self.converter {
+            let parser = conv.parser();
+            let rows = self
+                .keys
+                .iter()
+                .map(|k| parser.parse(k.as_deref().unwrap_or_default()));
+            conv.convert_rows(rows)?
+        } else {
             return Ok(Vec::new());
         };
-        let parser = conv.parser();
-        let rows = ids.iter().map(|&i| parser.parse(&self.keys[i as usize]));
-        Ok(conv.convert_rows(rows)?)
+        let idx = arrow::array::UInt32Array::from(ids.to_vec());
+        Ok(all
+            .iter()
+            .map(|a| arrow::compute::take(a.as_ref(), &idx, None))
+            .collect::<std::result::Result<_, _>>()?)
     }
 
     /// The key columns' fields (after the first batch).
