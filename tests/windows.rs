@@ -852,3 +852,47 @@ fn aggregate_param_structs_match_wgsl() {
         std::mem::size_of::<vigil::kernels::TimeParams>()
     );
 }
+
+#[test]
+fn nan_and_extreme_times_do_not_panic() {
+    // Float64 epoch seconds with a NaN (a null time) and times ~580 years apart.
+    let schema = Schema::new(vec![
+        Field::new("k", DataType::Utf8, false),
+        Field::new("ts", DataType::Float64, false),
+    ]);
+    let b = RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(StringArray::from(vec!["a", "a", "a", "b"])),
+            Arc::new(Float64Array::from(vec![-9.0e9, f64::NAN, 9.0e9, 5.0])),
+        ],
+    )
+    .unwrap();
+    let sp = vec![
+        WindowFeature::new(Agg::Count, None, &["k"], None),
+        WindowFeature::new(Agg::SincePrevious, None, &["k"], None),
+    ];
+    let out = window::aggregate(std::slice::from_ref(&b), &sp, Backend::Cpu).unwrap();
+    assert_eq!(
+        out.column(1).as_primitive::<UInt64Type>().value(0),
+        2,
+        "NaN time is in no window"
+    );
+    assert_eq!(out.column(2).as_primitive::<Float64Type>().value(0), 1.8e10);
+    let f = window::feature(WindowFeature::new(Agg::SincePrevious, None, &["k"], None));
+    let gap = vigil::kernels::compute_feature_batch(&f, &b, Backend::Cpu).unwrap();
+    let gap = gap[0].as_primitive::<Float32Type>();
+    assert!(gap.is_null(0) && gap.is_null(1) && gap.is_null(3));
+    assert_eq!(gap.value(2), 1.8e10);
+    // Out of the nanosecond range: a typed error naming the row.
+    let far = RecordBatch::try_new(
+        b.schema(),
+        vec![
+            Arc::new(StringArray::from(vec!["a"])),
+            Arc::new(Float64Array::from(vec![1.0e12])),
+        ],
+    )
+    .unwrap();
+    let err = window::aggregate(&[far], &sp, Backend::Cpu).unwrap_err();
+    assert!(err.to_string().contains("row 0"), "{err}");
+}

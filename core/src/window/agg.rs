@@ -566,7 +566,7 @@ impl Aggregator {
             Agg::LastSeen => Some(self.last[g] as f64 / 1e9),
             Agg::SincePrevious if count < 2 => None,
             Agg::SincePrevious => {
-                Some((self.last[g] - self.first[g]) as f64 / 1e9 / (count - 1) as f64)
+                Some(super::seconds(self.first[g], self.last[g]) / (count - 1) as f64)
             }
         }
     }
@@ -899,16 +899,16 @@ pub(crate) fn broadcast(
             for w in idx.windows(2) {
                 let (a, b) = (w[0] as usize, w[1] as usize);
                 if ids[a] == ids[b] {
-                    gap[b] = Some(((t[b] - t[a]) as f64 / 1e9) as f32);
+                    gap[b] = Some(super::seconds(t[a], t[b]) as f32);
                 }
             }
             gap.into_iter().collect()
         }
         Agg::FirstSeen => (0..batch.num_rows())
-            .map(|i| row_group[i].map(|g| ((t[i] - agg.first[g as usize]) as f64 / 1e9) as f32))
+            .map(|i| row_group[i].map(|g| super::seconds(agg.first[g as usize], t[i]) as f32))
             .collect(),
         Agg::LastSeen => (0..batch.num_rows())
-            .map(|i| row_group[i].map(|g| ((agg.last[g as usize] - t[i]) as f64 / 1e9) as f32))
+            .map(|i| row_group[i].map(|g| super::seconds(t[i], agg.last[g as usize]) as f32))
             .collect(),
         _ => {
             let per_group: Vec<Option<f64>> =

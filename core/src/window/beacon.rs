@@ -38,7 +38,7 @@ struct Stats {
 fn stats(t: &mut [i64]) -> Stats {
     t.sort_unstable();
     let count = t.len() as u64;
-    let mut iv: Vec<f64> = t.windows(2).map(|w| (w[1] - w[0]) as f64 / 1e9).collect();
+    let mut iv: Vec<f64> = t.windows(2).map(|w| super::seconds(w[0], w[1])).collect();
     if iv.is_empty() {
         return Stats {
             count,

@@ -211,16 +211,24 @@ pub(crate) fn times(batch: &RecordBatch, name: &str) -> Result<Times> {
             None,
         ),
         DataType::Float64 => {
+            // Epoch seconds; NaN is a null time.
             let a = array.as_primitive::<Float64Type>();
             let mut v = Vec::with_capacity(a.len());
             for (i, &x) in a.values().iter().enumerate() {
                 let ns = (x * 1e9).round();
-                if a.is_valid(i) && !(ns.is_finite() && ns.abs() < 9.2e18) {
+                let valid = a.is_valid(i) && !x.is_nan();
+                if valid && !(ns.is_finite() && ns.abs() < 9.2e18) {
                     return Err(overflow(i));
                 }
-                v.push(if a.is_valid(i) { ns as i64 } else { 0 });
+                v.push(if valid { ns as i64 } else { 0 });
             }
-            (v, None)
+            let valid = NullBuffer::from_iter(
+                a.values()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| a.is_valid(i) && !x.is_nan()),
+            );
+            return Ok((v, Some(valid).filter(|n| n.null_count() > 0), None));
         }
         other => {
             return Err(Error::WrongType {

@@ -313,6 +313,11 @@ impl WindowFeature {
     }
 }
 
+/// Seconds from `a` to `b` (nanoseconds), without overflow.
+pub(crate) fn seconds(a: i64, b: i64) -> f64 {
+    (i128::from(b) - i128::from(a)) as f64 / 1e9
+}
+
 /// Parses a duration such as `30s`, `5m`, `1h`, `1d`, `1w`, `250ms`, `10us`, `5ns` or a sum
 /// such as `1h30m` into nanoseconds (> 0).
 pub fn parse_duration(text: &str) -> Result<i64> {
