@@ -193,3 +193,12 @@ def test_bad_specs_raise_named_errors():
         vigil.aggregate(df, [vigil.count(by="src_ip", every="1m"), vigil.count(by="src_ip", every="5m")])
     with pytest.raises(ValueError):
         vigil.ratio("status", "~", "x", by="src_ip")
+
+
+def test_windowed_model_scores_in_one_piece():
+    df = flows(seed=10, n=3_000, keys=5)
+    model = vigil.Pipeline([vigil.count(by="src_ip", every="1h", name="n1h"), vigil.entropy("status")],
+                           backend="cpu").fit(df)
+    whole = model.score(df)
+    sliced = model.score(df, batch_rows=500)  # would cut windows if it were sliced
+    assert whole["n1h"].to_list() == sliced["n1h"].to_list()

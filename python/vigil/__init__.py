@@ -262,6 +262,9 @@ class Model:
     def __init__(self, native: "_native.NativeModel", backend: str = "auto", chunk_bytes: Optional[int] = None) -> None:
         self._native = native
         self._threshold = self._read_threshold()
+        # Window aggregates and beacon scores look across rows: such models score in one piece.
+        self._windowed = any(f.get("kind") in ("window", "beaconing")
+                             for f in json.loads(native.to_json())["features"])
         self.backend = backend
         self.chunk_bytes = chunk_bytes
 
@@ -270,10 +273,11 @@ class Model:
         out; pyarrow in, pyarrow out) with the feature columns, ``score`` (null when a row
         cannot be scored), ``explanation`` (top features and their z), ``alert`` and
         ``unscored_reason``. Inputs over ``batch_rows`` rows are scored in slices with a tqdm
-        progress bar when tqdm is installed (``progress=False`` hides it)."""
+        progress bar when tqdm is installed (``progress=False`` hides it); models with window
+        aggregates or beacon scores score in one piece, so that windows are never cut."""
         data, kind = _as_arrow_input(data)
         rows = _num_rows(data)
-        if rows <= batch_rows or rows < 0 or isinstance(self.threshold_spec(), TopN):
+        if rows <= batch_rows or rows < 0 or isinstance(self.threshold_spec(), TopN) or self._windowed:
             table = self._native.score(data, self.backend, self.chunk_bytes)
             return _as_output(table, kind)
         bar = _progress(rows, progress, "vigil score")
