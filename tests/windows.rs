@@ -119,6 +119,7 @@ fn specs(every: &str, period: Option<&str>) -> Vec<WindowFeature> {
         mk(Agg::FirstSeen, None),
         mk(Agg::LastSeen, None),
         mk(Agg::SincePrevious, None),
+        mk(Agg::ApproxDistinct, Some("port")),
     ]
 }
 
@@ -223,6 +224,8 @@ fn check_against_naive(out: &RecordBatch, reference: &BTreeMap<(Option<String>, 
         let last = col(11).as_primitive::<TimestampNanosecondType>().value(r);
         assert_eq!(first, *n.times.iter().min().unwrap());
         assert_eq!(last, *n.times.iter().max().unwrap());
+        // At most 40 distinct ports: HyperLogLog's exact small-set mode.
+        assert_eq!(u(13), n.ports.len() as u64, "approx distinct port {key:?}");
         if n.count >= 2 {
             let gap = (last - first) as f64 / 1e9 / (n.count - 1) as f64;
             assert!((f64v(12).value(r) - gap).abs() < 1e-9);
@@ -366,7 +369,7 @@ fn hll_within_stated_error() {
         WindowFeature::new(Agg::ApproxDistinct, Some("port"), &["src"], None),
         WindowFeature::new(Agg::DistinctCount, Some("port"), &["src"], None),
     ];
-    let out = window::aggregate(&[b], &sp, Backend::Cpu).unwrap();
+    let out = window::aggregate(std::slice::from_ref(&b), &sp, Backend::Cpu).unwrap();
     let approx = out.column(1).as_primitive::<UInt64Type>();
     let exact = out.column(2).as_primitive::<UInt64Type>();
     for r in 0..out.num_rows() {
@@ -380,6 +383,11 @@ fn hll_within_stated_error() {
     }
     assert_eq!(exact.values().to_vec(), vec![50, 5_000, 50_000, 200_000]);
     assert_eq!(approx.value(0), 50, "sets of up to 64 values are exact");
+    if gpu_available() {
+        // Hashes and register updates from the hll_hash kernel: the same sketches.
+        let gpu = window::aggregate_strict(std::slice::from_ref(&b), &sp, Backend::Gpu, 1 << 20);
+        assert_eq!(gpu.unwrap(), out);
+    }
 }
 
 #[test]

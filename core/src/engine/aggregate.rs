@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 
 use super::{CPU_MIN_ROWS, Engine, f32s};
-use crate::cpu::{segment_reduce, time_features};
+use crate::cpu::{hll_hash, segment_reduce, time_features};
 use crate::error::{Error, Result};
 use crate::gpu::{self, Binding, GpuContext, params};
 
@@ -135,6 +135,57 @@ impl Engine {
                 ],
             )?;
             out.extend(f32s(result.first().map(Vec::as_slice).unwrap_or_default()));
+        }
+        Ok(out)
+    }
+}
+
+impl Engine {
+    /// Hash and HyperLogLog register update of every value code: `2 * codes.len()` words.
+    pub(crate) fn hll_hash(&self, codes: &[i64]) -> Result<Vec<u32>> {
+        if codes.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some(ctx) = self.gpu_for(codes.len() * 8)? {
+            match self.hll_hash_gpu(ctx, codes) {
+                Ok(out) => return Ok(out),
+                Err(e) => self.gpu_failed(e)?,
+            }
+        }
+        let mut out = vec![0u32; codes.len() * hll_hash::WORDS];
+        out.par_chunks_mut(hll_hash::WORDS)
+            .zip(codes)
+            .with_min_len(CPU_MIN_ROWS)
+            .for_each(|(o, &c)| hll_hash::row(c, o));
+        Ok(out)
+    }
+
+    fn hll_hash_gpu(&self, ctx: &GpuContext, codes: &[i64]) -> Result<Vec<u32>> {
+        let limit = ctx.summary.max_storage_binding as usize;
+        let chunk_rows = (self.chunk_bytes.min(limit) / 8).max(1);
+        let mut out = Vec::with_capacity(codes.len() * hll_hash::WORDS);
+        for chunk in codes.chunks(chunk_rows) {
+            let p = params::TimeParams {
+                rows: chunk.len() as u32,
+                _pad: [0; 3],
+            };
+            let result = ctx.dispatch(
+                &gpu::HLL_HASH,
+                p.rows,
+                &[
+                    Binding::Uniform(bytemuck::bytes_of(&p)),
+                    Binding::Input(bytemuck::cast_slice(chunk)),
+                    Binding::Output((chunk.len() * hll_hash::WORDS * 4) as u64),
+                ],
+            )?;
+            let bytes = result
+                .first()
+                .ok_or_else(|| Error::Gpu("hll_hash: no output".into()))?;
+            out.extend(
+                bytes
+                    .chunks_exact(4)
+                    .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])),
+            );
         }
         Ok(out)
     }

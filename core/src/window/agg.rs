@@ -382,11 +382,13 @@ impl Aggregator {
         let gidx = &g.group;
         match agg {
             Agg::ApproxDistinct => {
+                // Hashes and register updates: the hll_hash kernel (or its twin).
+                let words = self.engine.hll_hash(&vals)?;
                 acc.hll.resize_with(total, Hll::default);
                 for r in 0..runs {
                     let h = &mut acc.hll[gidx[r] as usize];
-                    for &v in &vals[off[r] as usize..off[r + 1] as usize] {
-                        h.add(fmix64(v as u64));
+                    for j in off[r] as usize..off[r + 1] as usize {
+                        h.add(words[2 * j], words[2 * j + 1]);
                     }
                 }
             }
@@ -749,19 +751,11 @@ fn predicate_hits(
         .collect())
 }
 
-/// murmur3's 64-bit finaliser: spreads dense value ids over 64 bits for HyperLogLog.
-fn fmix64(mut k: u64) -> u64 {
-    k ^= k >> 33;
-    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    k ^= k >> 33;
-    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    k ^ (k >> 33)
-}
-
-/// HyperLogLog with 2^HLL_P registers; exact (a sorted list of hashes) up to 64 values.
+/// HyperLogLog with 2^HLL_P registers over 32-bit hashes (kernel `aggregate/hll_hash`);
+/// exact (a sorted list of hashes) up to 64 values.
 #[derive(Clone, Debug)]
 enum Hll {
-    Small(Vec<u64>),
+    Small(Vec<u32>),
     Dense(Box<[u8]>),
 }
 
@@ -774,7 +768,8 @@ impl Default for Hll {
 impl Hll {
     const SMALL: usize = 64;
 
-    fn add(&mut self, h: u64) {
+    /// Adds a value by its hash `h` and its packed update `(register << 8) | rank`.
+    fn add(&mut self, h: u32, update: u32) {
         match self {
             Hll::Small(v) => {
                 if let Err(at) = v.binary_search(&h) {
@@ -783,19 +778,20 @@ impl Hll {
                 if v.len() > Self::SMALL {
                     let mut regs = vec![0u8; 1 << HLL_P].into_boxed_slice();
                     for &x in v.iter() {
-                        Self::set(&mut regs, x);
+                        let mut w = [0u32; 2];
+                        crate::cpu::hll_hash::row_of_hash(x, &mut w);
+                        Self::set(&mut regs, w[1]);
                     }
                     *self = Hll::Dense(regs);
                 }
             }
-            Hll::Dense(regs) => Self::set(regs, h),
+            Hll::Dense(regs) => Self::set(regs, update),
         }
     }
 
-    fn set(regs: &mut [u8], h: u64) {
-        let idx = (h >> (64 - HLL_P)) as usize;
-        let rest = h << HLL_P;
-        let rank = (rest.leading_zeros().min(64 - HLL_P) + 1) as u8;
+    fn set(regs: &mut [u8], update: u32) {
+        let idx = (update >> 8) as usize % regs.len();
+        let rank = (update & 0xff) as u8;
         if regs[idx] < rank {
             regs[idx] = rank;
         }

@@ -47,9 +47,10 @@
 //!
 //! # GPU and CPU
 //!
-//! The segmented reduction of integer fields (count, distinct, sum, min, max) and the time
-//! features run on the GPU when the engine picks it; keying, sorting, float fields, std,
-//! HyperLogLog, predicates and beaconing run on the CPU on both backends.
+//! The segmented reduction of integer fields (count, distinct, sum, min, max), the
+//! HyperLogLog hashes and register updates (`aggregate/hll_hash`) and the time features run
+//! on the GPU when the engine picks it; keying, sorting, float fields, std, merging HLL
+//! registers, predicates and beaconing run on the CPU on both backends.
 
 mod agg;
 mod beacon;
@@ -67,7 +68,9 @@ use crate::features::{Feature, FeatureKind};
 pub use agg::{Aggregator, aggregate, aggregate_parquet};
 pub use beacon::{BEACON_COLUMNS, beaconing};
 
-/// Relative standard error of the HyperLogLog estimate (2^12 registers: 1.04 / 64).
+/// Relative standard error of the HyperLogLog estimate (2^12 registers: 1.04 / 64). Values
+/// are hashed to 32 bits, so estimates hold up to ~10^8 distinct values per group (no
+/// large-range correction).
 pub const HLL_RELATIVE_ERROR: f64 = 0.01625;
 /// HyperLogLog precision (registers = 2^HLL_P). Groups with at most 64 distinct values
 /// are counted exactly.
