@@ -88,4 +88,23 @@ pub mod kernels {
         }
         .robust_z(x, center, scale, z_cap)
     }
+
+    /// Scores a batch with a fitted detector on `backend`, a GPU failure being an error.
+    pub fn score_detector(
+        detector: &crate::detect::FittedDetector,
+        batch: &RecordBatch,
+        backend: crate::Backend,
+        chunk_bytes: usize,
+    ) -> crate::Result<crate::detect::Scores> {
+        let x = crate::detect::matrix_from_batch(batch, detector.features())?;
+        detector.score(
+            &crate::engine::Engine {
+                backend,
+                chunk_bytes,
+                strict: true,
+            },
+            &x,
+            batch,
+        )
+    }
 }

@@ -131,16 +131,16 @@ impl NativeModel {
         self.inner.feature_names().to_vec()
     }
 
-    /// Median of each feature on the baseline.
+    /// Median of each feature on the baseline (robust_z only, else None).
     #[getter]
-    fn center(&self) -> Vec<f32> {
-        self.inner.detector().center.clone()
+    fn center(&self) -> Option<Vec<f32>> {
+        self.inner.robust_z().map(|d| d.center.clone())
     }
 
-    /// Robust scale of each feature on the baseline.
+    /// Robust scale of each feature on the baseline (robust_z only, else None).
     #[getter]
-    fn scale(&self) -> Vec<f32> {
-        self.inner.detector().scale.clone()
+    fn scale(&self) -> Option<Vec<f32>> {
+        self.inner.robust_z().map(|d| d.scale.clone())
     }
 
     /// Score above which a row is an alert (None for top-N).

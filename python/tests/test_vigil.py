@@ -39,7 +39,7 @@ def test_polars_in_polars_out():
     top = scored.sort("score", descending=True, nulls_last=True)["q"][0]
     assert top == "xj3k9q2lz8w7.biz"
     expl = scored["explanation"][1]
-    assert len(expl) == 2 and set(expl[0].keys()) == {"feature", "z"}
+    assert len(expl) == 2 and set(expl[0].keys()) == {"feature", "contribution", "value"}
 
 
 def test_pyarrow_in_pyarrow_out():

@@ -266,7 +266,7 @@ class Model:
     def score(self, data: Any, *, batch_rows: int = 1_000_000, progress: Optional[bool] = None) -> Any:
         """Scores every row of ``data``; returns the same kind of object (polars in, polars
         out; pyarrow in, pyarrow out) with the feature columns, ``score`` (null when a row
-        cannot be scored), ``explanation`` (top features and their z), ``alert`` and
+        cannot be scored), ``explanation`` (top features and their contributions), ``alert`` and
         ``unscored_reason``. Inputs over ``batch_rows`` rows are scored in slices with a tqdm
         progress bar when tqdm is installed (``progress=False`` hides it)."""
         data, kind = _as_arrow_input(data)

@@ -54,3 +54,17 @@ fn is_nan(v: f32) -> bool {
 fn nan() -> f32 {
     return bitcast<f32>(0x7fc00000u);
 }
+
+// Parameters of the isolation-forest score kernel (score/iforest).
+struct ForestParams {
+    rows: u32,
+    features: u32,
+    trees: u32,
+    // Longest root-to-leaf walk in the forest (bounds every loop).
+    max_depth: u32,
+    // c(sample size): average path length of an unsuccessful BST search, the normaliser.
+    c_norm: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}

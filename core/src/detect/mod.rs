@@ -1,12 +1,270 @@
 //! Detectors: fitted on the feature matrix of a baseline, they score rows and explain scores.
 
+mod iforest;
 mod robust_z;
 
+pub use iforest::{FittedIsolationForest, IsolationForest, MAX_TREES, average_path_length};
 pub use robust_z::{FittedRobustZ, RobustZ};
 
+use arrow::array::RecordBatch;
 use serde::{Deserialize, Serialize};
 
+use crate::engine::{Backend, Engine};
 use crate::error::{Error, Result};
+
+/// Name of the standalone detector format ([`FittedDetector::to_json`]).
+pub const DETECTOR_FORMAT: &str = "vigil.detector";
+/// Version of the standalone detector format this build reads and writes.
+pub const DETECTOR_VERSION: u32 = 1;
+
+/// An anomaly detector's settings, before fitting.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Detector {
+    /// Median/MAD robust z-scores ([`RobustZ`]).
+    RobustZ(RobustZ),
+    /// Isolation forest ([`IsolationForest`]).
+    IsolationForest(IsolationForest),
+}
+
+impl Default for Detector {
+    fn default() -> Self {
+        Detector::RobustZ(RobustZ::default())
+    }
+}
+
+impl From<RobustZ> for Detector {
+    fn from(d: RobustZ) -> Self {
+        Detector::RobustZ(d)
+    }
+}
+
+impl From<IsolationForest> for Detector {
+    fn from(d: IsolationForest) -> Self {
+        Detector::IsolationForest(d)
+    }
+}
+
+/// A fitted detector: what a saved model holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FittedDetector {
+    /// A fitted [`RobustZ`].
+    RobustZ(FittedRobustZ),
+    /// A fitted [`IsolationForest`].
+    IsolationForest(FittedIsolationForest),
+}
+
+/// What a detector returns for a batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scores {
+    /// One score per row, higher = more anomalous; NaN when the row could not be scored.
+    pub scores: Vec<f32>,
+    /// Row-major: for each row, one contribution per item of `items`.
+    pub contributions: Vec<f32>,
+    /// What each contribution refers to (a feature, or for rarity a column combination).
+    pub items: Vec<String>,
+    /// For rarity, row-major like `contributions`: the value that was scored.
+    pub values: Option<Vec<Option<String>>>,
+}
+
+/// The row-major f32 matrix of numeric `columns` of `batch` (any integer, float or boolean
+/// type; nulls and non-finite values become NaN, i.e. null).
+pub fn matrix_from_batch(batch: &RecordBatch, columns: &[String]) -> Result<Vec<f32>> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{DataType, Float32Type};
+    let rows = batch.num_rows();
+    let f = columns.len();
+    let mut x = vec![f32::NAN; rows * f];
+    for (j, name) in columns.iter().enumerate() {
+        let col = batch
+            .column_by_name(name)
+            .ok_or_else(|| Error::MissingColumn {
+                column: name.clone(),
+                available: batch
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect(),
+            })?;
+        let numeric = col.data_type().is_numeric() || *col.data_type() == DataType::Boolean;
+        if !numeric {
+            return Err(Error::WrongType {
+                column: name.clone(),
+                expected: "a numeric or boolean column".into(),
+                found: col.data_type().clone(),
+            });
+        }
+        let cast = arrow::compute::cast(col, &DataType::Float32)?;
+        let a = cast.as_primitive::<Float32Type>();
+        for i in 0..rows {
+            if a.is_valid(i) && a.value(i).is_finite() {
+                x[i * f + j] = a.value(i);
+            }
+        }
+    }
+    Ok(x)
+}
+
+impl Detector {
+    /// Fits on the numeric `columns` of baseline batches (see [`matrix_from_batch`]), outside
+    /// a pipeline; `backend` runs any scoring the fit needs.
+    pub fn fit_batches(
+        &self,
+        baseline: &[RecordBatch],
+        columns: &[String],
+        backend: Backend,
+    ) -> Result<FittedDetector> {
+        self.validate()?;
+        let mut x = Vec::new();
+        for b in baseline {
+            x.extend(matrix_from_batch(b, columns)?);
+        }
+        self.fit(columns, &x, baseline, &Engine::new(backend))
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        match self {
+            Detector::RobustZ(d) => d.validate(),
+            Detector::IsolationForest(d) => d.validate(),
+        }
+    }
+
+    /// Fits on the baseline's feature matrix (row-major, `names.len()` features per row, NaN =
+    /// null) and, for detectors that read columns directly, its batches.
+    pub(crate) fn fit(
+        &self,
+        names: &[String],
+        x: &[f32],
+        _baseline: &[RecordBatch],
+        _engine: &Engine,
+    ) -> Result<FittedDetector> {
+        Ok(match self {
+            Detector::RobustZ(d) => FittedDetector::RobustZ(d.fit(names, x)?),
+            Detector::IsolationForest(d) => FittedDetector::IsolationForest(d.fit(names, x)?),
+        })
+    }
+}
+
+impl FittedDetector {
+    /// Names of the feature-matrix columns it was fitted on.
+    pub fn features(&self) -> &[String] {
+        match self {
+            FittedDetector::RobustZ(d) => &d.features,
+            FittedDetector::IsolationForest(d) => &d.features,
+        }
+    }
+
+    /// Items listed in each explanation.
+    pub fn top_k(&self) -> usize {
+        match self {
+            FittedDetector::RobustZ(d) => d.params.top_k,
+            FittedDetector::IsolationForest(d) => d.params.top_k,
+        }
+    }
+
+    /// Scores the feature matrix `x` of `batch`.
+    pub(crate) fn score(&self, engine: &Engine, x: &[f32], _batch: &RecordBatch) -> Result<Scores> {
+        let (contributions, scores) = match self {
+            FittedDetector::RobustZ(d) => d.score(engine, x)?,
+            FittedDetector::IsolationForest(d) => d.score(engine, x)?,
+        };
+        Ok(Scores {
+            scores,
+            contributions,
+            items: self.features().to_vec(),
+            values: None,
+        })
+    }
+
+    /// Scores a batch outside a pipeline: reads the columns named by [`features`](Self::features)
+    /// (and, for rarity, its categorical columns).
+    pub fn score_batch(&self, batch: &RecordBatch, backend: Backend) -> Result<Scores> {
+        let x = matrix_from_batch(batch, self.features())?;
+        self.score(&Engine::new(backend), &x, batch)
+    }
+
+    /// The fitted detector as versioned JSON (format `vigil.detector`).
+    pub fn to_json(&self) -> Result<String> {
+        let value = serde_json::json!({
+            "format": DETECTOR_FORMAT,
+            "version": DETECTOR_VERSION,
+            "detector": self,
+        });
+        serde_json::to_string_pretty(&value).map_err(|e| Error::Model(e.to_string()))
+    }
+
+    /// Reads a detector saved by [`to_json`](Self::to_json), checking format, version, size
+    /// and shape: a corrupted or hostile file is an error, never a panic.
+    pub fn from_json(json: &str) -> Result<Self> {
+        if json.len() as u64 > crate::MAX_MODEL_BYTES {
+            return Err(Error::Model(format!(
+                "the detector is larger than {} bytes",
+                crate::MAX_MODEL_BYTES
+            )));
+        }
+        let mut value: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| Error::Model(format!("not valid JSON: {e}")))?;
+        let format = value.get("format").and_then(|v| v.as_str());
+        if format != Some(DETECTOR_FORMAT) {
+            return Err(Error::Model(format!(
+                "not a vigil detector (format is {format:?}, expected \"{DETECTOR_FORMAT}\")"
+            )));
+        }
+        let version = value.get("version").and_then(|v| v.as_u64());
+        if version != Some(u64::from(DETECTOR_VERSION)) {
+            return Err(Error::Model(format!(
+                "detector version {version:?} cannot be read by this vigil, which reads version {DETECTOR_VERSION}"
+            )));
+        }
+        let detector = value
+            .get_mut("detector")
+            .map(serde_json::Value::take)
+            .ok_or_else(|| Error::Model("no `detector` field".into()))?;
+        let detector: FittedDetector = serde_json::from_value(detector)
+            .map_err(|e| Error::Model(format!("malformed: {e}")))?;
+        detector.validate_shape()?;
+        Ok(detector)
+    }
+
+    /// Merges two fits of the same detector on two partitions of a baseline, where the
+    /// statistic allows an exact merge (see each detector); an error otherwise.
+    pub fn merge(&self, other: &FittedDetector) -> Result<FittedDetector> {
+        match (self, other) {
+            (FittedDetector::IsolationForest(a), FittedDetector::IsolationForest(b)) => {
+                Ok(FittedDetector::IsolationForest(a.merge(b)?))
+            }
+            (FittedDetector::RobustZ(_), FittedDetector::RobustZ(_)) => Err(Error::param(
+                "other",
+                "robust_z medians and MADs cannot be merged exactly; fit it on the whole baseline",
+            )),
+            _ => Err(Error::param(
+                "other",
+                "the two models use different detectors",
+            )),
+        }
+    }
+
+    pub(crate) fn validate_shape(&self) -> Result<()> {
+        match self {
+            FittedDetector::RobustZ(d) => d.validate_shape(),
+            FittedDetector::IsolationForest(d) => d.validate_shape(),
+        }
+    }
+}
+
+/// Indices of the `k` largest |contribution| of one row (NaN skipped, ties by index).
+pub(crate) fn top_items(c: &[f32], k: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..c.len())
+        .filter(|&j| !c[j].is_nan() && c[j] != 0.0)
+        .collect();
+    idx.sort_by(|&a, &b| c[b].abs().total_cmp(&c[a].abs()).then(a.cmp(&b)));
+    idx.truncate(k);
+    idx
+}
 
 /// Which rows become alerts.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

@@ -140,6 +140,18 @@ pub(crate) struct Engine {
     pub strict: bool,
 }
 
+impl Engine {
+    /// An engine on `backend` with the default chunk size, falling back to the CPU on GPU
+    /// errors unless `VIGIL_GPU_STRICT=1`.
+    pub(crate) fn new(backend: Backend) -> Self {
+        Engine {
+            backend,
+            chunk_bytes: DEFAULT_CHUNK_BYTES,
+            strict: false,
+        }
+    }
+}
+
 /// Rows longer than this many bytes skip the GPU kernels and run on the CPU twin: one
 /// invocation looping over a long row stalls its workgroup on a real GPU, and Mesa's
 /// lavapipe stops a loop nest after 65,535 iterations.
@@ -393,6 +405,87 @@ impl Engine {
             score.extend(f32s(parts.next().map(Vec::as_slice).unwrap_or_default()));
         }
         Ok((z, score))
+    }
+}
+
+impl Engine {
+    /// Isolation-forest shares (row-major, like `x`) and scores of a row-major matrix.
+    pub(crate) fn iforest(
+        &self,
+        x: &[f32],
+        forest: &cpu::iforest::Forest<'_>,
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
+        let f = forest.fill.len();
+        if f == 0 || x.is_empty() {
+            return Ok((
+                Vec::new(),
+                vec![f32::NAN; x.len().checked_div(f).unwrap_or(0)],
+            ));
+        }
+        // Loop budget of one invocation: lavapipe ends a loop nest after 65,535 iterations.
+        let walk_steps = forest.roots.len() * 2 * (forest.max_depth as usize + 1) + 2 * f;
+        let gpu = if f <= GPU_MAX_FEATURES && walk_steps < 65_535 {
+            self.gpu_for(x.len() * 4)?
+        } else {
+            None
+        };
+        if let Some(ctx) = gpu {
+            match self.iforest_gpu(ctx, x, forest) {
+                Ok(out) => return Ok(out),
+                Err(e) => self.gpu_failed(e)?,
+            }
+        }
+        let rows = x.len() / f;
+        let mut share = vec![0f32; x.len()];
+        let mut score = vec![0f32; rows];
+        share
+            .par_chunks_mut(f)
+            .zip(score.par_iter_mut())
+            .zip(x.par_chunks(f))
+            .with_min_len(CPU_MIN_ROWS / 8)
+            .for_each(|((sr, s), xr)| *s = cpu::iforest::row(forest, xr, sr));
+        Ok((share, score))
+    }
+
+    fn iforest_gpu(
+        &self,
+        ctx: &GpuContext,
+        x: &[f32],
+        forest: &cpu::iforest::Forest<'_>,
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
+        let f = forest.fill.len();
+        let limit = ctx.summary.max_storage_binding as usize;
+        let chunk_rows = (self.chunk_bytes.min(limit) / (4 * f)).max(1);
+        let mut share = Vec::with_capacity(x.len());
+        let mut score = Vec::with_capacity(x.len() / f);
+        for chunk in x.chunks(chunk_rows * f) {
+            let rows = chunk.len() / f;
+            let p = params::ForestParams {
+                rows: rows as u32,
+                features: f as u32,
+                trees: forest.roots.len() as u32,
+                max_depth: forest.max_depth,
+                c_norm: forest.c_norm,
+                _pad: [0; 3],
+            };
+            let result = ctx.dispatch(
+                &gpu::IFOREST,
+                p.rows,
+                &[
+                    Binding::Uniform(bytemuck::bytes_of(&p)),
+                    Binding::Input(bytemuck::cast_slice(chunk)),
+                    Binding::Input(bytemuck::cast_slice(forest.fill)),
+                    Binding::Input(bytemuck::cast_slice(forest.nodes)),
+                    Binding::Input(bytemuck::cast_slice(forest.roots)),
+                    Binding::Output((chunk.len() * 4) as u64),
+                    Binding::Output((rows * 4) as u64),
+                ],
+            )?;
+            let mut parts = result.iter();
+            share.extend(f32s(parts.next().map(Vec::as_slice).unwrap_or_default()));
+            score.extend(f32s(parts.next().map(Vec::as_slice).unwrap_or_default()));
+        }
+        Ok((share, score))
     }
 }
 

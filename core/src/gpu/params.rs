@@ -51,3 +51,21 @@ pub struct ScoreParams {
 
 /// Threads per workgroup of every kernel (`WORKGROUP` in WGSL).
 pub const WORKGROUP: u32 = 64;
+
+/// Mirrors `ForestParams`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct ForestParams {
+    /// Rows in the chunk.
+    pub rows: u32,
+    /// Features per row.
+    pub features: u32,
+    /// Trees in the forest.
+    pub trees: u32,
+    /// Longest root-to-leaf walk.
+    pub max_depth: u32,
+    /// Path-length normaliser c(sample size).
+    pub c_norm: f32,
+    /// Padding.
+    pub _pad: [u32; 3],
+}

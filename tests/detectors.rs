@@ -1,0 +1,288 @@
+//! Detectors beyond robust z: isolation forest, PCA residual, rarity, ensembles; their
+//! merges, standalone model files, and GPU = CPU agreement.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float32Array, Float64Array, RecordBatch};
+use arrow::datatypes::{Field, Schema};
+use common::{Rng, close, gpu_available};
+use vigil::Backend;
+use vigil::detect::{Detector, FittedDetector, IsolationForest, average_path_length};
+
+fn numeric_batch(columns: Vec<(&str, Vec<Option<f64>>)>) -> RecordBatch {
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(n, _)| Field::new(*n, arrow::datatypes::DataType::Float64, true))
+        .collect();
+    let arrays: Vec<ArrayRef> = columns
+        .into_iter()
+        .map(|(_, v)| Arc::new(Float64Array::from(v)) as ArrayRef)
+        .collect();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).unwrap()
+}
+
+/// `rows` x `features` Gaussian-ish values with a few shifted outliers and ~`nulls` nulls.
+fn random_batch(rng: &mut Rng, rows: usize, features: usize, nulls: f64) -> RecordBatch {
+    let names: Vec<String> = (0..features).map(|j| format!("f{j}")).collect();
+    let cols = names
+        .iter()
+        .enumerate()
+        .map(|(j, n)| {
+            let v = (0..rows)
+                .map(|i| {
+                    if rng.unit() < nulls {
+                        return None;
+                    }
+                    // Sum of 4 uniforms ~ normal; every 50th row is shifted on feature j % 3.
+                    let base: f64 = (0..4).map(|_| rng.unit()).sum::<f64>() * (j + 1) as f64;
+                    Some(if i % 50 == 0 && j % 3 == i % 3 {
+                        base + 20.0
+                    } else {
+                        base
+                    })
+                })
+                .collect();
+            (n.as_str(), v)
+        })
+        .collect();
+    numeric_batch(cols)
+}
+
+fn names(batch: &RecordBatch) -> Vec<String> {
+    batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect()
+}
+
+#[test]
+fn average_path_length_matches_scikit_learn() {
+    // sklearn.ensemble._iforest._average_path_length([1, 2, 4, 256])
+    assert_eq!(average_path_length(1), 0.0);
+    assert_eq!(average_path_length(2), 1.0);
+    assert!((average_path_length(4) - 1.851_655_907_139_285_5).abs() < 1e-12);
+    assert!((average_path_length(256) - 10.244_770_920_455_423).abs() < 1e-9);
+}
+
+/// Two hand-built trees over one feature `a`, sample size 4 (c(4) = 1.8516559):
+/// tree 0: a <= 0.5 -> leaf depth 1 (h = 1); else a <= 2 -> leaf depth 2 with 2 samples
+/// (h = 2 + c(2) = 3), else leaf depth 2 (h = 2). Tree 1: a root leaf of 4 samples (h = c(4)).
+const HAND_FOREST: &str = r#"{
+  "format": "vigil.detector", "version": 1,
+  "detector": {
+    "kind": "isolation_forest",
+    "params": {"n_trees": 2, "max_samples": 4, "seed": 0, "top_k": 3},
+    "features": ["a"], "sample_size": 4, "sums": [6.0], "counts": [4],
+    "roots": [0, 5],
+    "feature":   [0,   -1,  0,   -1,  -1,  -1],
+    "threshold": [0.5, 0.0, 2.0, 0.0, 0.0, 0.0],
+    "left":      [1,   0,   3,   0,   0,   0],
+    "value":     [0.0, 1.0, 0.0, 3.0, 2.0, 1.8516559]
+  }
+}"#;
+
+#[test]
+fn isolation_forest_scores_a_hand_built_forest_exactly() {
+    let forest = FittedDetector::from_json(HAND_FOREST).unwrap();
+    // a = 0: mean h = (1 + c4)/2; a = 1: (3 + c4)/2; a = 5: (2 + c4)/2. Scores 2^(-mean/c4),
+    // computed in f64 by hand (Python). A row whose only feature is null is unscored.
+    let batch = numeric_batch(vec![("a", vec![Some(0.0), Some(1.0), Some(5.0), None])]);
+    let expected = [0.586_405_9_f32, 0.403_296_92, 0.486_308_2, f32::NAN];
+    let mut backends = vec![Backend::Cpu];
+    if gpu_available() {
+        backends.push(Backend::Gpu);
+    }
+    for backend in backends {
+        let out = vigil::kernels::score_detector(&forest, &batch, backend, 1 << 20).unwrap();
+        for (i, (&got, &want)) in out.scores.iter().zip(&expected).enumerate() {
+            if want.is_nan() {
+                // Every feature of the row is null: unscored.
+                assert!(got.is_nan(), "{backend:?} row {i}: {got}");
+            } else {
+                assert!(
+                    (got - want).abs() < 1e-6,
+                    "{backend:?} row {i}: {got} vs {want}"
+                );
+            }
+        }
+        // Shares: tree 0 isolates a = 0 in 1 split on `a` (share 1/2 of the forest), tree 1 has
+        // no split: the share is 0.5 for every row.
+        assert_eq!(out.contributions[..3], [0.5; 3], "{backend:?}");
+        assert!(out.contributions[3].is_nan());
+    }
+}
+
+#[test]
+fn hostile_forests_are_rejected_without_panic() {
+    let good: serde_json::Value = serde_json::from_str(HAND_FOREST).unwrap();
+    let edits: Vec<(&str, serde_json::Value)> = vec![
+        ("left", serde_json::json!([1, 0, 0, 0, 0, 0])), // child before parent: a cycle
+        ("left", serde_json::json!([1, 0, 99, 0, 0, 0])), // out of bounds
+        ("feature", serde_json::json!([7, -1, 0, -1, -1, -1])), // no such feature
+        ("roots", serde_json::json!([0, 9])),
+        ("roots", serde_json::json!([5, 0])),
+        ("value", serde_json::json!([0.0, -1.0, 0.0, 3.0, 2.0, 1.0])),
+        ("threshold", serde_json::json!([0.5])),
+        ("sample_size", serde_json::json!(1)),
+        ("sums", serde_json::json!([])),
+    ];
+    for (field, v) in edits {
+        let mut bad = good.clone();
+        bad["detector"][field] = v;
+        let err = FittedDetector::from_json(&bad.to_string()).unwrap_err();
+        assert!(matches!(err, vigil::Error::Model(_)), "{field}: {err:?}");
+    }
+}
+
+#[test]
+fn isolation_forest_gpu_equals_cpu() {
+    if !gpu_available() {
+        return;
+    }
+    let mut rng = Rng(7);
+    let baseline = random_batch(&mut rng, 3000, 6, 0.05);
+    let test = random_batch(&mut rng, 20_000, 6, 0.1);
+    let det = Detector::from(IsolationForest {
+        n_trees: 60,
+        ..Default::default()
+    })
+    .fit_batches(
+        std::slice::from_ref(&baseline),
+        &names(&baseline),
+        Backend::Cpu,
+    )
+    .unwrap();
+    // Small chunks force several dispatches.
+    let cpu = vigil::kernels::score_detector(&det, &test, Backend::Cpu, 1 << 16).unwrap();
+    let gpu = vigil::kernels::score_detector(&det, &test, Backend::Gpu, 1 << 16).unwrap();
+    assert_eq!(cpu.scores.len(), 20_000);
+    for (i, (a, b)) in cpu.scores.iter().zip(&gpu.scores).enumerate() {
+        assert!(close(*a, *b), "score[{i}]: {a} vs {b}");
+    }
+    for (i, (a, b)) in cpu.contributions.iter().zip(&gpu.contributions).enumerate() {
+        assert!(close(*a, *b), "share[{i}]: {a} vs {b}");
+    }
+}
+
+#[test]
+fn isolation_forest_ranks_outliers_first_and_is_deterministic() {
+    let mut rng = Rng(11);
+    let baseline = random_batch(&mut rng, 4000, 6, 0.0);
+    let spec = Detector::from(IsolationForest::default());
+    let a = spec
+        .fit_batches(
+            std::slice::from_ref(&baseline),
+            &names(&baseline),
+            Backend::Cpu,
+        )
+        .unwrap();
+    let b = spec
+        .fit_batches(
+            std::slice::from_ref(&baseline),
+            &names(&baseline),
+            Backend::Cpu,
+        )
+        .unwrap();
+    assert_eq!(a, b, "same seed and data must give the same forest");
+    let out = a.score_batch(&baseline, Backend::Cpu).unwrap();
+    let labels: Vec<bool> = (0..4000).map(|i| i % 50 == 0).collect();
+    let auc = vigil::detect::roc_auc(&out.scores, &labels).unwrap();
+    assert!(auc > 0.9, "ROC-AUC of shifted rows {auc}");
+    // The shifted feature of outlier row 0 (f0, f3) leads its explanation.
+    let share = &out.contributions[0..6];
+    let top = (0..6)
+        .max_by(|&x, &y| share[x].total_cmp(&share[y]))
+        .unwrap();
+    assert!(top % 3 == 0, "row 0 shares {share:?}");
+    assert!((share.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+}
+
+#[test]
+fn isolation_forest_merge_joins_trees_and_combines_means_exactly() {
+    let mut rng = Rng(3);
+    let part_a = random_batch(&mut rng, 1500, 4, 0.1);
+    let part_b = random_batch(&mut rng, 1500, 4, 0.1);
+    let cols = names(&part_a);
+    let spec = |seed| {
+        Detector::from(IsolationForest {
+            n_trees: 30,
+            seed,
+            ..Default::default()
+        })
+    };
+    let fa = spec(1)
+        .fit_batches(std::slice::from_ref(&part_a), &cols, Backend::Cpu)
+        .unwrap();
+    let fb = spec(2)
+        .fit_batches(std::slice::from_ref(&part_b), &cols, Backend::Cpu)
+        .unwrap();
+    let all = spec(1)
+        .fit_batches(&[part_a.clone(), part_b.clone()], &cols, Backend::Cpu)
+        .unwrap();
+    let merged = fa.merge(&fb).unwrap();
+    let (
+        FittedDetector::IsolationForest(m),
+        FittedDetector::IsolationForest(a),
+        FittedDetector::IsolationForest(whole),
+    ) = (&merged, &fa, &all)
+    else {
+        panic!("not forests")
+    };
+    assert_eq!(m.n_trees(), 60);
+    assert_eq!(m.counts, whole.counts, "non-null counts merge exactly");
+    for (x, y) in m.sums.iter().zip(&whole.sums) {
+        assert!((x - y).abs() <= 1e-9 * y.abs(), "sums {x} vs {y}");
+    }
+    assert_eq!(&m.roots[..30], &a.roots[..]);
+    // The merged forest's mean path length is the tree-weighted mean of the parts'.
+    let sa = fa.score_batch(&part_a, Backend::Cpu).unwrap().scores;
+    let sb = fb.score_batch(&part_a, Backend::Cpu).unwrap().scores;
+    let sm = merged.score_batch(&part_a, Backend::Cpu).unwrap().scores;
+    let c = average_path_length(256) as f32;
+    for i in 0..part_a.num_rows() {
+        // h = -c log2(s); merged h = (ha + hb) / 2 (equal tree counts), with nulls filled by
+        // each forest's own mean, which differ: compare only rows without nulls.
+        let row_has_null = cols.iter().any(|n| {
+            use arrow::array::Array;
+            part_a.column_by_name(n).unwrap().is_null(i)
+        });
+        if row_has_null {
+            continue;
+        }
+        let h = |s: f32| -c * s.log2();
+        let want = ((h(sa[i]) + h(sb[i])) / 2.0 / -c).exp2();
+        assert!((sm[i] - want).abs() < 1e-5, "row {i}: {} vs {want}", sm[i]);
+    }
+    // Different feature sets do not merge.
+    let other = spec(1)
+        .fit_batches(std::slice::from_ref(&part_a), &cols[..3], Backend::Cpu)
+        .unwrap();
+    assert!(fa.merge(&other).is_err());
+    let _ = Float32Array::from(vec![0.0f32]);
+}
+
+#[test]
+fn isolation_forest_fills_a_null_feature_with_the_baseline_mean() {
+    let forest = FittedDetector::from_json(
+        &HAND_FOREST
+            .replace(r#""features": ["a"]"#, r#""features": ["a", "b"]"#)
+            .replace(
+                r#""sums": [6.0], "counts": [4]"#,
+                r#""sums": [6.0, 1.0], "counts": [4, 1]"#,
+            ),
+    )
+    .unwrap();
+    // a null, b set: a is filled with 6/4 = 1.5, which reaches the h = 3 leaf of tree 0.
+    let batch = numeric_batch(vec![("a", vec![None]), ("b", vec![Some(9.0)])]);
+    let out = forest.score_batch(&batch, Backend::Cpu).unwrap();
+    assert!(
+        (out.scores[0] - 0.403_296_92).abs() < 1e-6,
+        "{}",
+        out.scores[0]
+    );
+}
