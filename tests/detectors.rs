@@ -1,6 +1,6 @@
 //! Detectors beyond robust z: isolation forest, PCA residual, rarity, ensembles; their
 //! merges, standalone model files, and GPU = CPU agreement.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::needless_range_loop)]
 
 mod common;
 
@@ -285,4 +285,227 @@ fn isolation_forest_fills_a_null_feature_with_the_baseline_mean() {
         "{}",
         out.scores[0]
     );
+}
+
+#[test]
+fn evaluation_matches_hand_computed_and_scikit_learn_values() {
+    use vigil::detect::{average_precision, evaluate};
+    // sklearn: average_precision_score([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) = 0.8333...;
+    // roc_auc_score = 0.75.
+    let scores = [0.1f32, 0.4, 0.35, 0.8];
+    let labels = [false, false, true, true];
+    assert!((average_precision(&scores, &labels).unwrap() - 5.0 / 6.0).abs() < 1e-12);
+    let alerts = [false, true, false, true];
+    let e = evaluate(&scores, &alerts, &labels, 2).unwrap();
+    assert_eq!(
+        (e.true_positives, e.false_positives, e.false_negatives),
+        (1, 1, 1)
+    );
+    assert_eq!((e.precision, e.recall, e.f1), (0.5, 0.5, 0.5));
+    assert_eq!(e.roc_auc, Some(0.75));
+    assert_eq!(e.precision_at_k, Some(0.5));
+    // Unscored rows are never alerts and are left out of the curves.
+    let e = evaluate(&[f32::NAN, 0.9], &[false, true], &[true, true], 5).unwrap();
+    assert_eq!(
+        (e.unscored, e.recall, e.roc_auc, e.pr_auc),
+        (1, 0.5, None, Some(1.0))
+    );
+    assert!(evaluate(&scores, &alerts, &labels[..3], 1).is_err());
+}
+
+/// Three features on a plane (c = a + b) plus noise: a row off the plane has a large residual.
+fn plane_batch(rng: &mut Rng, rows: usize, off_plane: &[usize]) -> RecordBatch {
+    let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..rows {
+        let x = rng.unit() * 10.0;
+        let y = rng.unit() * 10.0;
+        let noise = (rng.unit() - 0.5) * 0.01;
+        a.push(Some(x));
+        b.push(Some(y));
+        c.push(Some(
+            x + y + noise + if off_plane.contains(&i) { 5.0 } else { 0.0 },
+        ));
+    }
+    numeric_batch(vec![("a", a), ("b", b), ("c", c)])
+}
+
+#[test]
+fn pca_residual_finds_rows_off_the_baseline_subspace() {
+    use vigil::detect::PcaResidual;
+    let mut rng = Rng(5);
+    let baseline = plane_batch(&mut rng, 2000, &[]);
+    let det = Detector::from(PcaResidual::default())
+        .fit_batches(
+            std::slice::from_ref(&baseline),
+            &names(&baseline),
+            Backend::Cpu,
+        )
+        .unwrap();
+    let FittedDetector::PcaResidual(p) = &det else {
+        panic!()
+    };
+    assert_eq!(p.n_components(), 2, "a plane: 2 components explain > 95%");
+    let test = plane_batch(&mut rng, 200, &[7, 99]);
+    let out = det.score_batch(&test, Backend::Cpu).unwrap();
+    let mut order: Vec<usize> = (0..200).collect();
+    order.sort_by(|&x, &y| out.scores[y].total_cmp(&out.scores[x]));
+    assert_eq!(
+        &{
+            let mut t = order[..2].to_vec();
+            t.sort();
+            t
+        },
+        &[7, 99]
+    );
+    // Score = sum of squared residuals; the Q threshold separates the two rows.
+    let r = &out.contributions[7 * 3..8 * 3];
+    let spe: f32 = r.iter().map(|v| v * v).sum();
+    assert!((spe - out.scores[7]).abs() <= 1e-4 * spe);
+    let q = p.q_threshold(3.2905).unwrap();
+    let above: Vec<usize> = (0..200).filter(|&i| f64::from(out.scores[i]) > q).collect();
+    assert_eq!(above, vec![7, 99], "Q = {q}");
+}
+
+#[test]
+fn pca_merge_equals_one_fit_on_both_partitions() {
+    use vigil::detect::PcaResidual;
+    let mut rng = Rng(9);
+    let a = plane_batch(&mut rng, 700, &[3]);
+    let b = plane_batch(&mut rng, 1300, &[]);
+    let cols = names(&a);
+    let spec = Detector::from(PcaResidual::default());
+    let fa = spec
+        .fit_batches(std::slice::from_ref(&a), &cols, Backend::Cpu)
+        .unwrap();
+    let fb = spec
+        .fit_batches(std::slice::from_ref(&b), &cols, Backend::Cpu)
+        .unwrap();
+    let whole = spec
+        .fit_batches(&[a.clone(), b.clone()], &cols, Backend::Cpu)
+        .unwrap();
+    let (FittedDetector::PcaResidual(m), FittedDetector::PcaResidual(w)) =
+        (fa.merge(&fb).unwrap(), &whole)
+    else {
+        panic!()
+    };
+    assert_eq!(m.count, w.count);
+    let near = |x: &[f64], y: &[f64]| {
+        x.iter()
+            .zip(y)
+            .all(|(p, q)| (p - q).abs() <= 1e-9 * (1.0 + q.abs()))
+    };
+    assert!(near(&m.mean, &w.mean), "means");
+    assert!(near(&m.comoment, &w.comoment), "co-moments");
+    assert!(near(&m.eigenvalues, &w.eigenvalues), "eigenvalues");
+    assert!(near(&m.components, &w.components), "components");
+}
+
+fn categorical_batch(users: &[Option<&str>], hosts: &[&str]) -> RecordBatch {
+    use arrow::array::StringArray;
+    RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("user", arrow::datatypes::DataType::Utf8, true),
+            Field::new("host", arrow::datatypes::DataType::Utf8, false),
+        ])),
+        vec![
+            Arc::new(StringArray::from(users.to_vec())),
+            Arc::new(StringArray::from(hosts.to_vec())),
+        ],
+    )
+    .unwrap()
+}
+
+#[test]
+fn rarity_scores_surprisal_with_smoothing_and_names_the_rare_value() {
+    use vigil::detect::Rarity;
+    // Baseline: alice@web x3, bob@db x1 (4 rows). user: V = 2, total 4, alpha 1:
+    // P(alice) = 4/7, P(bob) = 2/7, P(unseen) = 1/7. Pair: same counts.
+    let base = categorical_batch(
+        &[Some("alice"), Some("alice"), Some("alice"), Some("bob")],
+        &["web", "web", "web", "db"],
+    );
+    let det = Detector::from(Rarity::of(&["user"]).with_combination(&["user", "host"]))
+        .fit_batches(std::slice::from_ref(&base), &[], Backend::Cpu)
+        .unwrap();
+    let test = categorical_batch(
+        &[Some("alice"), Some("bob"), Some("alice"), None],
+        &["web", "db", "db", "web"],
+    );
+    let out = det.score_batch(&test, Backend::Cpu).unwrap();
+    let ln = |p: f64| (-p.ln()) as f32;
+    assert_eq!(out.items, vec!["user", "user+host"]);
+    let want = [
+        [ln(4.0 / 7.0), ln(4.0 / 7.0)],
+        [ln(2.0 / 7.0), ln(2.0 / 7.0)],
+        [ln(4.0 / 7.0), ln(1.0 / 7.0)], // alice@db was never seen
+        [ln(1.0 / 7.0), ln(1.0 / 7.0)], // a null user is a value of its own, unseen
+    ];
+    for i in 0..4 {
+        for c in 0..2 {
+            assert!(
+                (out.contributions[i * 2 + c] - want[i][c]).abs() < 1e-6,
+                "row {i} item {c}"
+            );
+        }
+        assert_eq!(out.scores[i], want[i][0].max(want[i][1]));
+    }
+    let values = out.values.unwrap();
+    assert_eq!(values[2 * 2 + 1].as_deref(), Some("alice, db"));
+    assert_eq!(values[3 * 2].as_deref(), Some("null"));
+    // Merge is exact: counts of two halves add up to the counts of the whole.
+    let spec = Detector::from(Rarity::of(&["user"]).with_combination(&["user", "host"]));
+    let h1 = spec
+        .fit_batches(&[base.slice(0, 2)], &[], Backend::Cpu)
+        .unwrap();
+    let h2 = spec
+        .fit_batches(&[base.slice(2, 2)], &[], Backend::Cpu)
+        .unwrap();
+    assert_eq!(h1.merge(&h2).unwrap(), det);
+    // A missing column is a typed error naming it.
+    let err = det
+        .score_batch(&numeric_batch(vec![("x", vec![Some(1.0)])]), Backend::Cpu)
+        .unwrap_err();
+    assert!(matches!(err, vigil::Error::MissingColumn { column, .. } if column == "user"));
+}
+
+#[test]
+fn ensemble_combines_quantiles_and_merges_explanations() {
+    use vigil::detect::{Ensemble, PcaResidual, RobustZ};
+    let mut rng = Rng(21);
+    let baseline = plane_batch(&mut rng, 2000, &[]);
+    let cols = names(&baseline);
+    let spec = Detector::from(Ensemble::of(vec![
+        IsolationForest::default().into(),
+        PcaResidual::default().into(),
+        RobustZ::default().into(),
+    ]));
+    let det = spec
+        .fit_batches(std::slice::from_ref(&baseline), &cols, Backend::Cpu)
+        .unwrap();
+    let out = det.score_batch(&baseline, Backend::Cpu).unwrap();
+    // Baseline rows are normalised into [0, 1] by each member; their mean stays there.
+    assert!(out.scores.iter().all(|s| (0.0..=1.0).contains(s)));
+    // A row far off the plane and out of range is above every baseline row for each member.
+    let odd = numeric_batch(vec![
+        ("a", vec![Some(50.0)]),
+        ("b", vec![Some(1.0)]),
+        ("c", vec![Some(0.0)]),
+    ]);
+    let o = det.score_batch(&odd, Backend::Cpu).unwrap();
+    assert!(o.scores[0] > 1.0, "{}", o.scores[0]);
+    // Contributions per feature are summed over members and add up to the score.
+    assert_eq!(o.items, vec!["a", "b", "c"]);
+    let total: f32 = o.contributions.iter().sum();
+    assert!(
+        (total - o.scores[0]).abs() < 1e-4,
+        "{total} vs {}",
+        o.scores[0]
+    );
+    assert!(
+        det.merge(&det).is_err(),
+        "ensemble quantiles do not merge exactly"
+    );
+    // Saved and loaded, it scores the same.
+    let back = FittedDetector::from_json(&det.to_json().unwrap()).unwrap();
+    assert_eq!(back.score_batch(&odd, Backend::Cpu).unwrap(), o);
 }

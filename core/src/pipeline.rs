@@ -81,10 +81,10 @@ impl PipelineBuilder {
     }
     /// Checks the specs and builds the pipeline.
     pub fn build(self) -> Result<Pipeline> {
-        if self.features.is_empty() {
+        if self.features.is_empty() && self.detector.uses_matrix() {
             return Err(Error::param(
                 "features",
-                "a pipeline needs at least one feature",
+                "a pipeline needs at least one feature (only a rarity detector scores without)",
             ));
         }
         for f in &self.features {
@@ -462,7 +462,7 @@ impl FittedPipeline {
             .iter()
             .flat_map(|f| f.detector_names())
             .collect();
-        if names != model.detector.features() {
+        if model.detector.uses_matrix() && names != model.detector.features() {
             return Err(Error::Model(format!(
                 "the detector was fitted on {} features that do not match the {} the feature specs produce",
                 model.detector.features().len(),

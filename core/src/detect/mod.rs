@@ -1,9 +1,17 @@
 //! Detectors: fitted on the feature matrix of a baseline, they score rows and explain scores.
 
+mod ensemble;
+mod eval;
 mod iforest;
+mod pca;
+mod rarity;
 mod robust_z;
 
+pub use ensemble::{Combine, Ensemble, FittedEnsemble};
+pub use eval::{Evaluation, average_precision, evaluate};
 pub use iforest::{FittedIsolationForest, IsolationForest, MAX_TREES, average_path_length};
+pub use pca::{FittedPcaResidual, PcaResidual};
+pub use rarity::{FittedRarity, Rarity, ValueCounts};
 pub use robust_z::{FittedRobustZ, RobustZ};
 
 use arrow::array::RecordBatch;
@@ -26,6 +34,12 @@ pub enum Detector {
     RobustZ(RobustZ),
     /// Isolation forest ([`IsolationForest`]).
     IsolationForest(IsolationForest),
+    /// PCA residual / squared prediction error ([`PcaResidual`]).
+    PcaResidual(PcaResidual),
+    /// Rarity of categorical values ([`Rarity`]); reads columns, not the feature matrix.
+    Rarity(Rarity),
+    /// Several detectors combined ([`Ensemble`]).
+    Ensemble(Ensemble),
 }
 
 impl Default for Detector {
@@ -46,6 +60,24 @@ impl From<IsolationForest> for Detector {
     }
 }
 
+impl From<PcaResidual> for Detector {
+    fn from(d: PcaResidual) -> Self {
+        Detector::PcaResidual(d)
+    }
+}
+
+impl From<Rarity> for Detector {
+    fn from(d: Rarity) -> Self {
+        Detector::Rarity(d)
+    }
+}
+
+impl From<Ensemble> for Detector {
+    fn from(d: Ensemble) -> Self {
+        Detector::Ensemble(d)
+    }
+}
+
 /// A fitted detector: what a saved model holds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -55,6 +87,12 @@ pub enum FittedDetector {
     RobustZ(FittedRobustZ),
     /// A fitted [`IsolationForest`].
     IsolationForest(FittedIsolationForest),
+    /// A fitted [`PcaResidual`].
+    PcaResidual(FittedPcaResidual),
+    /// A fitted [`Rarity`].
+    Rarity(FittedRarity),
+    /// A fitted [`Ensemble`].
+    Ensemble(FittedEnsemble),
 }
 
 /// What a detector returns for a batch.
@@ -130,6 +168,18 @@ impl Detector {
         match self {
             Detector::RobustZ(d) => d.validate(),
             Detector::IsolationForest(d) => d.validate(),
+            Detector::PcaResidual(d) => d.validate(),
+            Detector::Rarity(d) => d.validate(),
+            Detector::Ensemble(d) => d.validate(),
+        }
+    }
+
+    /// Whether it scores the feature matrix (every detector but rarity).
+    pub(crate) fn uses_matrix(&self) -> bool {
+        match self {
+            Detector::Rarity(_) => false,
+            Detector::Ensemble(e) => e.members.iter().any(Detector::uses_matrix),
+            _ => true,
         }
     }
 
@@ -139,22 +189,72 @@ impl Detector {
         &self,
         names: &[String],
         x: &[f32],
-        _baseline: &[RecordBatch],
-        _engine: &Engine,
+        baseline: &[RecordBatch],
+        engine: &Engine,
     ) -> Result<FittedDetector> {
         Ok(match self {
             Detector::RobustZ(d) => FittedDetector::RobustZ(d.fit(names, x)?),
             Detector::IsolationForest(d) => FittedDetector::IsolationForest(d.fit(names, x)?),
+            Detector::PcaResidual(d) => FittedDetector::PcaResidual(d.fit(names, x)?),
+            Detector::Rarity(d) => FittedDetector::Rarity(d.fit(baseline)?),
+            Detector::Ensemble(e) => {
+                e.validate()?;
+                let mut members = Vec::with_capacity(e.members.len());
+                let mut knots = Vec::with_capacity(e.members.len());
+                for m in &e.members {
+                    let fitted = m.fit(names, x, baseline, engine)?;
+                    let mut scores = Vec::new();
+                    let mut at = 0;
+                    for batch in baseline {
+                        let end = at + batch.num_rows() * names.len();
+                        let part = x.get(at..end).unwrap_or_default();
+                        scores.extend(fitted.score(engine, part, batch)?.scores);
+                        at = end;
+                    }
+                    let k = ensemble::knots(&scores);
+                    if k.is_empty() {
+                        return Err(Error::InvalidInput(
+                            "an ensemble member scored no baseline row".into(),
+                        ));
+                    }
+                    members.push(fitted);
+                    knots.push(k);
+                }
+                FittedDetector::Ensemble(FittedEnsemble {
+                    combine: e.combine,
+                    top_k: e.top_k,
+                    members,
+                    knots,
+                })
+            }
         })
     }
 }
 
 impl FittedDetector {
     /// Names of the feature-matrix columns it was fitted on.
+    /// Empty for rarity, which reads its columns directly.
     pub fn features(&self) -> &[String] {
         match self {
             FittedDetector::RobustZ(d) => &d.features,
             FittedDetector::IsolationForest(d) => &d.features,
+            FittedDetector::PcaResidual(d) => &d.features,
+            FittedDetector::Rarity(_) => &[],
+            FittedDetector::Ensemble(e) => e
+                .members
+                .iter()
+                .map(FittedDetector::features)
+                .find(|f| !f.is_empty())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Whether it scores the feature matrix (every detector but rarity).
+    pub(crate) fn uses_matrix(&self) -> bool {
+        match self {
+            FittedDetector::Rarity(_) => false,
+            FittedDetector::Ensemble(e) => e.members.iter().any(FittedDetector::uses_matrix),
+            _ => true,
         }
     }
 
@@ -163,14 +263,35 @@ impl FittedDetector {
         match self {
             FittedDetector::RobustZ(d) => d.params.top_k,
             FittedDetector::IsolationForest(d) => d.params.top_k,
+            FittedDetector::PcaResidual(d) => d.params.top_k,
+            FittedDetector::Rarity(d) => d.params.top_k,
+            FittedDetector::Ensemble(e) => e.top_k,
         }
     }
 
     /// Scores the feature matrix `x` of `batch`.
-    pub(crate) fn score(&self, engine: &Engine, x: &[f32], _batch: &RecordBatch) -> Result<Scores> {
+    pub(crate) fn score(&self, engine: &Engine, x: &[f32], batch: &RecordBatch) -> Result<Scores> {
         let (contributions, scores) = match self {
             FittedDetector::RobustZ(d) => d.score(engine, x)?,
             FittedDetector::IsolationForest(d) => d.score(engine, x)?,
+            FittedDetector::PcaResidual(d) => d.score(x),
+            FittedDetector::Rarity(d) => {
+                let (contributions, values, scores) = d.score(batch)?;
+                return Ok(Scores {
+                    scores,
+                    contributions,
+                    items: d.items(),
+                    values: Some(values),
+                });
+            }
+            FittedDetector::Ensemble(e) => {
+                let outs = e
+                    .members
+                    .iter()
+                    .map(|m| m.score(engine, x, batch))
+                    .collect::<Result<Vec<_>>>()?;
+                return Ok(e.combine(outs));
+            }
         };
         Ok(Scores {
             scores,
@@ -237,6 +358,17 @@ impl FittedDetector {
             (FittedDetector::IsolationForest(a), FittedDetector::IsolationForest(b)) => {
                 Ok(FittedDetector::IsolationForest(a.merge(b)?))
             }
+            (FittedDetector::PcaResidual(a), FittedDetector::PcaResidual(b)) => {
+                Ok(FittedDetector::PcaResidual(a.merge(b)?))
+            }
+            (FittedDetector::Rarity(a), FittedDetector::Rarity(b)) => {
+                Ok(FittedDetector::Rarity(a.merge(b)?))
+            }
+            (FittedDetector::Ensemble(_), FittedDetector::Ensemble(_)) => Err(Error::param(
+                "other",
+                "an ensemble's baseline quantiles cannot be merged exactly; merge its members \
+                 and fit the ensemble on the whole baseline",
+            )),
             (FittedDetector::RobustZ(_), FittedDetector::RobustZ(_)) => Err(Error::param(
                 "other",
                 "robust_z medians and MADs cannot be merged exactly; fit it on the whole baseline",
@@ -252,6 +384,9 @@ impl FittedDetector {
         match self {
             FittedDetector::RobustZ(d) => d.validate_shape(),
             FittedDetector::IsolationForest(d) => d.validate_shape(),
+            FittedDetector::PcaResidual(d) => d.validate_shape(),
+            FittedDetector::Rarity(d) => d.validate_shape(),
+            FittedDetector::Ensemble(d) => d.validate_shape(),
         }
     }
 }
