@@ -21,6 +21,7 @@
 
 mod cpu;
 pub mod detect;
+pub mod drift;
 mod engine;
 mod error;
 pub mod features;
@@ -106,5 +107,22 @@ pub mod kernels {
             &x,
             batch,
         )
+    }
+
+    /// Per-feature histograms of a row-major matrix on `backend` (GPU failure = error).
+    pub fn histogram(
+        x: &[f32],
+        features: usize,
+        edges: &[f32],
+        bins: usize,
+        backend: crate::Backend,
+        chunk_bytes: usize,
+    ) -> crate::Result<Vec<u64>> {
+        crate::engine::Engine {
+            backend,
+            chunk_bytes,
+            strict: true,
+        }
+        .histogram(x, features, edges, bins)
     }
 }

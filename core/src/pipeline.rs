@@ -418,6 +418,17 @@ impl FittedPipeline {
         Ok(RecordBatch::try_new(schema, columns)?)
     }
 
+    /// Scores one batch and keeps only its alerts (same columns as [`score`](Self::score)).
+    pub fn alerts(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let scored = self.score(batch)?;
+        let flags = scored
+            .column_by_name(ALERT)
+            .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
+            .cloned()
+            .ok_or_else(|| Error::InvalidInput("internal: no alert column".into()))?;
+        Ok(arrow::compute::filter_record_batch(&scored, &flags)?)
+    }
+
     /// The model as pretty JSON.
     pub fn to_json(&self) -> Result<String> {
         serde_json::to_string_pretty(&self.model).map_err(|e| Error::Model(e.to_string()))

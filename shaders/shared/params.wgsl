@@ -68,3 +68,12 @@ struct ForestParams {
     _pad1: u32,
     _pad2: u32,
 }
+
+// Parameters of the histogram kernel (aggregate/histogram).
+struct HistogramParams {
+    rows: u32,
+    features: u32,
+    // Bins per feature (edges per feature = bins - 1), plus one null bin.
+    bins: u32,
+    _pad: u32,
+}

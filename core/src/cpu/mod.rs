@@ -3,6 +3,7 @@
 
 pub(crate) mod char_classes;
 pub(crate) mod entropy;
+pub(crate) mod histogram;
 pub(crate) mod iforest;
 pub(crate) mod length;
 pub(crate) mod log1p;

@@ -411,6 +411,12 @@ pub enum Threshold {
         /// Alerts per batch.
         n: usize,
     },
+    /// The highest `fraction` (0..1] of each scored batch's scored rows, rounded up: an alert
+    /// budget that scales with volume (e.g. 0.001 = one alert per 1,000 events).
+    TopFraction {
+        /// Share of scored rows that become alerts.
+        fraction: f64,
+    },
     /// Scores above this quantile (0..1) of the baseline's own scores: `q = 0.99` aims at a
     /// 1% false-positive rate on data like the baseline.
     BaselineQuantile {
@@ -434,6 +440,11 @@ impl Threshold {
     pub(crate) fn validate(&self) -> Result<()> {
         match *self {
             Threshold::TopN { .. } => Ok(()),
+            Threshold::TopFraction { fraction } if fraction > 0.0 && fraction <= 1.0 => Ok(()),
+            Threshold::TopFraction { fraction } => Err(Error::param(
+                "fraction",
+                format!("{fraction} is not in (0, 1]"),
+            )),
             Threshold::BaselineQuantile { q } if (0.0..=1.0).contains(&q) => Ok(()),
             Threshold::BaselineQuantile { q } => {
                 Err(Error::param("q", format!("{q} is not in [0, 1]")))
@@ -445,10 +456,16 @@ impl Threshold {
         }
     }
 
+    /// Whether alerts depend on the whole scored batch (top N, top fraction), so a stream
+    /// cannot be scored piece by piece.
+    pub fn is_per_batch(&self) -> bool {
+        matches!(self, Threshold::TopN { .. } | Threshold::TopFraction { .. })
+    }
+
     /// The fixed cut-off this threshold implies given the baseline scores (`None` for top-N).
     pub(crate) fn cutoff(&self, baseline_scores: &[f32]) -> Option<f64> {
         match *self {
-            Threshold::TopN { .. } => None,
+            Threshold::TopN { .. } | Threshold::TopFraction { .. } => None,
             Threshold::Score { value } => Some(value),
             Threshold::BaselineQuantile { q } => {
                 let mut s: Vec<f64> = baseline_scores
@@ -464,8 +481,16 @@ impl Threshold {
 
     /// Alert flags for `scores` (NaN = unscored, never an alert).
     pub(crate) fn flags(&self, scores: &[f32], cutoff: Option<f64>) -> Vec<bool> {
-        match (*self, cutoff) {
-            (Threshold::TopN { n }, _) => {
+        let top_n = match *self {
+            Threshold::TopN { n } => Some(n),
+            Threshold::TopFraction { fraction } => {
+                let scored = scores.iter().filter(|s| !s.is_nan()).count();
+                Some((fraction * scored as f64).ceil() as usize)
+            }
+            _ => None,
+        };
+        match (top_n, cutoff) {
+            (Some(n), _) => {
                 let mut order: Vec<usize> =
                     (0..scores.len()).filter(|&i| !scores[i].is_nan()).collect();
                 order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));

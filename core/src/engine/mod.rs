@@ -489,6 +489,88 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Histograms of each of the `f` features of a row-major matrix over `edges` (`bins - 1`
+    /// ascending edges per feature): features x (bins + 1) counts, the last of each feature
+    /// counting nulls.
+    pub(crate) fn histogram(
+        &self,
+        x: &[f32],
+        f: usize,
+        edges: &[f32],
+        bins: usize,
+    ) -> Result<Vec<u64>> {
+        let cells = f * (bins + 1);
+        if f == 0 || x.is_empty() {
+            return Ok(vec![0; cells]);
+        }
+        let gpu = if f <= GPU_MAX_FEATURES && bins >= 2 {
+            self.gpu_for(x.len() * 4)?
+        } else {
+            None
+        };
+        if let Some(ctx) = gpu {
+            match self.histogram_gpu(ctx, x, f, edges, bins) {
+                Ok(out) => return Ok(out),
+                Err(e) => self.gpu_failed(e)?,
+            }
+        }
+        Ok(x.par_chunks(f)
+            .with_min_len(CPU_MIN_ROWS)
+            .fold(
+                || vec![0u64; cells],
+                |mut acc, row| {
+                    cpu::histogram::row(row, edges, bins, &mut acc);
+                    acc
+                },
+            )
+            .reduce(
+                || vec![0u64; cells],
+                |mut a, b| {
+                    a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                    a
+                },
+            ))
+    }
+
+    fn histogram_gpu(
+        &self,
+        ctx: &GpuContext,
+        x: &[f32],
+        f: usize,
+        edges: &[f32],
+        bins: usize,
+    ) -> Result<Vec<u64>> {
+        let cells = f * (bins + 1);
+        let limit = ctx.summary.max_storage_binding as usize;
+        let chunk_rows = (self.chunk_bytes.min(limit) / (4 * f)).max(1);
+        let mut total = vec![0u64; cells];
+        for chunk in x.chunks(chunk_rows * f) {
+            let p = params::HistogramParams {
+                rows: (chunk.len() / f) as u32,
+                features: f as u32,
+                bins: bins as u32,
+                _pad: 0,
+            };
+            let result = ctx.dispatch(
+                &gpu::HISTOGRAM,
+                p.rows,
+                &[
+                    Binding::Uniform(bytemuck::bytes_of(&p)),
+                    Binding::Input(bytemuck::cast_slice(chunk)),
+                    Binding::Input(bytemuck::cast_slice(edges)),
+                    Binding::Output((cells * 4) as u64),
+                ],
+            )?;
+            let counts = result.first().map(Vec::as_slice).unwrap_or_default();
+            for (t, w) in total.iter_mut().zip(counts.chunks_exact(4)) {
+                *t += u64::from(u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
+            }
+        }
+        Ok(total)
+    }
+}
+
 fn f32s(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
     bytes
         .chunks_exact(4)

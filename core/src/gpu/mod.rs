@@ -33,6 +33,7 @@ kernel!(LOG1P, "features/log1p");
 kernel!(STANDARDIZE, "features/standardize");
 kernel!(ROBUST_Z, "score/robust_z");
 kernel!(IFOREST, "score/iforest");
+kernel!(HISTOGRAM, "aggregate/histogram");
 
 /// One binding of a dispatch, in binding-index order starting at 0.
 pub(crate) enum Binding<'a> {

@@ -69,3 +69,17 @@ pub struct ForestParams {
     /// Padding.
     pub _pad: [u32; 3],
 }
+
+/// Mirrors `HistogramParams`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct HistogramParams {
+    /// Rows in the chunk.
+    pub rows: u32,
+    /// Features per row.
+    pub features: u32,
+    /// Bins per feature (edges = bins - 1), not counting the null bin.
+    pub bins: u32,
+    /// Padding.
+    pub _pad: u32,
+}
