@@ -279,7 +279,7 @@ fn saved_model_round_trips() {
         fitted.score(&baseline).expect("score")
     );
     let json = std::fs::read_to_string(&path).expect("read");
-    assert!(json.contains("\"format\": \"vigil.pipeline\"") && json.contains("\"version\": 1"));
+    assert!(json.contains("\"format\": \"vigil.pipeline\"") && json.contains("\"version\": 2"));
 }
 
 #[test]
