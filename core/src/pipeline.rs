@@ -5,13 +5,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float32Array, Float32Builder, ListBuilder, RecordBatch,
-    StringArray, StringBuilder, StructBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, StringBuilder,
 };
-use arrow::datatypes::{DataType, Field, Fields, Float32Type, Schema, SchemaRef, UInt32Type};
+use arrow::datatypes::{DataType, Field, Float32Type, Schema, SchemaRef, UInt32Type};
 use serde::{Deserialize, Serialize};
 
-use crate::detect::{Detector, FittedDetector, FittedRobustZ, Threshold, top_items};
+use crate::detect::{Detector, FittedDetector, FittedRobustZ, Threshold};
 use crate::engine::{Backend, DEFAULT_CHUNK_BYTES, Engine};
 use crate::error::{Error, Result};
 use crate::features::Feature;
@@ -130,7 +129,6 @@ fn check_unique_names(features: &[Feature]) -> Result<()> {
 struct FeatureFrame {
     columns: Vec<(Field, ArrayRef)>,
     matrix: Vec<f32>,
-    rows: usize,
 }
 
 fn feature_frame(
@@ -185,11 +183,7 @@ fn feature_frame(
             }
         }
     }
-    Ok(FeatureFrame {
-        columns,
-        matrix,
-        rows,
-    })
+    Ok(FeatureFrame { columns, matrix })
 }
 
 impl Pipeline {
@@ -368,51 +362,23 @@ impl FittedPipeline {
         let frame = feature_frame(&self.model.features, &self.engine, batch)?;
         let det = &self.model.detector;
         let out = det.score(&self.engine, &frame.matrix, batch)?;
-        let scores = out.scores;
-        let width = out.items.len();
-        let flags = self.model.threshold.flags(&scores, self.model.cutoff);
-
-        let mut explanation = ListBuilder::new(StructBuilder::from_fields(
-            explanation_fields(),
-            det.top_k(),
-        ))
-        .with_field(Arc::new(Field::new("item", explanation_item(), true)));
+        let flags = self.model.threshold.flags(&out.scores, self.model.cutoff);
         let mut reasons = StringBuilder::new();
-        for i in 0..frame.rows {
-            if scores[i].is_nan() {
-                explanation.append(false);
+        for &s in &out.scores {
+            if s.is_nan() {
                 reasons.append_value(
                     "every feature is null for this row (null, empty-domain or non-finite input)",
                 );
-                continue;
+            } else {
+                reasons.append_null();
             }
-            reasons.append_null();
-            let cr = &out.contributions[i * width..(i + 1) * width];
-            let item = explanation.values();
-            for j in top_items(cr, det.top_k()) {
-                if let Some(b) = item.field_builder::<StringBuilder>(0) {
-                    b.append_value(&out.items[j]);
-                }
-                if let Some(b) = item.field_builder::<Float32Builder>(1) {
-                    b.append_value(cr[j]);
-                }
-                if let Some(b) = item.field_builder::<StringBuilder>(2) {
-                    b.append_option(
-                        out.values
-                            .as_ref()
-                            .and_then(|v| v[i * width + j].as_deref()),
-                    );
-                }
-                item.append(true);
-            }
-            explanation.append(true);
         }
-        let score_array =
-            Float32Array::from_iter(scores.iter().map(|&s| (!s.is_nan()).then_some(s)));
+        let explanation = out.explanation_array(det.top_k());
+        let score_array = out.score_array();
         let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
         columns.extend(frame.columns.into_iter().map(|(_, a)| a));
         columns.push(Arc::new(score_array));
-        columns.push(Arc::new(explanation.finish()));
+        columns.push(Arc::new(explanation));
         columns.push(Arc::new(BooleanArray::from(flags)));
         columns.push(Arc::new(reasons.finish()) as Arc<StringArray>);
         Ok(RecordBatch::try_new(schema, columns)?)
@@ -522,18 +488,6 @@ impl FittedPipeline {
     }
 }
 
-fn explanation_fields() -> Fields {
-    Fields::from(vec![
-        Field::new("feature", DataType::Utf8, false),
-        Field::new("contribution", DataType::Float32, false),
-        Field::new("value", DataType::Utf8, true),
-    ])
-}
-
-fn explanation_item() -> DataType {
-    DataType::Struct(explanation_fields())
-}
-
 fn explanation_type() -> DataType {
-    DataType::List(Arc::new(Field::new("item", explanation_item(), true)))
+    crate::detect::explanation_type()
 }

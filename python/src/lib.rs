@@ -2,6 +2,8 @@
 //! in and goes out through the Arrow PyCapsule interface (pyarrow and polars alike, without
 //! copying buffers); compute runs with the GIL released; errors become `vigil` exceptions.
 
+mod detectors;
+
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -11,7 +13,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use vigil::detect::{RobustZ, Threshold};
+use vigil::detect::{Detector, Threshold};
 use vigil::features::Feature;
 use vigil::{Backend, FittedPipeline, Pipeline};
 
@@ -163,7 +165,7 @@ fn fit(
     chunk_bytes: Option<usize>,
 ) -> PyResult<NativeModel> {
     let features: Vec<Feature> = spec(features_json, "features")?;
-    let detector: RobustZ = spec(detector_json, "detector")?;
+    let detector: Detector = spec(detector_json, "detector")?;
     let threshold: Threshold = spec(threshold_json, "threshold")?;
     let mut builder = Pipeline::builder()
         .detector(detector)
@@ -277,6 +279,7 @@ fn _string_data_address(data: PyArrowType<Table>, column: &str) -> PyResult<Vec<
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<NativeModel>()?;
+    detectors::register(m)?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(backend_info, m)?)?;
     m.add_function(wrap_pyfunction!(extract, m)?)?;

@@ -108,6 +108,81 @@ pub struct Scores {
     pub values: Option<Vec<Option<String>>>,
 }
 
+impl Scores {
+    /// The `score` column: Float32, null where a row could not be scored.
+    pub fn score_array(&self) -> arrow::array::Float32Array {
+        self.scores
+            .iter()
+            .map(|&s| (!s.is_nan()).then_some(s))
+            .collect()
+    }
+
+    /// The `explanation` column: per scored row, its `top_k` items by |contribution| as
+    /// `List<Struct<feature: Utf8, contribution: Float32, value: Utf8>>` (null when unscored).
+    pub fn explanation_array(&self, top_k: usize) -> arrow::array::ListArray {
+        use arrow::array::{Float32Builder, ListBuilder, StringBuilder, StructBuilder};
+        use std::sync::Arc;
+        let width = self.items.len();
+        let mut list = ListBuilder::new(StructBuilder::from_fields(explanation_fields(), top_k))
+            .with_field(Arc::new(arrow::datatypes::Field::new(
+                "item",
+                explanation_item(),
+                true,
+            )));
+        for (i, &s) in self.scores.iter().enumerate() {
+            if s.is_nan() {
+                list.append(false);
+                continue;
+            }
+            let c = &self.contributions[i * width..(i + 1) * width];
+            let item = list.values();
+            for j in top_items(c, top_k) {
+                if let Some(b) = item.field_builder::<StringBuilder>(0) {
+                    b.append_value(&self.items[j]);
+                }
+                if let Some(b) = item.field_builder::<Float32Builder>(1) {
+                    b.append_value(c[j]);
+                }
+                if let Some(b) = item.field_builder::<StringBuilder>(2) {
+                    b.append_option(
+                        self.values
+                            .as_ref()
+                            .and_then(|v| v[i * width + j].as_deref()),
+                    );
+                }
+                item.append(true);
+            }
+            list.append(true);
+        }
+        list.finish()
+    }
+}
+
+/// Fields of one explanation item: `feature`, `contribution`, `value`.
+pub(crate) fn explanation_fields() -> arrow::datatypes::Fields {
+    use arrow::datatypes::{DataType, Field};
+    arrow::datatypes::Fields::from(vec![
+        Field::new("feature", DataType::Utf8, false),
+        Field::new("contribution", DataType::Float32, false),
+        Field::new("value", DataType::Utf8, true),
+    ])
+}
+
+/// Type of one explanation item.
+pub(crate) fn explanation_item() -> arrow::datatypes::DataType {
+    arrow::datatypes::DataType::Struct(explanation_fields())
+}
+
+/// Type of the `explanation` column.
+pub fn explanation_type() -> arrow::datatypes::DataType {
+    use std::sync::Arc;
+    arrow::datatypes::DataType::List(Arc::new(arrow::datatypes::Field::new(
+        "item",
+        explanation_item(),
+        true,
+    )))
+}
+
 /// The row-major f32 matrix of numeric `columns` of `batch` (any integer, float or boolean
 /// type; nulls and non-finite values become NaN, i.e. null).
 pub fn matrix_from_batch(batch: &RecordBatch, columns: &[String]) -> Result<Vec<f32>> {
