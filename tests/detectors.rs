@@ -509,3 +509,23 @@ fn ensemble_combines_quantiles_and_merges_explanations() {
     let back = FittedDetector::from_json(&det.to_json().unwrap()).unwrap();
     assert_eq!(back.score_batch(&odd, Backend::Cpu).unwrap(), o);
 }
+
+#[allow(dead_code)]
+#[path = "../examples/hdfs_pca.rs"]
+mod hdfs_pca;
+
+#[test]
+fn pca_residual_on_hdfs_block_count_vectors() {
+    let dir = common::shared_data().join("hdfs_labelled");
+    let r = hdfs_pca::run(
+        &dir.join("HDFS_5k.log"),
+        &dir.join("HDFS_5k_block_labels.csv"),
+    )
+    .unwrap();
+    assert_eq!((r.lines, r.blocks, r.evaluation.positives), (4519, 110, 10));
+    // Figures of this data set with loglizer's preprocessing (tf-idf, centred, Q-statistic at
+    // c_alpha 3.2905): 5 alerts, all anomalous; half of the anomalous blocks found.
+    let e = &r.evaluation;
+    assert_eq!((e.alerts, e.true_positives), (5, 5), "{e:?}");
+    assert!((e.f1 - 2.0 / 3.0).abs() < 1e-9);
+}
