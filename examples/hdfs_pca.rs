@@ -110,7 +110,7 @@ pub fn run(
     log: &std::path::Path,
     labels_path: &std::path::Path,
 ) -> Result<Report, Box<dyn std::error::Error>> {
-    let text = std::fs::read_to_string(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let text = std::fs::read_to_string(log).map_err(|e| format!("{}: {e}", log.display()))?;
 
     let mut events: BTreeMap<String, usize> = BTreeMap::new();
     let mut counts: BTreeMap<String, HashMap<usize, u32>> = BTreeMap::new();
@@ -124,7 +124,7 @@ pub fn run(
             *counts.entry(b).or_default().entry(id).or_default() += 1;
         }
     }
-    let labels: HashMap<String, bool> = std::fs::read_to_string(&labels_path)
+    let labels: HashMap<String, bool> = std::fs::read_to_string(labels_path)
         .map_err(|e| format!("{}: {e}", labels_path.display()))?
         .lines()
         .skip(1)
