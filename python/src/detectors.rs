@@ -52,6 +52,31 @@ impl NativeDetector {
         out.map(PyArrowType).map_err(to_py)
     }
 
+    /// Scores only (no explanations; cheaper for the isolation forest): a pyarrow Float32
+    /// array, null where a row could not be scored.
+    #[pyo3(signature = (data, backend = "auto"))]
+    fn score_samples(
+        &self,
+        py: Python<'_>,
+        data: PyArrowType<Table>,
+        backend: &str,
+    ) -> PyResult<PyArrowType<arrow::array::ArrayData>> {
+        let b = self::backend(backend)?;
+        let (input, _) = batches(data.0);
+        let det = self.inner.clone();
+        let out = py.detach(move || -> vigil::Result<arrow::array::Float32Array> {
+            let mut all = Vec::new();
+            for batch in &input {
+                all.extend(det.score_samples(batch, b)?);
+            }
+            Ok(all
+                .into_iter()
+                .map(|s| (!s.is_nan()).then_some(s))
+                .collect())
+        });
+        out.map(|a| PyArrowType(a.into_data())).map_err(to_py)
+    }
+
     /// Merges with a detector fitted on another partition of the baseline.
     fn merge(&self, other: &NativeDetector) -> PyResult<NativeDetector> {
         self.inner

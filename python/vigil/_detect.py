@@ -109,15 +109,16 @@ class _Detector:
             raise RuntimeError(f"{type(self).__name__} is not fitted: call .fit(baseline) first")
         return self._fitted
 
-    def _score_table(self, X: Any) -> pa.Table:
-        table, _ = _as_table(X, self.features_ or None)
-        return self._native_model().score(table, self.backend)
+    def _table_columns(self) -> Optional[list[str]]:
+        """Names for the columns of a numpy input: the fitted features."""
+        return self.features_ or None
 
     def score_samples(self, X: Any) -> Any:
         """Anomaly score of every row as a float32 numpy array (higher = more anomalous; NaN
         where a row cannot be scored)."""
-        col = self._score_table(X).column("score")
-        return pc.fill_null(col, float("nan")).to_numpy()
+        table, _ = _as_table(X, self._table_columns())
+        scores = self._native_model().score_samples(table, self.backend)
+        return pc.fill_null(scores, float("nan")).to_numpy(zero_copy_only=False)
 
     def decision_function(self, X: Any) -> Any:
         """``score_samples(X) - cutoff_``: positive for anomalies."""
@@ -136,7 +137,7 @@ class _Detector:
         from . import _as_arrow_input, _as_output
 
         data, kind = _as_arrow_input(X) if not (hasattr(X, "shape") and not hasattr(X, "columns")) else (X, "table")
-        table, _ = _as_table(data, self.features_ or None)
+        table, _ = _as_table(data, self._table_columns())
         scored = self._native_model().score(table, self.backend)
         base = table if isinstance(table, pa.Table) else pa.table(table)
         for name in scored.column_names:
@@ -270,9 +271,8 @@ class Rarity(_Detector):
         self.cutoff_ = float(np.quantile(scores, quantile)) if scores.size else None
         return self
 
-    def _score_table(self, X: Any) -> pa.Table:
-        table, _ = _as_table(X)
-        return self._native_model().score(table, self.backend)
+    def _table_columns(self) -> Optional[list[str]]:
+        return None
 
 
 class Ensemble(_Detector):

@@ -317,8 +317,14 @@ impl FittedIsolationForest {
             .collect()
     }
 
-    /// Scores a row-major matrix: per-feature shares (row-major) and one score per row.
-    pub(crate) fn score(&self, engine: &Engine, x: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> {
+    /// Scores a row-major matrix: per-feature shares (row-major; empty unless `explain`) and
+    /// one score per row.
+    pub(crate) fn score(
+        &self,
+        engine: &Engine,
+        x: &[f32],
+        explain: bool,
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
         let nodes = self.nodes();
         let fill = self.fill();
         let forest = Forest {
@@ -328,7 +334,7 @@ impl FittedIsolationForest {
             max_depth: self.max_depth() + 1,
             c_norm: average_path_length(self.sample_size) as f32,
         };
-        engine.iforest(x, &forest)
+        engine.iforest(x, &forest, explain)
     }
 
     /// Joins the trees of two forests fitted on the same features with the same sample size

@@ -109,6 +109,19 @@ pub struct Scores {
 }
 
 impl Scores {
+    /// Drops the contributions unless `explain`.
+    fn explained(self, explain: bool) -> Scores {
+        if explain {
+            return self;
+        }
+        Scores {
+            scores: self.scores,
+            contributions: Vec::new(),
+            items: Vec::new(),
+            values: None,
+        }
+    }
+
     /// The `score` column: Float32, null where a row could not be scored.
     pub fn score_array(&self) -> arrow::array::Float32Array {
         self.scores
@@ -344,11 +357,23 @@ impl FittedDetector {
         }
     }
 
-    /// Scores the feature matrix `x` of `batch`.
+    /// Scores the feature matrix `x` of `batch`, with explanations.
     pub(crate) fn score(&self, engine: &Engine, x: &[f32], batch: &RecordBatch) -> Result<Scores> {
+        self.score_with(engine, x, batch, true)
+    }
+
+    /// Scores, with contributions only when `explain` (else `contributions` and `items` are
+    /// empty and `values` is `None`).
+    pub(crate) fn score_with(
+        &self,
+        engine: &Engine,
+        x: &[f32],
+        batch: &RecordBatch,
+        explain: bool,
+    ) -> Result<Scores> {
         let (contributions, scores) = match self {
             FittedDetector::RobustZ(d) => d.score(engine, x)?,
-            FittedDetector::IsolationForest(d) => d.score(engine, x)?,
+            FittedDetector::IsolationForest(d) => d.score(engine, x, explain)?,
             FittedDetector::PcaResidual(d) => d.score(x),
             FittedDetector::Rarity(d) => {
                 let (contributions, values, scores) = d.score(batch)?;
@@ -357,13 +382,14 @@ impl FittedDetector {
                     contributions,
                     items: d.items(),
                     values: Some(values),
-                });
+                }
+                .explained(explain));
             }
             FittedDetector::Ensemble(e) => {
                 let outs = e
                     .members
                     .iter()
-                    .map(|m| m.score(engine, x, batch))
+                    .map(|m| m.score_with(engine, x, batch, explain))
                     .collect::<Result<Vec<_>>>()?;
                 return Ok(e.combine(outs));
             }
@@ -373,7 +399,16 @@ impl FittedDetector {
             contributions,
             items: self.features().to_vec(),
             values: None,
-        })
+        }
+        .explained(explain))
+    }
+
+    /// Scores only (no explanations: cheaper for the isolation forest), NaN = unscored.
+    pub fn score_samples(&self, batch: &RecordBatch, backend: Backend) -> Result<Vec<f32>> {
+        let x = matrix_from_batch(batch, self.features())?;
+        Ok(self
+            .score_with(&Engine::new(backend), &x, batch, false)?
+            .scores)
     }
 
     /// Scores a batch outside a pipeline: reads the columns named by [`features`](Self::features)

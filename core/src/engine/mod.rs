@@ -409,11 +409,13 @@ impl Engine {
 }
 
 impl Engine {
-    /// Isolation-forest shares (row-major, like `x`) and scores of a row-major matrix.
+    /// Isolation-forest shares (row-major, like `x`; empty unless `explain`) and scores of a
+    /// row-major matrix.
     pub(crate) fn iforest(
         &self,
         x: &[f32],
         forest: &cpu::iforest::Forest<'_>,
+        explain: bool,
     ) -> Result<(Vec<f32>, Vec<f32>)> {
         let f = forest.fill.len();
         if f == 0 || x.is_empty() {
@@ -431,19 +433,30 @@ impl Engine {
         };
         if let Some(ctx) = gpu {
             match self.iforest_gpu(ctx, x, forest) {
-                Ok(out) => return Ok(out),
+                Ok((share, score)) => return Ok((if explain { share } else { Vec::new() }, score)),
                 Err(e) => self.gpu_failed(e)?,
             }
         }
+        // Blocks of rows small enough that a block's rows stay in cache across the trees.
+        const BLOCK_ROWS: usize = 512;
+        let compiled = cpu::iforest::Compiled::new(forest);
         let rows = x.len() / f;
-        let mut share = vec![0f32; x.len()];
+        let mut share = if explain {
+            vec![0f32; x.len()]
+        } else {
+            Vec::new()
+        };
         let mut score = vec![0f32; rows];
-        share
-            .par_chunks_mut(f)
-            .zip(score.par_iter_mut())
-            .zip(x.par_chunks(f))
-            .with_min_len(CPU_MIN_ROWS / 8)
-            .for_each(|((sr, s), xr)| *s = cpu::iforest::row(forest, xr, sr));
+        let blocks = score
+            .par_chunks_mut(BLOCK_ROWS)
+            .zip(x.par_chunks(BLOCK_ROWS * f));
+        if explain {
+            blocks
+                .zip(share.par_chunks_mut(BLOCK_ROWS * f))
+                .for_each(|((s, xb), sb)| compiled.block(xb, sb, s));
+        } else {
+            blocks.for_each(|(s, xb)| compiled.block(xb, &mut [], s));
+        }
         Ok((share, score))
     }
 
