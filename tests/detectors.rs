@@ -529,3 +529,128 @@ fn pca_residual_on_hdfs_block_count_vectors() {
     assert_eq!((e.alerts, e.true_positives), (5, 5), "{e:?}");
     assert!((e.f1 - 2.0 / 3.0).abs() < 1e-9);
 }
+
+/// Mutation fuzzing of model loading, run in every test pass (the cargo-fuzz target
+/// `model_json` in core/fuzz does the same, coverage-guided, for as long as it is given):
+/// valid pipeline and detector files of every kind, damaged 4,000 ways (truncation, byte
+/// flips, numbers swapped for extremes, fields duplicated), must load or give an error,
+/// never panic.
+#[test]
+fn damaged_model_files_give_errors_not_panics() {
+    use vigil::detect::{Ensemble, PcaResidual, Rarity};
+    let mut rng = Rng(99);
+    let base = random_batch(&mut rng, 300, 3, 0.1);
+    let cols = names(&base);
+    let mut files: Vec<String> = [
+        Detector::from(IsolationForest {
+            n_trees: 3,
+            max_samples: 16,
+            ..Default::default()
+        }),
+        PcaResidual::default().into(),
+        Ensemble::of(vec![
+            IsolationForest {
+                n_trees: 2,
+                ..Default::default()
+            }
+            .into(),
+            PcaResidual::default().into(),
+        ])
+        .into(),
+    ]
+    .iter()
+    .map(|d| {
+        d.fit_batches(std::slice::from_ref(&base), &cols, Backend::Cpu)
+            .unwrap()
+            .to_json()
+            .unwrap()
+    })
+    .collect();
+    let users = categorical_batch(&[Some("a"), Some("b"), None], &["x", "y", "z"]);
+    files.push(
+        Detector::from(Rarity::of(&["user"]))
+            .fit_batches(&[users], &[], Backend::Cpu)
+            .unwrap()
+            .to_json()
+            .unwrap(),
+    );
+    let hosts = categorical_batch(
+        &[Some("ab"), Some("cde"), None, Some("fg")],
+        &["x", "y", "z", "w"],
+    );
+    let pipeline = vigil::Pipeline::builder()
+        .feature(vigil::features::entropy("user"))
+        .feature(vigil::features::length("host"))
+        .detector(IsolationForest {
+            n_trees: 2,
+            max_samples: 4,
+            ..Default::default()
+        })
+        .backend(Backend::Cpu)
+        .build()
+        .unwrap()
+        .fit(std::slice::from_ref(&hosts))
+        .unwrap();
+    files.push(pipeline.to_json().unwrap());
+    let extremes = [
+        "-1",
+        "0",
+        "1e308",
+        "-1e308",
+        "4294967296",
+        "18446744073709551615",
+        "null",
+        "[]",
+        "{}",
+        "\"x\"",
+    ];
+    let mut loaded = 0;
+    for i in 0..4000 {
+        let src = &files[i % files.len()];
+        let mut bytes = src.as_bytes().to_vec();
+        match rng.below(4) {
+            0 => bytes.truncate(rng.below(bytes.len())),
+            1 => {
+                for _ in 0..1 + rng.below(4) {
+                    let at = rng.below(bytes.len());
+                    bytes[at] = rng.below(256) as u8;
+                }
+            }
+            2 => {
+                // Replace one number with an extreme value.
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                let starts: Vec<usize> = text
+                    .char_indices()
+                    .filter(|(j, c)| c.is_ascii_digit() && text[..*j].ends_with([' ', '[', ',']))
+                    .map(|(j, _)| j)
+                    .collect();
+                if let Some(&at) = starts.get(rng.below(starts.len().max(1))) {
+                    let end = text[at..]
+                        .find([',', ']', '\n', '}'])
+                        .map_or(text.len(), |e| at + e);
+                    let mut t = text.clone();
+                    t.replace_range(at..end, extremes[rng.below(extremes.len())]);
+                    bytes = t.into_bytes();
+                }
+            }
+            _ => {
+                // Duplicate a slice of the file into another place.
+                let a = rng.below(bytes.len());
+                let b = (a + rng.below(200)).min(bytes.len());
+                let at = rng.below(bytes.len());
+                let piece = bytes[a..b].to_vec();
+                bytes.splice(at..at, piece);
+            }
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        if let Ok(d) = FittedDetector::from_json(&text) {
+            // Whatever loads must also score without panicking.
+            loaded += 1;
+            let _ = d.score_batch(&base, Backend::Cpu);
+        }
+        if let Ok(p) = vigil::FittedPipeline::from_json(&text) {
+            let _ = p.with_backend(Backend::Cpu).score(&hosts);
+        }
+    }
+    eprintln!("{loaded} of 4000 damaged files still loaded (and scored)");
+}
