@@ -119,6 +119,14 @@ impl NativeModel {
         self.inner.to_json().map_err(to_py)
     }
 
+    /// Merges with the same pipeline fitted on another partition of the baseline.
+    fn merge(&self, other: &NativeModel) -> PyResult<NativeModel> {
+        self.inner
+            .merge(&other.inner)
+            .map(|inner| NativeModel { inner })
+            .map_err(to_py)
+    }
+
     /// Reads a model from JSON (format, version and shape are checked).
     #[staticmethod]
     fn from_json(json: &str) -> PyResult<Self> {

@@ -174,3 +174,16 @@ def test_drift_flags_only_the_shifted_column():
     exact = ks_2samp(ref["b"].to_numpy(), cur["b"].to_numpy()).statistic
     ks = report.filter(pl.col("feature") == "b")["ks"][0]
     assert ks <= exact + 1e-12 and exact - ks < 0.01
+
+
+def test_pipeline_models_fitted_on_partitions_merge_exactly():
+    rng = np.random.default_rng(2)
+    users = rng.choice(["alice", "bob", "carol", "dave"], size=4000, p=[0.5, 0.3, 0.15, 0.05])
+    df = pl.DataFrame({"user": users, "host": np.where(rng.random(4000) < 0.9, "web", "db")})
+    pipe = vigil.Pipeline([], detector=vigil.Rarity([("user", "host")]), threshold=vigil.ScoreAbove(5.0), backend="cpu")
+    whole = pipe.fit(df)
+    merged = pipe.fit(df[:1500]).merge(pipe.fit(df[1500:]))
+    assert json.loads(merged.to_json())["detector"] == json.loads(whole.to_json())["detector"]
+    assert merged.score(df)["score"].to_list() == whole.score(df)["score"].to_list()
+    with pytest.raises(vigil.ParameterError):
+        whole.merge(vigil.Pipeline([], detector=vigil.Rarity(["user"]), backend="cpu").fit(df))

@@ -327,6 +327,13 @@ class Model:
             raise ValueError(f"baseline_stats describes robust_z models; this one is {self.detector_kind}")
         return pa.table({"feature": self.feature_names, "median": self._native.center, "scale": self._native.scale})
 
+    def merge(self, other: "Model") -> "Model":
+        """The model fitted on both baselines, from two fits of the same pipeline on two
+        partitions (e.g. on a cluster), where the detector allows an exact merge: isolation
+        forest (trees joined), PCA residual (moments), rarity (counts). A baseline-quantile
+        cut-off cannot be merged exactly: the larger of the two is kept."""
+        return Model(self._native.merge(other._native), backend=self.backend, chunk_bytes=self.chunk_bytes)
+
     def to_json(self) -> str:
         """The model as JSON (versioned; never pickle)."""
         return self._native.to_json()
