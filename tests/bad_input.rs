@@ -210,7 +210,7 @@ fn output_name_clash_with_input_is_an_error() {
 #[test]
 fn models_of_another_version_or_corrupted_are_rejected() {
     let json = fitted().to_json().expect("json");
-    let other_version = json.replace("\"version\": 1", "\"version\": 99");
+    let other_version = json.replace("\"version\": 2", "\"version\": 99");
     let err = FittedPipeline::from_json(&other_version).unwrap_err();
     assert!(
         matches!(&err, Error::Model(m) if m.contains("version")),
@@ -232,6 +232,11 @@ fn models_of_another_version_or_corrupted_are_rejected() {
         let err = FittedPipeline::from_json(bad).unwrap_err();
         assert!(matches!(err, Error::Model(_)), "{bad:?}: {err:?}");
     }
+    // A version-1 file (robust z without a detector kind) still loads.
+    let v1 = json
+        .replace("\"version\": 2", "\"version\": 1")
+        .replace("\"kind\": \"robust_z\",", "");
+    assert_eq!(FittedPipeline::from_json(&v1).expect("v1 model"), fitted());
     let err = FittedPipeline::load("/nonexistent/model.json").unwrap_err();
     assert!(matches!(err, Error::Io { .. }));
 }

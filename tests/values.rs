@@ -169,7 +169,7 @@ fn robust_z_matches_hand_computed_median_and_mad() {
             .expect("build")
             .fit(std::slice::from_ref(&baseline))
             .expect("fit");
-        let d = fitted.detector();
+        let d = fitted.robust_z().unwrap();
         assert_eq!(d.center, vec![3.0, 10.0]);
         assert!(
             (d.scale[0] - 1.4826).abs() < 1e-6 && (d.scale[1] - 2.5066).abs() < 1e-5,
@@ -279,7 +279,7 @@ fn saved_model_round_trips() {
         fitted.score(&baseline).expect("score")
     );
     let json = std::fs::read_to_string(&path).expect("read");
-    assert!(json.contains("\"format\": \"vigil.pipeline\"") && json.contains("\"version\": 1"));
+    assert!(json.contains("\"format\": \"vigil.pipeline\"") && json.contains("\"version\": 2"));
 }
 
 #[test]

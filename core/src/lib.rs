@@ -21,6 +21,7 @@
 
 mod cpu;
 pub mod detect;
+pub mod drift;
 mod engine;
 mod error;
 pub mod features;
@@ -107,5 +108,41 @@ pub mod kernels {
             strict: true,
         }
         .robust_z(x, center, scale, z_cap)
+    }
+
+    /// Scores a batch with a fitted detector on `backend`, a GPU failure being an error.
+    pub fn score_detector(
+        detector: &crate::detect::FittedDetector,
+        batch: &RecordBatch,
+        backend: crate::Backend,
+        chunk_bytes: usize,
+    ) -> crate::Result<crate::detect::Scores> {
+        let x = crate::detect::matrix_from_batch(batch, detector.features())?;
+        detector.score(
+            &crate::engine::Engine {
+                backend,
+                chunk_bytes,
+                strict: true,
+            },
+            &x,
+            batch,
+        )
+    }
+
+    /// Per-feature histograms of a row-major matrix on `backend` (GPU failure = error).
+    pub fn histogram(
+        x: &[f32],
+        features: usize,
+        edges: &[f32],
+        bins: usize,
+        backend: crate::Backend,
+        chunk_bytes: usize,
+    ) -> crate::Result<Vec<u64>> {
+        crate::engine::Engine {
+            backend,
+            chunk_bytes,
+            strict: true,
+        }
+        .histogram(x, features, edges, bins)
     }
 }

@@ -5,13 +5,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float32Array, Float32Builder, ListBuilder, RecordBatch,
-    StringArray, StringBuilder, StructBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, StringBuilder,
 };
-use arrow::datatypes::{DataType, Field, Fields, Float32Type, Schema, SchemaRef, UInt32Type};
+use arrow::datatypes::{DataType, Field, Float32Type, Schema, SchemaRef, UInt32Type};
 use serde::{Deserialize, Serialize};
 
-use crate::detect::{FittedRobustZ, RobustZ, Threshold};
+use crate::detect::{Detector, FittedDetector, FittedRobustZ, Threshold};
 use crate::engine::{Backend, DEFAULT_CHUNK_BYTES, Engine};
 use crate::error::{Error, Result};
 use crate::features::Feature;
@@ -19,13 +18,15 @@ use crate::features::Feature;
 /// Name of the model format, first field of every saved pipeline.
 pub const MODEL_FORMAT: &str = "vigil.pipeline";
 /// Version of the model format this build reads and writes.
-pub const MODEL_VERSION: u32 = 1;
+pub const MODEL_VERSION: u32 = 2;
 /// Largest model file [`FittedPipeline::load`] reads.
 pub const MAX_MODEL_BYTES: u64 = 256 << 20;
 
 /// Output column of the row score (Float32, null when the row could not be scored).
 pub const SCORE: &str = "score";
-/// Output column of the explanation: `List<Struct<feature: Utf8, z: Float32>>`.
+/// Output column of the explanation: `List<Struct<feature: Utf8, contribution: Float32,
+/// value: Utf8>>`, the row's top items by |contribution| (the detector's docs say what a
+/// contribution is; `value` is the rare value for rarity, else null).
 pub const EXPLANATION: &str = "explanation";
 /// Output column of the alert flag (Boolean, false for unscored rows).
 pub const ALERT: &str = "alert";
@@ -36,7 +37,7 @@ pub const UNSCORED_REASON: &str = "unscored_reason";
 #[derive(Clone, Debug)]
 pub struct Pipeline {
     features: Vec<Feature>,
-    detector: RobustZ,
+    detector: Detector,
     threshold: Threshold,
     engine: Engine,
 }
@@ -45,7 +46,7 @@ pub struct Pipeline {
 #[derive(Clone, Debug, Default)]
 pub struct PipelineBuilder {
     features: Vec<Feature>,
-    detector: RobustZ,
+    detector: Detector,
     threshold: Threshold,
     backend: Backend,
     chunk_bytes: Option<usize>,
@@ -58,8 +59,8 @@ impl PipelineBuilder {
         self
     }
     /// Sets the detector (default: `RobustZ::default()`).
-    pub fn detector(mut self, detector: RobustZ) -> Self {
-        self.detector = detector;
+    pub fn detector(mut self, detector: impl Into<Detector>) -> Self {
+        self.detector = detector.into();
         self
     }
     /// Sets the alert threshold (default: above the baseline's 0.99 quantile).
@@ -79,10 +80,10 @@ impl PipelineBuilder {
     }
     /// Checks the specs and builds the pipeline.
     pub fn build(self) -> Result<Pipeline> {
-        if self.features.is_empty() {
+        if self.features.is_empty() && self.detector.uses_matrix() {
             return Err(Error::param(
                 "features",
-                "a pipeline needs at least one feature",
+                "a pipeline needs at least one feature (only a rarity detector scores without)",
             ));
         }
         for f in &self.features {
@@ -128,7 +129,6 @@ fn check_unique_names(features: &[Feature]) -> Result<()> {
 struct FeatureFrame {
     columns: Vec<(Field, ArrayRef)>,
     matrix: Vec<f32>,
-    rows: usize,
 }
 
 fn feature_frame(
@@ -183,11 +183,7 @@ fn feature_frame(
             }
         }
     }
-    Ok(FeatureFrame {
-        columns,
-        matrix,
-        rows,
-    })
+    Ok(FeatureFrame { columns, matrix })
 }
 
 impl Pipeline {
@@ -214,8 +210,18 @@ impl Pipeline {
         for batch in baseline {
             matrix.extend(feature_frame(&features, &self.engine, batch)?.matrix);
         }
-        let detector = self.detector.fit(&names, &matrix)?;
-        let (_, scores) = detector.score(&self.engine, &matrix)?;
+        let detector = self.detector.fit(&names, &matrix, baseline, &self.engine)?;
+        let mut scores = Vec::with_capacity(rows);
+        let mut at = 0;
+        for batch in baseline {
+            let end = at + batch.num_rows() * names.len();
+            scores.extend(
+                detector
+                    .score(&self.engine, &matrix[at..end], batch)?
+                    .scores,
+            );
+            at = end;
+        }
         let cutoff = self.threshold.cutoff(&scores);
         Ok(FittedPipeline {
             model: Model {
@@ -239,7 +245,7 @@ struct Model {
     format: String,
     version: u32,
     features: Vec<Feature>,
-    detector: FittedRobustZ,
+    detector: FittedDetector,
     threshold: Threshold,
     cutoff: Option<f64>,
     baseline_rows: u64,
@@ -261,12 +267,42 @@ impl PartialEq for FittedPipeline {
 impl FittedPipeline {
     /// Names of the detector's features, in matrix order.
     pub fn feature_names(&self) -> &[String] {
-        &self.model.detector.features
+        self.model.detector.features()
     }
 
-    /// The fitted detector (medians and scales).
-    pub fn detector(&self) -> &FittedRobustZ {
+    /// The fitted detector.
+    pub fn detector(&self) -> &FittedDetector {
         &self.model.detector
+    }
+
+    /// The fitted robust-z detector (medians and scales), when that is the detector.
+    pub fn robust_z(&self) -> Option<&FittedRobustZ> {
+        match &self.model.detector {
+            FittedDetector::RobustZ(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// Merges this model with one fitted by the same pipeline on another partition of the
+    /// baseline (see [`FittedDetector::merge`]). The cut-off of a baseline-quantile
+    /// threshold cannot be merged exactly: the merged model keeps the larger of the two.
+    pub fn merge(&self, other: &FittedPipeline) -> Result<FittedPipeline> {
+        if self.model.features != other.model.features
+            || self.model.threshold != other.model.threshold
+        {
+            return Err(Error::param(
+                "other",
+                "the models were fitted by different pipelines",
+            ));
+        }
+        let mut out = self.clone();
+        out.model.detector = self.model.detector.merge(&other.model.detector)?;
+        out.model.baseline_rows += other.model.baseline_rows;
+        out.model.cutoff = match (self.model.cutoff, other.model.cutoff) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        Ok(out)
     }
 
     /// The score above which a row is an alert (`None` for a top-N threshold).
@@ -325,50 +361,38 @@ impl FittedPipeline {
         let schema = self.output_schema(batch.schema().as_ref())?;
         let frame = feature_frame(&self.model.features, &self.engine, batch)?;
         let det = &self.model.detector;
-        let width = det.features.len();
-        let (z, scores) = det.score(&self.engine, &frame.matrix)?;
-        let flags = self.model.threshold.flags(&scores, self.model.cutoff);
-
-        let fields = Fields::from(vec![
-            Field::new("feature", DataType::Utf8, false),
-            Field::new("z", DataType::Float32, false),
-        ]);
-        let mut explanation =
-            ListBuilder::new(StructBuilder::from_fields(fields, det.params.top_k))
-                .with_field(Arc::new(Field::new("item", explanation_item(), true)));
+        let out = det.score(&self.engine, &frame.matrix, batch)?;
+        let flags = self.model.threshold.flags(&out.scores, self.model.cutoff);
         let mut reasons = StringBuilder::new();
-        for i in 0..frame.rows {
-            if scores[i].is_nan() {
-                explanation.append(false);
+        for &s in &out.scores {
+            if s.is_nan() {
                 reasons.append_value(
                     "every feature is null for this row (null, empty-domain or non-finite input)",
                 );
-                continue;
+            } else {
+                reasons.append_null();
             }
-            reasons.append_null();
-            let zr = &z[i * width..(i + 1) * width];
-            let top = det.top_features(zr);
-            let item = explanation.values();
-            for &j in &top {
-                if let Some(b) = item.field_builder::<StringBuilder>(0) {
-                    b.append_value(&det.features[j]);
-                }
-                if let Some(b) = item.field_builder::<Float32Builder>(1) {
-                    b.append_value(zr[j]);
-                }
-                item.append(true);
-            }
-            explanation.append(true);
         }
-        let score_array =
-            Float32Array::from_iter(scores.iter().map(|&s| (!s.is_nan()).then_some(s)));
+        let explanation = out.explanation_array(det.top_k());
+        let score_array = out.score_array();
         let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
         columns.extend(frame.columns.into_iter().map(|(_, a)| a));
         columns.push(Arc::new(score_array));
-        columns.push(Arc::new(explanation.finish()));
+        columns.push(Arc::new(explanation));
         columns.push(Arc::new(BooleanArray::from(flags)));
         columns.push(Arc::new(reasons.finish()) as Arc<StringArray>);
         Ok(RecordBatch::try_new(schema, columns)?)
+    }
+
+    /// Scores one batch and keeps only its alerts (same columns as [`score`](Self::score)).
+    pub fn alerts(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let scored = self.score(batch)?;
+        let flags = scored
+            .column_by_name(ALERT)
+            .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
+            .cloned()
+            .ok_or_else(|| Error::InvalidInput("internal: no alert column".into()))?;
+        Ok(arrow::compute::filter_record_batch(&scored, &flags)?)
     }
 
     /// The model as pretty JSON.
@@ -386,8 +410,15 @@ impl FittedPipeline {
                 "not a vigil pipeline (format is {format:?}, expected \"{MODEL_FORMAT}\")"
             )));
         }
+        let mut value = value;
         let version = value.get("version").and_then(|v| v.as_u64());
-        if version != Some(u64::from(MODEL_VERSION)) {
+        if version == Some(1) {
+            // Version 1 held a robust-z detector without a kind tag.
+            if let Some(d) = value.get_mut("detector").and_then(|d| d.as_object_mut()) {
+                d.insert("kind".into(), "robust_z".into());
+            }
+            value["version"] = u64::from(MODEL_VERSION).into();
+        } else if version != Some(u64::from(MODEL_VERSION)) {
             return Err(Error::Model(format!(
                 "model version {version:?} cannot be read by this vigil, which reads version {MODEL_VERSION}; refit the pipeline or use the vigil that wrote it"
             )));
@@ -408,10 +439,10 @@ impl FittedPipeline {
             .iter()
             .flat_map(|f| f.detector_names())
             .collect();
-        if names != model.detector.features {
+        if model.detector.uses_matrix() && names != model.detector.features() {
             return Err(Error::Model(format!(
                 "the detector was fitted on {} features that do not match the {} the feature specs produce",
-                model.detector.features.len(),
+                model.detector.features().len(),
                 names.len()
             )));
         }
@@ -457,13 +488,6 @@ impl FittedPipeline {
     }
 }
 
-fn explanation_item() -> DataType {
-    DataType::Struct(Fields::from(vec![
-        Field::new("feature", DataType::Utf8, false),
-        Field::new("z", DataType::Float32, false),
-    ]))
-}
-
 fn explanation_type() -> DataType {
-    DataType::List(Arc::new(Field::new("item", explanation_item(), true)))
+    crate::detect::explanation_type()
 }

@@ -2,6 +2,8 @@
 //! in and goes out through the Arrow PyCapsule interface (pyarrow and polars alike, without
 //! copying buffers); compute runs with the GIL released; errors become `vigil` exceptions.
 
+mod detectors;
+
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -11,7 +13,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use vigil::detect::{RobustZ, Threshold};
+use vigil::detect::{Detector, Threshold};
 use vigil::features::Feature;
 use vigil::{Backend, FittedPipeline, Pipeline};
 
@@ -119,6 +121,14 @@ impl NativeModel {
         self.inner.to_json().map_err(to_py)
     }
 
+    /// Merges with the same pipeline fitted on another partition of the baseline.
+    fn merge(&self, other: &NativeModel) -> PyResult<NativeModel> {
+        self.inner
+            .merge(&other.inner)
+            .map(|inner| NativeModel { inner })
+            .map_err(to_py)
+    }
+
     /// Reads a model from JSON (format, version and shape are checked).
     #[staticmethod]
     fn from_json(json: &str) -> PyResult<Self> {
@@ -133,16 +143,16 @@ impl NativeModel {
         self.inner.feature_names().to_vec()
     }
 
-    /// Median of each feature on the baseline.
+    /// Median of each feature on the baseline (robust_z only, else None).
     #[getter]
-    fn center(&self) -> Vec<f32> {
-        self.inner.detector().center.clone()
+    fn center(&self) -> Option<Vec<f32>> {
+        self.inner.robust_z().map(|d| d.center.clone())
     }
 
-    /// Robust scale of each feature on the baseline.
+    /// Robust scale of each feature on the baseline (robust_z only, else None).
     #[getter]
-    fn scale(&self) -> Vec<f32> {
-        self.inner.detector().scale.clone()
+    fn scale(&self) -> Option<Vec<f32>> {
+        self.inner.robust_z().map(|d| d.scale.clone())
     }
 
     /// Score above which a row is an alert (None for top-N).
@@ -165,7 +175,7 @@ fn fit(
     chunk_bytes: Option<usize>,
 ) -> PyResult<NativeModel> {
     let features: Vec<Feature> = spec(features_json, "features")?;
-    let detector: RobustZ = spec(detector_json, "detector")?;
+    let detector: Detector = spec(detector_json, "detector")?;
     let threshold: Threshold = spec(threshold_json, "threshold")?;
     let mut builder = Pipeline::builder()
         .detector(detector)
@@ -279,6 +289,7 @@ fn _string_data_address(data: PyArrowType<Table>, column: &str) -> PyResult<Vec<
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<NativeModel>()?;
+    detectors::register(m)?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(backend_info, m)?)?;
     m.add_function(wrap_pyfunction!(extract, m)?)?;

@@ -39,7 +39,7 @@ def test_polars_in_polars_out():
     top = scored.sort("score", descending=True, nulls_last=True)["q"][0]
     assert top == "xj3k9q2lz8w7.biz"
     expl = scored["explanation"][1]
-    assert len(expl) == 2 and set(expl[0].keys()) == {"feature", "z"}
+    assert len(expl) == 2 and set(expl[0].keys()) == {"feature", "contribution", "value"}
 
 
 def test_pyarrow_in_pyarrow_out():
@@ -97,7 +97,7 @@ def test_exceptions_are_named():
     with pytest.raises(vigil.InputError):
         vigil.Pipeline(FEATURES, backend="cpu").fit(pl.DataFrame({"q": [None, None]}, schema={"q": pl.Utf8}))
     with pytest.raises(vigil.ModelError, match="version"):
-        vigil.Model.from_json(model.to_json().replace('"version": 1', '"version": 2'))
+        vigil.Model.from_json(model.to_json().replace('"version": 2', '"version": 3'))
     with pytest.raises(vigil.ModelError):
         vigil.Model.from_json("{not json")
     with pytest.raises(TypeError):
@@ -119,7 +119,7 @@ def test_model_save_load_round_trip(tmp_path):
     path = tmp_path / "model.json"
     model.save(str(path))
     doc = json.loads(path.read_text())
-    assert doc["format"] == "vigil.pipeline" and doc["version"] == 1
+    assert doc["format"] == "vigil.pipeline" and doc["version"] == 2
     loaded = vigil.Model.load(str(path), backend="cpu")
     assert loaded.score(current_df()).equals(model.score(current_df()))
     assert loaded.feature_names == model.feature_names

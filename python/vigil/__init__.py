@@ -25,12 +25,17 @@ import pyarrow as pa
 
 from . import _native
 from ._native import GpuError, InputError, ModelError, ParameterError, SchemaError, VigilError
+from ._detect import (Ensemble, Evaluation, IsolationForest, PcaResidual, Rarity, RobustZ, drift,
+                      evaluate)
+from ._detect import _Detector, _table_html
 
 __version__: str = _native.__version__
 
 __all__ = [
     "Feature", "length", "entropy", "char_classes", "ngrams", "log1p", "standardize",
-    "RobustZ", "TopN", "BaselineQuantile", "ScoreAbove", "Pipeline", "Model", "extract", "backend_info",
+    "RobustZ", "IsolationForest", "PcaResidual", "Rarity", "Ensemble",
+    "TopN", "TopFraction", "BaselineQuantile", "ScoreAbove", "Pipeline", "Model", "extract", "backend_info",
+    "Evaluation", "evaluate", "drift",
     "VigilError", "SchemaError", "ParameterError", "InputError", "GpuError", "ModelError",
     "count", "distinct_count", "mean", "std", "ratio", "first_seen", "last_seen", "since_previous",
     "time_features", "beaconing", "aggregate", "aggregate_parquet", "beacons",
@@ -95,21 +100,7 @@ def standardize(column: str, *, mean: Optional[float] = None, std: Optional[floa
     return Feature(column, "standardize", {"mean": mean, "std": std}, name)
 
 
-# ----------------------------------------------------------------------------- detector, thresholds
-
-@dataclass(frozen=True)
-class RobustZ:
-    """Robust z-score detector: median and MAD per feature on the baseline (1.4826 x MAD;
-    1.2533 x mean absolute deviation when the MAD is 0); the score is the root mean square of
-    the features' robust z values (each clamped to +-``z_cap``); the explanation lists the
-    ``top_k`` features by |z|."""
-
-    top_k: int = 3
-    z_cap: float = 100.0
-
-    def _spec(self) -> dict:
-        return {"top_k": int(self.top_k), "z_cap": float(self.z_cap)}
-
+# ----------------------------------------------------------------------------- thresholds
 
 @dataclass(frozen=True)
 class TopN:
@@ -119,6 +110,17 @@ class TopN:
 
     def _spec(self) -> dict:
         return {"kind": "top_n", "n": int(self.n)}
+
+
+@dataclass(frozen=True)
+class TopFraction:
+    """Alert on the highest ``fraction`` of each scored table's rows (rounded up): an alert
+    budget that scales with volume, e.g. 0.001 = one alert per 1,000 events."""
+
+    fraction: float
+
+    def _spec(self) -> dict:
+        return {"kind": "top_fraction", "fraction": float(self.fraction)}
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ class ScoreAbove:
         return {"kind": "score", "value": float(self.value)}
 
 
-Threshold = Union[TopN, BaselineQuantile, ScoreAbove]
+Threshold = Union[TopN, TopFraction, BaselineQuantile, ScoreAbove]
 
 
 # ----------------------------------------------------------------------------- data in and out
@@ -202,28 +204,22 @@ def _progress(total: int, enabled: Optional[bool], desc: str):
 
 # ----------------------------------------------------------------------------- pipeline and model
 
-def _table_html(title: str, rows: Iterable[tuple[str, str]]) -> str:
-    body = "".join(
-        f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>{html.escape(v)}</td></tr>"
-        for k, v in rows
-    )
-    return f"<div><b>{html.escape(title)}</b><table>{body}</table></div>"
-
-
 class Pipeline:
     """Features, a detector and an alert threshold, to be fitted on a baseline.
 
     Parameters
     ----------
-    features: the features to compute (at least one).
-    detector: the anomaly detector (default :class:`RobustZ`).
+    features: the features to compute (at least one, except for a :class:`Rarity` detector,
+        which reads its categorical columns directly).
+    detector: the anomaly detector (default :class:`RobustZ`; also :class:`IsolationForest`,
+        :class:`PcaResidual`, :class:`Rarity`, :class:`Ensemble`).
     threshold: which rows alert (default ``BaselineQuantile(0.99)``).
     backend: ``"auto"`` (a hardware GPU for large inputs, else the CPU), ``"gpu"`` (software
         adapters such as lavapipe allowed) or ``"cpu"``. ``VIGIL_BACKEND`` overrides ``"auto"``.
     chunk_bytes: input bytes per GPU chunk (default 64 MiB).
     """
 
-    def __init__(self, features: Sequence[Feature], detector: Optional[RobustZ] = None,
+    def __init__(self, features: Sequence[Feature], detector: Optional[_Detector] = None,
                  threshold: Optional[Threshold] = None, backend: str = "auto",
                  chunk_bytes: Optional[int] = None) -> None:
         self.features = list(features)
@@ -271,13 +267,14 @@ class Model:
     def score(self, data: Any, *, batch_rows: int = 1_000_000, progress: Optional[bool] = None) -> Any:
         """Scores every row of ``data``; returns the same kind of object (polars in, polars
         out; pyarrow in, pyarrow out) with the feature columns, ``score`` (null when a row
-        cannot be scored), ``explanation`` (top features and their z), ``alert`` and
+        cannot be scored), ``explanation`` (top features and their contributions), ``alert`` and
         ``unscored_reason``. Inputs over ``batch_rows`` rows are scored in slices with a tqdm
         progress bar when tqdm is installed (``progress=False`` hides it); models with window
         aggregates or beacon scores score in one piece, so that windows are never cut."""
         data, kind = _as_arrow_input(data)
         rows = _num_rows(data)
-        if rows <= batch_rows or rows < 0 or isinstance(self.threshold_spec(), TopN) or self._windowed:
+        if (rows <= batch_rows or rows < 0 or isinstance(self.threshold_spec(), (TopN, TopFraction))
+                or self._windowed):
             table = self._native.score(data, self.backend, self.chunk_bytes)
             return _as_output(table, kind)
         bar = _progress(rows, progress, "vigil score")
@@ -309,6 +306,8 @@ class Model:
         t = json.loads(self._native.to_json())["threshold"]
         if t["kind"] == "top_n":
             return TopN(t["n"])
+        if t["kind"] == "top_fraction":
+            return TopFraction(t["fraction"])
         if t["kind"] == "baseline_quantile":
             return BaselineQuantile(t["q"])
         return ScoreAbove(t["value"])
@@ -323,9 +322,24 @@ class Model:
         """Score above which a row alerts (None for top-N thresholds)."""
         return self._native.cutoff
 
+    @property
+    def detector_kind(self) -> str:
+        """The detector: ``robust_z``, ``isolation_forest``, ``pca_residual``, ``rarity`` or ``ensemble``."""
+        return json.loads(self._native.to_json())["detector"]["kind"]
+
     def baseline_stats(self) -> pa.Table:
-        """Median and robust scale of every feature on the baseline, as a pyarrow Table."""
+        """Median and robust scale of every feature on the baseline, as a pyarrow Table
+        (robust_z models only)."""
+        if self._native.center is None:
+            raise ValueError(f"baseline_stats describes robust_z models; this one is {self.detector_kind}")
         return pa.table({"feature": self.feature_names, "median": self._native.center, "scale": self._native.scale})
+
+    def merge(self, other: "Model") -> "Model":
+        """The model fitted on both baselines, from two fits of the same pipeline on two
+        partitions (e.g. on a cluster), where the detector allows an exact merge: isolation
+        forest (trees joined), PCA residual (moments), rarity (counts). A baseline-quantile
+        cut-off cannot be merged exactly: the larger of the two is kept."""
+        return Model(self._native.merge(other._native), backend=self.backend, chunk_bytes=self.chunk_bytes)
 
     def to_json(self) -> str:
         """The model as JSON (versioned; never pickle)."""
@@ -352,11 +366,14 @@ class Model:
 
     def _repr_html_(self) -> str:
         spec = json.loads(self._native.to_json())
+        det = spec["detector"]
         rows = [("features", ", ".join(f"{f['kind']}({f['column']})" for f in spec["features"])),
-                ("detector", f"robust_z top_k={spec['detector']['params']['top_k']}"),
+                ("detector", f"{det['kind']} " + json.dumps(det.get("params", {"combine": det.get("combine")}))),
                 ("threshold", json.dumps(spec["threshold"])),
                 ("cutoff", f"{self.cutoff}"),
                 ("baseline rows", str(spec["baseline_rows"]))]
+        if self._native.center is None:
+            return _table_html("vigil.Model", rows)
         stats = "".join(
             f"<tr><td>{html.escape(n)}</td><td>{c:.4g}</td><td>{s:.4g}</td></tr>"
             for n, c, s in list(zip(self.feature_names, self._native.center, self._native.scale))[:40]

@@ -55,6 +55,29 @@ fn nan() -> f32 {
     return bitcast<f32>(0x7fc00000u);
 }
 
+// Parameters of the isolation-forest score kernel (score/iforest).
+struct ForestParams {
+    rows: u32,
+    features: u32,
+    trees: u32,
+    // Longest root-to-leaf walk in the forest (bounds every loop).
+    max_depth: u32,
+    // c(sample size): average path length of an unsuccessful BST search, the normaliser.
+    c_norm: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+// Parameters of the histogram kernel (aggregate/histogram).
+struct HistogramParams {
+    rows: u32,
+    features: u32,
+    // Bins per feature (edges per feature = bins - 1), plus one null bin.
+    bins: u32,
+    _pad: u32,
+}
+
 // Parameters of the segmented reduction over sorted runs (aggregate/segment_reduce).
 struct SegmentParams {
     // Runs in this chunk.
@@ -66,7 +89,7 @@ struct SegmentParams {
     _pad: u32,
 }
 
-// Parameters of the time-feature kernel (aggregate/time_features).
+// Parameters of the time-feature and HyperLogLog hash kernels (aggregate/time_features, hll_hash).
 struct TimeParams {
     rows: u32,
     _pad0: u32,

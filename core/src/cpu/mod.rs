@@ -3,7 +3,9 @@
 
 pub(crate) mod char_classes;
 pub(crate) mod entropy;
+pub(crate) mod histogram;
 pub(crate) mod hll_hash;
+pub(crate) mod iforest;
 pub(crate) mod length;
 pub(crate) mod log1p;
 pub(crate) mod ngrams;

@@ -123,14 +123,6 @@ impl FittedRobustZ {
         engine.robust_z(x, &self.center, &self.scale, self.params.z_cap)
     }
 
-    /// Indices of the `top_k` features of one row's z values by |z| (nulls skipped, ties by index).
-    pub(crate) fn top_features(&self, z: &[f32]) -> Vec<usize> {
-        let mut idx: Vec<usize> = (0..z.len()).filter(|&j| !z[j].is_nan()).collect();
-        idx.sort_by(|&a, &b| z[b].abs().total_cmp(&z[a].abs()).then(a.cmp(&b)));
-        idx.truncate(self.params.top_k);
-        idx
-    }
-
     pub(crate) fn validate_shape(&self) -> Result<()> {
         self.params
             .validate()

@@ -141,6 +141,18 @@ pub(crate) struct Engine {
     pub strict: bool,
 }
 
+impl Engine {
+    /// An engine on `backend` with the default chunk size, falling back to the CPU on GPU
+    /// errors unless `VIGIL_GPU_STRICT=1`.
+    pub(crate) fn new(backend: Backend) -> Self {
+        Engine {
+            backend,
+            chunk_bytes: DEFAULT_CHUNK_BYTES,
+            strict: false,
+        }
+    }
+}
+
 /// Rows longer than this many bytes skip the GPU kernels and run on the CPU twin: one
 /// invocation looping over a long row stalls its workgroup on a real GPU, and Mesa's
 /// lavapipe stops a loop nest after 65,535 iterations.
@@ -394,6 +406,182 @@ impl Engine {
             score.extend(f32s(parts.next().map(Vec::as_slice).unwrap_or_default()));
         }
         Ok((z, score))
+    }
+}
+
+impl Engine {
+    /// Isolation-forest shares (row-major, like `x`; empty unless `explain`) and scores of a
+    /// row-major matrix.
+    pub(crate) fn iforest(
+        &self,
+        x: &[f32],
+        forest: &cpu::iforest::Forest<'_>,
+        explain: bool,
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
+        let f = forest.fill.len();
+        if f == 0 || x.is_empty() {
+            return Ok((
+                Vec::new(),
+                vec![f32::NAN; x.len().checked_div(f).unwrap_or(0)],
+            ));
+        }
+        // Loop budget of one invocation: lavapipe ends a loop nest after 65,535 iterations.
+        let walk_steps = forest.roots.len() * 2 * (forest.max_depth as usize + 1) + 2 * f;
+        let gpu = if f <= GPU_MAX_FEATURES && walk_steps < 65_535 {
+            self.gpu_for(x.len() * 4)?
+        } else {
+            None
+        };
+        if let Some(ctx) = gpu {
+            match self.iforest_gpu(ctx, x, forest) {
+                Ok((share, score)) => return Ok((if explain { share } else { Vec::new() }, score)),
+                Err(e) => self.gpu_failed(e)?,
+            }
+        }
+        // Blocks of rows small enough that a block's rows stay in cache across the trees.
+        const BLOCK_ROWS: usize = 512;
+        let compiled = cpu::iforest::Compiled::new(forest);
+        let rows = x.len() / f;
+        let mut share = if explain {
+            vec![0f32; x.len()]
+        } else {
+            Vec::new()
+        };
+        let mut score = vec![0f32; rows];
+        let blocks = score
+            .par_chunks_mut(BLOCK_ROWS)
+            .zip(x.par_chunks(BLOCK_ROWS * f));
+        if explain {
+            blocks
+                .zip(share.par_chunks_mut(BLOCK_ROWS * f))
+                .for_each(|((s, xb), sb)| compiled.block(xb, sb, s));
+        } else {
+            blocks.for_each(|(s, xb)| compiled.block(xb, &mut [], s));
+        }
+        Ok((share, score))
+    }
+
+    fn iforest_gpu(
+        &self,
+        ctx: &GpuContext,
+        x: &[f32],
+        forest: &cpu::iforest::Forest<'_>,
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
+        let f = forest.fill.len();
+        let limit = ctx.summary.max_storage_binding as usize;
+        let chunk_rows = (self.chunk_bytes.min(limit) / (4 * f)).max(1);
+        let mut share = Vec::with_capacity(x.len());
+        let mut score = Vec::with_capacity(x.len() / f);
+        for chunk in x.chunks(chunk_rows * f) {
+            let rows = chunk.len() / f;
+            let p = params::ForestParams {
+                rows: rows as u32,
+                features: f as u32,
+                trees: forest.roots.len() as u32,
+                max_depth: forest.max_depth,
+                c_norm: forest.c_norm,
+                _pad: [0; 3],
+            };
+            let result = ctx.dispatch(
+                &gpu::IFOREST,
+                p.rows,
+                &[
+                    Binding::Uniform(bytemuck::bytes_of(&p)),
+                    Binding::Input(bytemuck::cast_slice(chunk)),
+                    Binding::Input(bytemuck::cast_slice(forest.fill)),
+                    Binding::Input(bytemuck::cast_slice(forest.nodes)),
+                    Binding::Input(bytemuck::cast_slice(forest.roots)),
+                    Binding::Output((chunk.len() * 4) as u64),
+                    Binding::Output((rows * 4) as u64),
+                ],
+            )?;
+            let mut parts = result.iter();
+            share.extend(f32s(parts.next().map(Vec::as_slice).unwrap_or_default()));
+            score.extend(f32s(parts.next().map(Vec::as_slice).unwrap_or_default()));
+        }
+        Ok((share, score))
+    }
+}
+
+impl Engine {
+    /// Histograms of each of the `f` features of a row-major matrix over `edges` (`bins - 1`
+    /// ascending edges per feature): features x (bins + 1) counts, the last of each feature
+    /// counting nulls.
+    pub(crate) fn histogram(
+        &self,
+        x: &[f32],
+        f: usize,
+        edges: &[f32],
+        bins: usize,
+    ) -> Result<Vec<u64>> {
+        let cells = f * (bins + 1);
+        if f == 0 || x.is_empty() {
+            return Ok(vec![0; cells]);
+        }
+        let gpu = if f <= GPU_MAX_FEATURES && bins >= 2 {
+            self.gpu_for(x.len() * 4)?
+        } else {
+            None
+        };
+        if let Some(ctx) = gpu {
+            match self.histogram_gpu(ctx, x, f, edges, bins) {
+                Ok(out) => return Ok(out),
+                Err(e) => self.gpu_failed(e)?,
+            }
+        }
+        Ok(x.par_chunks(f)
+            .with_min_len(CPU_MIN_ROWS)
+            .fold(
+                || vec![0u64; cells],
+                |mut acc, row| {
+                    cpu::histogram::row(row, edges, bins, &mut acc);
+                    acc
+                },
+            )
+            .reduce(
+                || vec![0u64; cells],
+                |mut a, b| {
+                    a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                    a
+                },
+            ))
+    }
+
+    fn histogram_gpu(
+        &self,
+        ctx: &GpuContext,
+        x: &[f32],
+        f: usize,
+        edges: &[f32],
+        bins: usize,
+    ) -> Result<Vec<u64>> {
+        let cells = f * (bins + 1);
+        let limit = ctx.summary.max_storage_binding as usize;
+        let chunk_rows = (self.chunk_bytes.min(limit) / (4 * f)).max(1);
+        let mut total = vec![0u64; cells];
+        for chunk in x.chunks(chunk_rows * f) {
+            let p = params::HistogramParams {
+                rows: (chunk.len() / f) as u32,
+                features: f as u32,
+                bins: bins as u32,
+                _pad: 0,
+            };
+            let result = ctx.dispatch(
+                &gpu::HISTOGRAM,
+                p.rows,
+                &[
+                    Binding::Uniform(bytemuck::bytes_of(&p)),
+                    Binding::Input(bytemuck::cast_slice(chunk)),
+                    Binding::Input(bytemuck::cast_slice(edges)),
+                    Binding::Output((cells * 4) as u64),
+                ],
+            )?;
+            let counts = result.first().map(Vec::as_slice).unwrap_or_default();
+            for (t, w) in total.iter_mut().zip(counts.chunks_exact(4)) {
+                *t += u64::from(u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
+            }
+        }
+        Ok(total)
     }
 }
 

@@ -35,6 +35,8 @@ kernel!(ROBUST_Z, "score/robust_z");
 kernel!(SEGMENT_REDUCE, "aggregate/segment_reduce");
 kernel!(TIME_FEATURES, "aggregate/time_features");
 kernel!(HLL_HASH, "aggregate/hll_hash");
+kernel!(IFOREST, "score/iforest");
+kernel!(HISTOGRAM, "aggregate/histogram");
 
 /// One binding of a dispatch, in binding-index order starting at 0.
 pub(crate) enum Binding<'a> {

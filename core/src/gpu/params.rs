@@ -75,3 +75,35 @@ pub struct TimeParams {
     /// Padding.
     pub _pad: [u32; 3],
 }
+
+/// Mirrors `ForestParams`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct ForestParams {
+    /// Rows in the chunk.
+    pub rows: u32,
+    /// Features per row.
+    pub features: u32,
+    /// Trees in the forest.
+    pub trees: u32,
+    /// Longest root-to-leaf walk.
+    pub max_depth: u32,
+    /// Path-length normaliser c(sample size).
+    pub c_norm: f32,
+    /// Padding.
+    pub _pad: [u32; 3],
+}
+
+/// Mirrors `HistogramParams`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct HistogramParams {
+    /// Rows in the chunk.
+    pub rows: u32,
+    /// Features per row.
+    pub features: u32,
+    /// Bins per feature (edges = bins - 1), not counting the null bin.
+    pub bins: u32,
+    /// Padding.
+    pub _pad: u32,
+}

@@ -11,7 +11,6 @@ use parquet::file::properties::WriterProperties;
 
 use rayon::prelude::*;
 
-use crate::detect::Threshold;
 use crate::error::{Error, Result};
 use crate::pipeline::FittedPipeline;
 
@@ -78,10 +77,10 @@ pub fn score_parquet(
     output: impl AsRef<Path>,
     batch_rows: usize,
 ) -> Result<ScoreSummary> {
-    if let Threshold::TopN { .. } = model.threshold() {
+    if model.threshold().is_per_batch() {
         return Err(Error::param(
             "threshold",
-            "top-N alerts need the whole table; score_parquet streams, so use a baseline quantile or a fixed score",
+            "top-N and top-fraction alerts need the whole table; score_parquet streams, so use a baseline quantile or a fixed score",
         ));
     }
     let builder = ParquetRecordBatchReaderBuilder::try_new(open(input.as_ref())?)?;
