@@ -654,3 +654,81 @@ fn damaged_model_files_give_errors_not_panics() {
     }
     eprintln!("{loaded} of 4000 damaged files still loaded (and scored)");
 }
+
+#[test]
+fn alert_budget_per_time_window() {
+    use arrow::array::TimestampMillisecondArray;
+    use vigil::detect::{Rarity, Threshold};
+    // Six events over three hours (ms timestamps); rarity scores the user. Budget: 1 per hour.
+    let hour = 3_600_000i64;
+    let users = ["a", "zz", "a", "yy", "xx", "a"];
+    let times = [0, 10, hour + 5, hour + 6, 2 * hour + 1, 2 * hour + 2];
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("user", arrow::datatypes::DataType::Utf8, false),
+        Field::new(
+            "ts",
+            arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None),
+            true,
+        ),
+    ]));
+    let batch = |times: Vec<Option<i64>>| {
+        RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(arrow::array::StringArray::from(users.to_vec())) as ArrayRef,
+                Arc::new(TimestampMillisecondArray::from(times)),
+            ],
+        )
+        .unwrap()
+    };
+    let baseline = batch(vec![Some(0); 6]);
+    let model = vigil::Pipeline::builder()
+        .detector(Rarity::of(&["user"]))
+        .threshold(Threshold::TopPerWindow {
+            n: 1,
+            every_seconds: 3600,
+            time_column: "ts".into(),
+        })
+        .backend(Backend::Cpu)
+        .build()
+        .unwrap()
+        .fit(std::slice::from_ref(&baseline))
+        .unwrap();
+    let scored = model
+        .score(&batch(times.iter().map(|&t| Some(t)).collect()))
+        .unwrap();
+    let alert = scored
+        .column_by_name("alert")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow::array::BooleanArray>()
+        .unwrap();
+    // Hour 0: "zz" (seen once) beats "a" (3 times); hour 1: "yy"; hour 2: "xx".
+    assert_eq!(
+        alert.iter().map(|v| v.unwrap()).collect::<Vec<_>>(),
+        vec![false, true, false, true, true, false]
+    );
+    // A null time never alerts; a missing time column is a typed error.
+    let scored = model
+        .score(&batch(vec![None, Some(10), None, None, None, None]))
+        .unwrap();
+    let alert = scored
+        .column_by_name("alert")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow::array::BooleanArray>()
+        .unwrap();
+    assert_eq!(alert.true_count(), 1);
+    let no_time = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new(
+            "user",
+            arrow::datatypes::DataType::Utf8,
+            false,
+        )])),
+        vec![Arc::new(arrow::array::StringArray::from(vec!["a"])) as ArrayRef],
+    )
+    .unwrap();
+    assert!(
+        matches!(model.score(&no_time), Err(vigil::Error::MissingColumn { column, .. }) if column == "ts")
+    );
+}

@@ -99,7 +99,7 @@ impl PipelineBuilder {
         Ok(Pipeline {
             features: self.features,
             detector: self.detector,
-            threshold: self.threshold,
+            threshold: self.threshold.clone(),
             engine: Engine {
                 backend: self.backend,
                 chunk_bytes,
@@ -229,7 +229,7 @@ impl Pipeline {
                 version: MODEL_VERSION,
                 features,
                 detector,
-                threshold: self.threshold,
+                threshold: self.threshold.clone(),
                 cutoff,
                 baseline_rows: rows as u64,
             },
@@ -311,8 +311,8 @@ impl FittedPipeline {
     }
 
     /// The threshold.
-    pub fn threshold(&self) -> Threshold {
-        self.model.threshold
+    pub fn threshold(&self) -> &Threshold {
+        &self.model.threshold
     }
 
     /// The same model on another backend.
@@ -362,7 +362,10 @@ impl FittedPipeline {
         let frame = feature_frame(&self.model.features, &self.engine, batch)?;
         let det = &self.model.detector;
         let out = det.score(&self.engine, &frame.matrix, batch)?;
-        let flags = self.model.threshold.flags(&out.scores, self.model.cutoff);
+        let flags = self
+            .model
+            .threshold
+            .flags(&out.scores, self.model.cutoff, batch)?;
         let mut reasons = StringBuilder::new();
         for &s in &out.scores {
             if s.is_nan() {

@@ -187,3 +187,21 @@ def test_pipeline_models_fitted_on_partitions_merge_exactly():
     assert merged.score(df)["score"].to_list() == whole.score(df)["score"].to_list()
     with pytest.raises(vigil.ParameterError):
         whole.merge(vigil.Pipeline([], detector=vigil.Rarity(["user"]), backend="cpu").fit(df))
+
+
+def test_alert_budget_per_hour():
+    from datetime import datetime, timedelta
+
+    base = pl.DataFrame({"user": ["a"] * 50 + ["b"] * 5, "ts": [datetime(2026, 1, 1)] * 55})
+    model = vigil.Pipeline([], detector=vigil.Rarity(["user"]), threshold=vigil.TopPerWindow(2, "1h", "ts"),
+                           backend="cpu").fit(base)
+    t0 = datetime(2026, 11, 22, 10, 0)
+    users = ["a", "b", "x", "a", "y", "z", "a"]
+    times = [t0, t0 + timedelta(minutes=5), t0 + timedelta(minutes=59), t0 + timedelta(hours=1),
+             t0 + timedelta(hours=1, minutes=1), t0 + timedelta(hours=1, minutes=2), t0 + timedelta(hours=1, minutes=3)]
+    out = model.score(pl.DataFrame({"user": users, "ts": times}))
+    # Hour 10: x (unseen) and b (rare) alert; hour 11: y and z (unseen).
+    assert out["alert"].to_list() == [False, True, True, False, True, True, False]
+    assert isinstance(model.threshold_spec(), vigil.TopPerWindow)
+    with pytest.raises(ValueError):
+        vigil.TopPerWindow(1, "fortnight", "ts")._spec()

@@ -34,7 +34,7 @@ __version__: str = _native.__version__
 __all__ = [
     "Feature", "length", "entropy", "char_classes", "ngrams", "log1p", "standardize",
     "RobustZ", "IsolationForest", "PcaResidual", "Rarity", "Ensemble",
-    "TopN", "TopFraction", "BaselineQuantile", "ScoreAbove", "Pipeline", "Model", "extract", "backend_info",
+    "TopN", "TopFraction", "TopPerWindow", "BaselineQuantile", "ScoreAbove", "Pipeline", "Model", "extract", "backend_info",
     "Evaluation", "evaluate", "drift",
     "VigilError", "SchemaError", "ParameterError", "InputError", "GpuError", "ModelError",
     "count", "distinct_count", "mean", "std", "ratio", "first_seen", "last_seen", "since_previous",
@@ -123,6 +123,34 @@ class TopFraction:
         return {"kind": "top_fraction", "fraction": float(self.fraction)}
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _seconds(every: Union[int, str]) -> int:
+    if isinstance(every, int):
+        return every
+    text = str(every).strip().lower()
+    if len(text) >= 2 and text[-1] in _UNITS and text[:-1].isdigit():
+        return int(text[:-1]) * _UNITS[text[-1]]
+    raise ValueError(f"every={every!r}: give seconds or a duration like '30s', '5m', '1h', '1d'")
+
+
+@dataclass(frozen=True)
+class TopPerWindow:
+    """An alert budget per time unit: the ``n`` highest scores in each ``every``-long window
+    of ``time_column`` (a timestamp, or int64 epoch seconds), e.g. ``TopPerWindow(20, "1h",
+    "ts")`` = at most 20 alerts per hour. ``every``: seconds or ``"30s"``, ``"5m"``, ``"1h"``,
+    ``"1d"``."""
+
+    n: int
+    every: Union[int, str]
+    time_column: str
+
+    def _spec(self) -> dict:
+        return {"kind": "top_per_window", "n": int(self.n), "every_seconds": _seconds(self.every),
+                "time_column": self.time_column}
+
+
 @dataclass(frozen=True)
 class BaselineQuantile:
     """Alert on scores above the ``q`` quantile of the baseline's scores (q=0.99: ~1% of
@@ -144,7 +172,7 @@ class ScoreAbove:
         return {"kind": "score", "value": float(self.value)}
 
 
-Threshold = Union[TopN, TopFraction, BaselineQuantile, ScoreAbove]
+Threshold = Union[TopN, TopFraction, TopPerWindow, BaselineQuantile, ScoreAbove]
 
 
 # ----------------------------------------------------------------------------- data in and out
@@ -273,8 +301,8 @@ class Model:
         aggregates or beacon scores score in one piece, so that windows are never cut."""
         data, kind = _as_arrow_input(data)
         rows = _num_rows(data)
-        if (rows <= batch_rows or rows < 0 or isinstance(self.threshold_spec(), (TopN, TopFraction))
-                or self._windowed):
+        if (rows <= batch_rows or rows < 0
+                or isinstance(self.threshold_spec(), (TopN, TopFraction, TopPerWindow)) or self._windowed):
             table = self._native.score(data, self.backend, self.chunk_bytes)
             return _as_output(table, kind)
         bar = _progress(rows, progress, "vigil score")
@@ -308,6 +336,8 @@ class Model:
             return TopN(t["n"])
         if t["kind"] == "top_fraction":
             return TopFraction(t["fraction"])
+        if t["kind"] == "top_per_window":
+            return TopPerWindow(t["n"], t["every_seconds"], t["time_column"])
         if t["kind"] == "baseline_quantile":
             return BaselineQuantile(t["q"])
         return ScoreAbove(t["value"])

@@ -512,7 +512,7 @@ pub(crate) fn top_items(c: &[f32], k: usize) -> Vec<usize> {
 }
 
 /// Which rows become alerts.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum Threshold {
@@ -526,6 +526,17 @@ pub enum Threshold {
     TopFraction {
         /// Share of scored rows that become alerts.
         fraction: f64,
+    },
+    /// An alert budget per time unit: the `n` highest scores of each `every_seconds`-long
+    /// window of `time_column` (Arrow Timestamp of any unit, or Int64 epoch seconds), windows
+    /// aligned to the Unix epoch; rows with a null time never alert.
+    TopPerWindow {
+        /// Alerts per window.
+        n: usize,
+        /// Window length in seconds (> 0).
+        every_seconds: u64,
+        /// The time column.
+        time_column: String,
     },
     /// Scores above this quantile (0..1) of the baseline's own scores: `q = 0.99` aims at a
     /// 1% false-positive rate on data like the baseline.
@@ -548,14 +559,16 @@ impl Default for Threshold {
 
 impl Threshold {
     pub(crate) fn validate(&self) -> Result<()> {
-        match *self {
+        match self {
             Threshold::TopN { .. } => Ok(()),
-            Threshold::TopFraction { fraction } if fraction > 0.0 && fraction <= 1.0 => Ok(()),
+            Threshold::TopPerWindow { every_seconds, .. } if *every_seconds > 0 => Ok(()),
+            Threshold::TopPerWindow { .. } => Err(Error::param("every_seconds", "must be > 0")),
+            Threshold::TopFraction { fraction } if *fraction > 0.0 && *fraction <= 1.0 => Ok(()),
             Threshold::TopFraction { fraction } => Err(Error::param(
                 "fraction",
                 format!("{fraction} is not in (0, 1]"),
             )),
-            Threshold::BaselineQuantile { q } if (0.0..=1.0).contains(&q) => Ok(()),
+            Threshold::BaselineQuantile { q } if (0.0..=1.0).contains(q) => Ok(()),
             Threshold::BaselineQuantile { q } => {
                 Err(Error::param("q", format!("{q} is not in [0, 1]")))
             }
@@ -569,13 +582,18 @@ impl Threshold {
     /// Whether alerts depend on the whole scored batch (top N, top fraction), so a stream
     /// cannot be scored piece by piece.
     pub fn is_per_batch(&self) -> bool {
-        matches!(self, Threshold::TopN { .. } | Threshold::TopFraction { .. })
+        matches!(
+            self,
+            Threshold::TopN { .. } | Threshold::TopFraction { .. } | Threshold::TopPerWindow { .. }
+        )
     }
 
     /// The fixed cut-off this threshold implies given the baseline scores (`None` for top-N).
     pub(crate) fn cutoff(&self, baseline_scores: &[f32]) -> Option<f64> {
         match *self {
-            Threshold::TopN { .. } | Threshold::TopFraction { .. } => None,
+            Threshold::TopN { .. }
+            | Threshold::TopFraction { .. }
+            | Threshold::TopPerWindow { .. } => None,
             Threshold::Score { value } => Some(value),
             Threshold::BaselineQuantile { q } => {
                 let mut s: Vec<f64> = baseline_scores
@@ -589,34 +607,92 @@ impl Threshold {
         }
     }
 
-    /// Alert flags for `scores` (NaN = unscored, never an alert).
-    pub(crate) fn flags(&self, scores: &[f32], cutoff: Option<f64>) -> Vec<bool> {
-        let top_n = match *self {
-            Threshold::TopN { n } => Some(n),
+    /// Alert flags for the `scores` of `batch` (NaN = unscored, never an alert).
+    pub(crate) fn flags(
+        &self,
+        scores: &[f32],
+        cutoff: Option<f64>,
+        batch: &RecordBatch,
+    ) -> Result<Vec<bool>> {
+        let top = |rows: &mut dyn Iterator<Item = usize>, n: usize, flags: &mut [bool]| {
+            let mut order: Vec<usize> = rows.filter(|&i| !scores[i].is_nan()).collect();
+            order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+            for &i in order.iter().take(n) {
+                flags[i] = true;
+            }
+        };
+        let mut flags = vec![false; scores.len()];
+        match self {
+            Threshold::TopN { n } => top(&mut (0..scores.len()), *n, &mut flags),
             Threshold::TopFraction { fraction } => {
                 let scored = scores.iter().filter(|s| !s.is_nan()).count();
-                Some((fraction * scored as f64).ceil() as usize)
+                let n = (fraction * scored as f64).ceil() as usize;
+                top(&mut (0..scores.len()), n, &mut flags);
             }
-            _ => None,
-        };
-        match (top_n, cutoff) {
-            (Some(n), _) => {
-                let mut order: Vec<usize> =
-                    (0..scores.len()).filter(|&i| !scores[i].is_nan()).collect();
-                order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
-                let mut flags = vec![false; scores.len()];
-                for &i in order.iter().take(n) {
-                    flags[i] = true;
+            Threshold::TopPerWindow {
+                n,
+                every_seconds,
+                time_column,
+            } => {
+                let seconds = epoch_seconds(batch, time_column)?;
+                let mut windows: std::collections::BTreeMap<i64, Vec<usize>> = Default::default();
+                for (i, t) in seconds.iter().enumerate() {
+                    if let Some(t) = t {
+                        let every = i64::try_from(*every_seconds).unwrap_or(i64::MAX);
+                        windows.entry(t.div_euclid(every)).or_default().push(i);
+                    }
                 }
-                flags
+                for rows in windows.values() {
+                    top(&mut rows.iter().copied(), *n, &mut flags);
+                }
             }
-            (_, Some(c)) => scores
-                .iter()
-                .map(|&s| !s.is_nan() && f64::from(s) > c)
-                .collect(),
-            (_, None) => vec![false; scores.len()],
+            _ => {
+                if let Some(c) = cutoff {
+                    for (f, &s) in flags.iter_mut().zip(scores) {
+                        *f = !s.is_nan() && f64::from(s) > c;
+                    }
+                }
+            }
         }
+        Ok(flags)
     }
+}
+
+/// Seconds since the Unix epoch of each row of `column` (a Timestamp of any unit, or Int64
+/// seconds); `None` for nulls.
+fn epoch_seconds(batch: &RecordBatch, column: &str) -> Result<Vec<Option<i64>>> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{DataType, Int64Type, TimeUnit};
+    let col = batch
+        .column_by_name(column)
+        .ok_or_else(|| Error::MissingColumn {
+            column: column.to_string(),
+            available: batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect(),
+        })?;
+    let per_second = match col.data_type() {
+        DataType::Int64 => 1,
+        DataType::Timestamp(TimeUnit::Second, _) => 1,
+        DataType::Timestamp(TimeUnit::Millisecond, _) => 1_000,
+        DataType::Timestamp(TimeUnit::Microsecond, _) => 1_000_000,
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => 1_000_000_000,
+        other => {
+            return Err(Error::WrongType {
+                column: column.to_string(),
+                expected: "a Timestamp or Int64 epoch seconds".into(),
+                found: other.clone(),
+            });
+        }
+    };
+    let raw = arrow::compute::cast(col, &DataType::Int64)?;
+    let raw = raw.as_primitive::<Int64Type>();
+    Ok((0..raw.len())
+        .map(|i| raw.is_valid(i).then(|| raw.value(i).div_euclid(per_second)))
+        .collect())
 }
 
 /// Quantile `q` of sorted values with linear interpolation (NaN for no values).
