@@ -732,3 +732,55 @@ fn alert_budget_per_time_window() {
         matches!(model.score(&no_time), Err(vigil::Error::MissingColumn { column, .. }) if column == "ts")
     );
 }
+
+#[test]
+fn forest_and_histogram_kernels_agree_on_real_domains() {
+    if !gpu_available() {
+        return;
+    }
+    use vigil::drift::{DriftOptions, DriftReference};
+    let text =
+        std::fs::read_to_string(common::shared_data().join("domains/opendns-top-domains.txt"))
+            .unwrap();
+    let domains: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new(
+            "q",
+            arrow::datatypes::DataType::Utf8,
+            false,
+        )])),
+        vec![Arc::new(arrow::array::StringArray::from(domains)) as ArrayRef],
+    )
+    .unwrap();
+    let specs = [
+        vigil::features::length("q"),
+        vigil::features::entropy("q"),
+        vigil::features::char_classes("q"),
+    ];
+    let features = vigil::features::extract(&specs, &batch, Backend::Cpu).unwrap();
+    let cols: Vec<String> = names(&features).into_iter().filter(|n| n != "q").collect();
+    let forest = Detector::from(IsolationForest::default())
+        .fit_batches(&[features.slice(0, 5000)], &cols, Backend::Cpu)
+        .unwrap();
+    let cpu = vigil::kernels::score_detector(&forest, &features, Backend::Cpu, 1 << 20).unwrap();
+    let gpu = vigil::kernels::score_detector(&forest, &features, Backend::Gpu, 1 << 20).unwrap();
+    for (i, (a, b)) in cpu.scores.iter().zip(&gpu.scores).enumerate() {
+        assert!(close(*a, *b), "score[{i}]: {a} vs {b}");
+    }
+    for (i, (a, b)) in cpu.contributions.iter().zip(&gpu.contributions).enumerate() {
+        assert!(close(*a, *b), "share[{i}]: {a} vs {b}");
+    }
+    let numeric: Vec<String> = cols.into_iter().filter(|c| c != "q_is_hex").collect();
+    let r = DriftReference::fit(
+        &[features.slice(0, 5000)],
+        &numeric,
+        DriftOptions::default(),
+        Backend::Cpu,
+    )
+    .unwrap();
+    let now = [features.slice(5000, features.num_rows() - 5000)];
+    assert_eq!(
+        r.histogram(&now, Backend::Cpu).unwrap(),
+        r.histogram(&now, Backend::Gpu).unwrap()
+    );
+}

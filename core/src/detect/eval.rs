@@ -96,12 +96,7 @@ pub fn evaluate(scores: &[f32], alerts: &[bool], labels: &[bool], k: usize) -> R
 /// Average precision: Σ over distinct score thresholds (high to low) of (recall gained) x
 /// (precision at that threshold), as scikit-learn's `average_precision_score`.
 pub fn average_precision(scores: &[f32], labels: &[bool]) -> Option<f64> {
-    let mut pairs: Vec<(f32, bool)> = scores
-        .iter()
-        .zip(labels)
-        .filter(|(s, _)| !s.is_nan())
-        .map(|(&s, &l)| (s, l))
-        .collect();
+    let mut pairs = super::scored_pairs(scores, labels);
     let positives = pairs.iter().filter(|p| p.1).count();
     if positives == 0 {
         return None;

@@ -199,37 +199,13 @@ pub fn explanation_type() -> arrow::datatypes::DataType {
 /// The row-major f32 matrix of numeric `columns` of `batch` (any integer, float or boolean
 /// type; nulls and non-finite values become NaN, i.e. null).
 pub fn matrix_from_batch(batch: &RecordBatch, columns: &[String]) -> Result<Vec<f32>> {
-    use arrow::array::{Array, AsArray};
-    use arrow::datatypes::{DataType, Float32Type};
     let rows = batch.num_rows();
     let f = columns.len();
     let mut x = vec![f32::NAN; rows * f];
     for (j, name) in columns.iter().enumerate() {
-        let col = batch
-            .column_by_name(name)
-            .ok_or_else(|| Error::MissingColumn {
-                column: name.clone(),
-                available: batch
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().clone())
-                    .collect(),
-            })?;
-        let numeric = col.data_type().is_numeric() || *col.data_type() == DataType::Boolean;
-        if !numeric {
-            return Err(Error::WrongType {
-                column: name.clone(),
-                expected: "a numeric or boolean column".into(),
-                found: col.data_type().clone(),
-            });
-        }
-        let cast = arrow::compute::cast(col, &DataType::Float32)?;
-        let a = cast.as_primitive::<Float32Type>();
-        for i in 0..rows {
-            if a.is_valid(i) && a.value(i).is_finite() {
-                x[i * f + j] = a.value(i);
-            }
+        let values = crate::features::numeric_values(batch, name, true)?;
+        for (i, v) in values.into_iter().enumerate() {
+            x[i * f + j] = v;
         }
     }
     Ok(x)
@@ -663,17 +639,7 @@ impl Threshold {
 fn epoch_seconds(batch: &RecordBatch, column: &str) -> Result<Vec<Option<i64>>> {
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::{DataType, Int64Type, TimeUnit};
-    let col = batch
-        .column_by_name(column)
-        .ok_or_else(|| Error::MissingColumn {
-            column: column.to_string(),
-            available: batch
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().clone())
-                .collect(),
-        })?;
+    let col = crate::features::column(batch, column)?;
     let per_second = match col.data_type() {
         DataType::Int64 => 1,
         DataType::Timestamp(TimeUnit::Second, _) => 1,
@@ -708,16 +674,21 @@ pub(crate) fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     }
 }
 
-/// Area under the ROC curve of `scores` against `labels` (true = positive), with ties
-/// counted as half (the Mann-Whitney U statistic). Rows with a NaN score are skipped.
-/// `None` when there is no positive or no negative.
-pub fn roc_auc(scores: &[f32], labels: &[bool]) -> Option<f64> {
-    let mut pairs: Vec<(f32, bool)> = scores
+/// (score, label) of the rows with a score.
+pub(crate) fn scored_pairs(scores: &[f32], labels: &[bool]) -> Vec<(f32, bool)> {
+    scores
         .iter()
         .zip(labels)
         .filter(|(s, _)| !s.is_nan())
         .map(|(&s, &l)| (s, l))
-        .collect();
+        .collect()
+}
+
+/// Area under the ROC curve of `scores` against `labels` (true = positive), with ties
+/// counted as half (the Mann-Whitney U statistic). Rows with a NaN score are skipped.
+/// `None` when there is no positive or no negative.
+pub fn roc_auc(scores: &[f32], labels: &[bool]) -> Option<f64> {
+    let mut pairs = scored_pairs(scores, labels);
     pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let pos = pairs.iter().filter(|p| p.1).count() as f64;
     let neg = pairs.len() as f64 - pos;

@@ -377,35 +377,48 @@ impl Engine {
         z_cap: f32,
     ) -> Result<(Vec<f32>, Vec<f32>)> {
         let f = center.len();
+        let params = |rows: usize| params::ScoreParams {
+            rows: rows as u32,
+            features: f as u32,
+            z_cap,
+            _pad: 0,
+        };
+        let inputs = [bytemuck::cast_slice(center), bytemuck::cast_slice(scale)];
+        self.matrix_kernel_gpu(ctx, &gpu::ROBUST_Z, x, f, params, &inputs)
+    }
+
+    /// Runs a row-matrix kernel over chunks of whole rows of `x` (`f` features a row).
+    /// Bindings: the params, the chunk, `inputs`, then two outputs, one f32 per value and one
+    /// per row, returned concatenated over the chunks.
+    fn matrix_kernel_gpu<P: bytemuck::Pod>(
+        &self,
+        ctx: &GpuContext,
+        kernel: &gpu::Kernel,
+        x: &[f32],
+        f: usize,
+        params: impl Fn(usize) -> P,
+        inputs: &[&[u8]],
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
         let limit = ctx.summary.max_storage_binding as usize;
         let chunk_rows = (self.chunk_bytes.min(limit) / (4 * f)).max(1);
-        let mut z = Vec::with_capacity(x.len());
-        let mut score = Vec::with_capacity(x.len() / f);
+        let mut per_value = Vec::with_capacity(x.len());
+        let mut per_row = Vec::with_capacity(x.len() / f);
         for chunk in x.chunks(chunk_rows * f) {
             let rows = chunk.len() / f;
-            let p = params::ScoreParams {
-                rows: rows as u32,
-                features: f as u32,
-                z_cap,
-                _pad: 0,
-            };
-            let result = ctx.dispatch(
-                &gpu::ROBUST_Z,
-                p.rows,
-                &[
-                    Binding::Uniform(bytemuck::bytes_of(&p)),
-                    Binding::Input(bytemuck::cast_slice(chunk)),
-                    Binding::Input(bytemuck::cast_slice(center)),
-                    Binding::Input(bytemuck::cast_slice(scale)),
-                    Binding::Output((chunk.len() * 4) as u64),
-                    Binding::Output((rows * 4) as u64),
-                ],
-            )?;
+            let p = params(rows);
+            let mut bindings = vec![
+                Binding::Uniform(bytemuck::bytes_of(&p)),
+                Binding::Input(bytemuck::cast_slice(chunk)),
+            ];
+            bindings.extend(inputs.iter().map(|d| Binding::Input(d)));
+            bindings.push(Binding::Output((chunk.len() * 4) as u64));
+            bindings.push(Binding::Output((rows * 4) as u64));
+            let result = ctx.dispatch(kernel, rows as u32, &bindings)?;
             let mut parts = result.iter();
-            z.extend(f32s(parts.next().map(Vec::as_slice).unwrap_or_default()));
-            score.extend(f32s(parts.next().map(Vec::as_slice).unwrap_or_default()));
+            per_value.extend(f32s(parts.next().map(Vec::as_slice).unwrap_or_default()));
+            per_row.extend(f32s(parts.next().map(Vec::as_slice).unwrap_or_default()));
         }
-        Ok((z, score))
+        Ok((per_value, per_row))
     }
 }
 
@@ -468,38 +481,20 @@ impl Engine {
         forest: &cpu::iforest::Forest<'_>,
     ) -> Result<(Vec<f32>, Vec<f32>)> {
         let f = forest.fill.len();
-        let limit = ctx.summary.max_storage_binding as usize;
-        let chunk_rows = (self.chunk_bytes.min(limit) / (4 * f)).max(1);
-        let mut share = Vec::with_capacity(x.len());
-        let mut score = Vec::with_capacity(x.len() / f);
-        for chunk in x.chunks(chunk_rows * f) {
-            let rows = chunk.len() / f;
-            let p = params::ForestParams {
-                rows: rows as u32,
-                features: f as u32,
-                trees: forest.roots.len() as u32,
-                max_depth: forest.max_depth,
-                c_norm: forest.c_norm,
-                _pad: [0; 3],
-            };
-            let result = ctx.dispatch(
-                &gpu::IFOREST,
-                p.rows,
-                &[
-                    Binding::Uniform(bytemuck::bytes_of(&p)),
-                    Binding::Input(bytemuck::cast_slice(chunk)),
-                    Binding::Input(bytemuck::cast_slice(forest.fill)),
-                    Binding::Input(bytemuck::cast_slice(forest.nodes)),
-                    Binding::Input(bytemuck::cast_slice(forest.roots)),
-                    Binding::Output((chunk.len() * 4) as u64),
-                    Binding::Output((rows * 4) as u64),
-                ],
-            )?;
-            let mut parts = result.iter();
-            share.extend(f32s(parts.next().map(Vec::as_slice).unwrap_or_default()));
-            score.extend(f32s(parts.next().map(Vec::as_slice).unwrap_or_default()));
-        }
-        Ok((share, score))
+        let params = |rows: usize| params::ForestParams {
+            rows: rows as u32,
+            features: f as u32,
+            trees: forest.roots.len() as u32,
+            max_depth: forest.max_depth,
+            c_norm: forest.c_norm,
+            _pad: [0; 3],
+        };
+        let inputs = [
+            bytemuck::cast_slice(forest.fill),
+            bytemuck::cast_slice(forest.nodes),
+            bytemuck::cast_slice(forest.roots),
+        ];
+        self.matrix_kernel_gpu(ctx, &gpu::IFOREST, x, f, params, &inputs)
     }
 }
 

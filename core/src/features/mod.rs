@@ -447,25 +447,38 @@ pub(crate) fn column<'b>(batch: &'b RecordBatch, name: &str) -> Result<&'b Array
         })
 }
 
-/// A numeric column as f32 with NaN for nulls, and its validity (non-finite values are null).
-fn numeric_input(batch: &RecordBatch, name: &str) -> Result<(Vec<f32>, Option<NullBuffer>)> {
+/// A numeric column (and a boolean one when `booleans`) as f32, NaN for nulls and
+/// non-finite values.
+pub(crate) fn numeric_values(batch: &RecordBatch, name: &str, booleans: bool) -> Result<Vec<f32>> {
     let array = column(batch, name)?;
-    if !array.data_type().is_numeric() {
+    let ok =
+        array.data_type().is_numeric() || (booleans && *array.data_type() == DataType::Boolean);
+    if !ok {
         return Err(Error::WrongType {
             column: name.to_string(),
-            expected: "an integer or floating-point column".to_string(),
+            expected: if booleans {
+                "an integer, floating-point or boolean column"
+            } else {
+                "an integer or floating-point column"
+            }
+            .to_string(),
             found: array.data_type().clone(),
         });
     }
     let floats = cast(array.as_ref(), &DataType::Float32)?;
-    let floats = floats.as_primitive::<Float32Type>();
-    let values: Vec<f32> = floats
+    Ok(floats
+        .as_primitive::<Float32Type>()
         .iter()
         .map(|v| match v {
             Some(x) if x.is_finite() => x,
             _ => f32::NAN,
         })
-        .collect();
+        .collect())
+}
+
+/// A numeric column as f32 with NaN for nulls, and its validity (non-finite values are null).
+fn numeric_input(batch: &RecordBatch, name: &str) -> Result<(Vec<f32>, Option<NullBuffer>)> {
+    let values = numeric_values(batch, name, false)?;
     let valid = NullBuffer::from_iter(values.iter().map(|v| !v.is_nan()));
     let nulls = if valid.null_count() == 0 {
         None
