@@ -54,3 +54,13 @@ fn is_nan(v: f32) -> bool {
 fn nan() -> f32 {
     return bitcast<f32>(0x7fc00000u);
 }
+
+// Parameters of the count-vector kernel (aggregate/count_vectors).
+struct CountParams {
+    // Pairs in this chunk.
+    rows: u32,
+    // Cells in this block of the count matrix.
+    cells: u32,
+    _pad0: u32,
+    _pad1: u32,
+}

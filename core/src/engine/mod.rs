@@ -1,6 +1,7 @@
 //! Backend choice, chunking, and the two executors (GPU via `crate::gpu`, CPU via
 //! `crate::cpu` + rayon) of every kernel. Callers get identical layouts from both.
 
+mod counts;
 pub(crate) mod strings;
 
 use rayon::prelude::*;

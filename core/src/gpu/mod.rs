@@ -32,6 +32,7 @@ kernel!(NGRAMS, "features/ngrams");
 kernel!(LOG1P, "features/log1p");
 kernel!(STANDARDIZE, "features/standardize");
 kernel!(ROBUST_Z, "score/robust_z");
+kernel!(COUNT_VECTORS, "aggregate/count_vectors");
 
 /// One binding of a dispatch, in binding-index order starting at 0.
 pub(crate) enum Binding<'a> {

@@ -51,3 +51,15 @@ pub struct ScoreParams {
 
 /// Threads per workgroup of every kernel (`WORKGROUP` in WGSL).
 pub const WORKGROUP: u32 = 64;
+
+/// Mirrors `CountParams`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct CountParams {
+    /// Pairs in the chunk.
+    pub rows: u32,
+    /// Cells in the block of the count matrix.
+    pub cells: u32,
+    /// Padding.
+    pub _pad: [u32; 2],
+}
