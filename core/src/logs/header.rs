@@ -151,13 +151,14 @@ impl HeaderFormat {
         &self.fields
     }
 
-    /// The fields of `line` (trimmed of surrounding whitespace), or `None` when it does not
-    /// match. Fields of an optional group that did not match are `None`.
+    /// The fields of `line`, each trimmed of surrounding whitespace (as is the line), or
+    /// `None` when the line does not match. Fields of an optional group that did not match
+    /// are `None`.
     pub fn parse<'a>(&self, line: &'a str) -> Option<Vec<Option<&'a str>>> {
         let caps = self.regex.captures(line.trim())?;
         Some(
             (1..=self.fields.len())
-                .map(|i| caps.get(i).map(|m| m.as_str()))
+                .map(|i| caps.get(i).map(|m| m.as_str().trim()))
                 .collect(),
         )
     }

@@ -482,19 +482,26 @@ impl TemplateMiner {
     /// Parses `messages`: one row out per row in, with [`TEMPLATE_ID`], [`TEMPLATE`] and
     /// [`PARAMETERS`]; a null message gets nulls. Learns from the messages as it goes.
     pub fn parse(&mut self, messages: &dyn Array) -> Result<RecordBatch> {
+        self.parse_chunked(messages, 16 * 1024)
+    }
+
+    /// [`parse`](Self::parse) with phase 1 cut into chunks of `chunk` rows (tests check that
+    /// the chunking does not change the result).
+    #[doc(hidden)]
+    pub fn parse_chunked(&mut self, messages: &dyn Array, chunk: usize) -> Result<RecordBatch> {
         let strings = crate::logs::to_utf8(messages, "message")?;
         let n = strings.len();
+        let chunk = chunk.max(1);
         // Phase 1 (parallel): masked forms, deduplicated per chunk in first-seen order.
-        const CHUNK: usize = 16 * 1024;
         let rules = self.rules;
-        let chunks: Vec<(Vec<String>, Vec<u32>)> = (0..n.div_ceil(CHUNK))
+        let chunks: Vec<(Vec<String>, Vec<u32>)> = (0..n.div_ceil(chunk))
             .into_par_iter()
             .map(|c| {
                 let mut local: FnvMap<String, u32> = FnvMap::default();
                 let mut order = Vec::new();
-                let mut ids = Vec::with_capacity(CHUNK);
+                let mut ids = Vec::with_capacity(chunk.min(n));
                 let mut buf = String::new();
-                for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
+                for i in c * chunk..((c + 1) * chunk).min(n) {
                     let Some(s) = get(&strings, i) else {
                         ids.push(u32::MAX);
                         continue;
