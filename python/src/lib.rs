@@ -15,6 +15,8 @@ use vigil::detect::{RobustZ, Threshold};
 use vigil::features::Feature;
 use vigil::{Backend, FittedPipeline, Pipeline};
 
+mod logs;
+
 create_exception!(
     _native,
     VigilError,
@@ -277,6 +279,7 @@ fn _string_data_address(data: PyArrowType<Table>, column: &str) -> PyResult<Vec<
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<NativeModel>()?;
+    logs::register(m)?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(backend_info, m)?)?;
     m.add_function(wrap_pyfunction!(extract, m)?)?;

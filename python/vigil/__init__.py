@@ -32,6 +32,7 @@ __all__ = [
     "Feature", "length", "entropy", "char_classes", "ngrams", "log1p", "standardize",
     "RobustZ", "TopN", "BaselineQuantile", "ScoreAbove", "Pipeline", "Model", "extract", "backend_info",
     "VigilError", "SchemaError", "ParameterError", "InputError", "GpuError", "ModelError",
+    "read_log", "TemplateMiner", "count_vectors",
 ]
 
 
@@ -372,3 +373,8 @@ def extract(data: Any, features: Sequence[Feature], backend: str = "auto") -> An
 def backend_info(backend: str = "auto") -> dict:
     """Which backend runs and on which GPU adapter (``adapter`` is None without one)."""
     return _native.backend_info(backend)
+
+
+# Log readers, template mining and count vectors live in their own modules.
+from ._counts import count_vectors  # noqa: E402
+from ._logs import TemplateMiner, read_log  # noqa: E402
