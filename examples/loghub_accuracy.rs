@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use arrow::array::{Array, AsArray};
+use arrow::array::AsArray;
 use arrow::datatypes::UInt64Type;
 use vigil::logs::{LogFormat, read_log};
 use vigil::template::TemplateMiner;

@@ -2,7 +2,7 @@
 //! logs, HDFS_5k) and on malformed input; grouping accuracy against Loghub's ground truth;
 //! parallel = serial; merging; saved state; count vectors on GPU and CPU.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::needless_range_loop)]
 
 mod common;
 

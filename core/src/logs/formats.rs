@@ -322,7 +322,7 @@ fn unescape_zeek(s: &str) -> String {
     let b = s.as_bytes();
     let mut i = 0;
     let mut start = 0;
-    while i + 3 < b.len() + 0 && i + 4 <= b.len() {
+    while i + 4 <= b.len() {
         if b[i] == b'\\'
             && b[i + 1] == b'x'
             && b[i + 2].is_ascii_hexdigit()
@@ -347,7 +347,7 @@ impl ZeekTsv {
         let Some(d) = line.strip_prefix('#') else {
             return false;
         };
-        let (key, val) = match d.find(|c: char| c == ' ' || c == '\t') {
+        let (key, val) = match d.find([' ', '\t']) {
             Some(i) => (&d[..i], &d[i + 1..]),
             None => (d, ""),
         };
