@@ -180,14 +180,18 @@ fn parallel_equals_serial() {
             assert_eq!(m.to_json().unwrap(), reference.to_json().unwrap());
         }
     }
-    // One message at a time, on one thread: the same final state and, re-parsed, the same ids.
+    // One message at a time, on one thread (the first 4,000 messages, to keep the test short):
+    // the same final state as one call over them.
+    let part = msgs.slice(0, 4000);
+    let mut whole = TemplateMiner::default();
+    whole.parse(part.as_ref()).unwrap();
     let mut one = TemplateMiner::default();
     pool1.install(|| {
-        for i in 0..msgs.len() {
-            one.parse(msgs.slice(i, 1).as_ref()).unwrap();
+        for i in 0..part.len() {
+            one.parse(part.slice(i, 1).as_ref()).unwrap();
         }
     });
-    assert_eq!(one.to_json().unwrap(), reference.to_json().unwrap());
+    assert_eq!(one.to_json().unwrap(), whole.to_json().unwrap());
 }
 
 #[test]

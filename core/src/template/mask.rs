@@ -246,16 +246,12 @@ const DATE_NAMES: &[&str] = &[
 ];
 
 fn is_date_name(s: &[u8]) -> bool {
-    s.len() <= 9
-        && s.first().is_some_and(u8::is_ascii_uppercase)
+    (3..=9).contains(&s.len())
+        && s[0].is_ascii_uppercase()
+        && s[1..].iter().all(u8::is_ascii_lowercase)
         && DATE_NAMES
             .iter()
             .any(|d| d.as_bytes().eq_ignore_ascii_case(s))
-}
-
-fn is_digit_heavy(s: &[u8]) -> bool {
-    let digits = s.iter().filter(|b| b.is_ascii_digit()).count();
-    digits > 0 && (digits * 10 >= s.len() * 3 || s.first().is_some_and(u8::is_ascii_digit))
 }
 
 /// Whether a segment (no delimiters inside) is a variable under `rules`.
@@ -263,13 +259,25 @@ pub(crate) fn segment_is_variable(s: &[u8], rules: RuleBits) -> bool {
     if s.is_empty() {
         return false;
     }
+    let mut digits = 0usize;
+    let mut dots = 0usize;
+    for &b in s {
+        digits += usize::from(b.is_ascii_digit());
+        dots += usize::from(b == b'.');
+    }
+    if digits == 0 {
+        // Without digits only a host name, a hex run of letters (never: it needs a digit),
+        // or a date word can be a variable.
+        return (dots > 0 && rules.has(MaskRule::Host) && is_host(s))
+            || (rules.has(MaskRule::DateName) && is_date_name(s));
+    }
     (rules.has(MaskRule::Number) && is_number(s))
-        || (rules.has(MaskRule::Ip) && is_ipv4(s))
+        || (rules.has(MaskRule::Ip) && dots == 3 && is_ipv4(s))
         || (rules.has(MaskRule::Uuid) && is_uuid(s))
         || (rules.has(MaskRule::Hex) && is_hex(s))
-        || (rules.has(MaskRule::Host) && is_host(s))
-        || (rules.has(MaskRule::DigitHeavy) && is_digit_heavy(s))
-        || (rules.has(MaskRule::DateName) && is_date_name(s))
+        || (rules.has(MaskRule::Host) && dots > 0 && is_host(s))
+        || (rules.has(MaskRule::DigitHeavy)
+            && (digits * 10 >= s.len() * 3 || s[0].is_ascii_digit()))
 }
 
 fn is_path_token(t: &[u8]) -> bool {
@@ -333,7 +341,7 @@ pub(crate) fn mask_token(t: &str, rules: RuleBits, out: &mut String) -> bool {
 /// text each wildcard stands for to `params` (lazy match, the last wildcard takes the rest;
 /// a wildcard may stand for nothing).
 /// Returns false, pushing the whole token, when the pattern does not match.
-pub(crate) fn glob_params(pattern: &str, token: &str, params: &mut Vec<String>) -> bool {
+pub(crate) fn glob_params<'a>(pattern: &str, token: &'a str, params: &mut Vec<&'a str>) -> bool {
     let pieces: Vec<&str> = pattern.split(WILDCARD).collect();
     if pieces.len() == 1 {
         return pattern == token;
@@ -341,7 +349,7 @@ pub(crate) fn glob_params(pattern: &str, token: &str, params: &mut Vec<String>) 
     let mut rest = token;
     let first = pieces[0];
     let Some(r) = rest.strip_prefix(first) else {
-        params.push(token.to_string());
+        params.push(token);
         return false;
     };
     rest = r;
@@ -356,7 +364,7 @@ pub(crate) fn glob_params(pattern: &str, token: &str, params: &mut Vec<String>) 
                 found.push(pre);
                 rest = "";
             } else {
-                params.push(token.to_string());
+                params.push(token);
                 return false;
             }
         } else if piece.is_empty() {
@@ -365,11 +373,11 @@ pub(crate) fn glob_params(pattern: &str, token: &str, params: &mut Vec<String>) 
             found.push(&rest[..at]);
             rest = &rest[at + piece.len()..];
         } else {
-            params.push(token.to_string());
+            params.push(token);
             return false;
         }
     }
-    params.extend(found.into_iter().map(str::to_string));
+    params.extend(found);
     rest.is_empty()
 }
 

@@ -575,44 +575,63 @@ impl TemplateMiner {
             Arc::new(StringArray::from_iter_values(texts.iter())),
         )?;
         let clusters = &self.clusters;
-        let param_lists: Vec<Option<Vec<String>>> = line_cluster
-            .par_iter()
+        const OUT_CHUNK: usize = 8192;
+        let parts: Vec<ArrayRef> = line_cluster
+            .par_chunks(OUT_CHUNK)
             .enumerate()
-            .with_min_len(4096)
-            .map(|(i, &c)| {
-                let s = get(&strings, i)?;
-                let cl = clusters.get(c as usize)?;
-                let mut params = Vec::new();
+            .map(|(k, cs)| {
+                let mut lb = ListBuilder::new(StringBuilder::new());
                 let mut groups = Vec::new();
                 let mut buf = String::new();
-                masked_groups(s, rules, &mut buf, Some(&mut groups));
-                for (t, &(a, b)) in cl.tokens.iter().zip(&groups) {
-                    let orig = &s[a..b];
-                    if &**t == orig {
+                let mut scratch = Vec::new();
+                for (j, &c) in cs.iter().enumerate() {
+                    let (Some(s), Some(cl)) =
+                        (get(&strings, k * OUT_CHUNK + j), clusters.get(c as usize))
+                    else {
+                        lb.append(false);
                         continue;
+                    };
+                    // Token k of the template covers whitespace token k of the message, unless
+                    // masking merged runs of tokens: then the masked groups say what it covers.
+                    let mut toks = tokens(s);
+                    let plain = cl.tokens.len() == tokens(s).count();
+                    if !plain {
+                        groups.clear();
+                        masked_groups(s, rules, &mut buf, Some(&mut groups));
                     }
-                    if &**t == WILDCARD {
-                        params.push(orig.to_string());
-                    } else {
-                        glob_params(t, orig, &mut params);
-                    }
-                }
-                Some(params)
-            })
-            .collect();
-        let mut lb = ListBuilder::new(StringBuilder::new());
-        for p in param_lists {
-            match p {
-                Some(v) => {
-                    for s in v {
-                        lb.values().append_value(s);
+                    for (i, t) in cl.tokens.iter().enumerate() {
+                        let orig = if plain {
+                            toks.next().unwrap_or_default()
+                        } else {
+                            groups
+                                .get(i)
+                                .and_then(|&(a, b)| s.get(a..b))
+                                .unwrap_or_default()
+                        };
+                        if &**t == orig {
+                            continue;
+                        }
+                        if &**t == WILDCARD {
+                            lb.values().append_value(orig);
+                        } else {
+                            scratch.clear();
+                            glob_params(t, orig, &mut scratch);
+                            for p in &scratch {
+                                lb.values().append_value(p);
+                            }
+                        }
                     }
                     lb.append(true);
                 }
-                None => lb.append(false),
-            }
-        }
-        let params: ArrayRef = Arc::new(lb.finish());
+                Arc::new(lb.finish()) as ArrayRef
+            })
+            .collect();
+        let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
+        let params: ArrayRef = if refs.is_empty() {
+            Arc::new(ListBuilder::new(StringBuilder::new()).finish())
+        } else {
+            arrow::compute::concat(&refs)?
+        };
         let schema = Arc::new(Schema::new(vec![
             Field::new(TEMPLATE_ID, DataType::UInt64, true),
             Field::new(
