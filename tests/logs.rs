@@ -129,12 +129,13 @@ fn grouping_accuracy_beats_drain_on_loghub() {
             "HDFS" | "Apache" | "OpenSSH" | "HealthApp" => 0.99,
             "BGL" | "Zookeeper" => 0.98,
             "Linux" => 0.93,
+            "Proxifier" => 0.99,
             _ => drain - 0.05,
         };
         assert!(acc >= floor, "{sys}: {acc} < {floor}");
         sum += acc;
     }
-    assert!(sum / 8.0 >= 0.90, "mean {}", sum / 8.0);
+    assert!(sum / 8.0 >= 0.98, "mean {}", sum / 8.0);
 }
 
 #[test]
@@ -301,7 +302,7 @@ fn parameters_and_nulls() {
         t.value(0),
         "Accepted password for fztu from <*> port <*> ssh2"
     );
-    assert_eq!(t.value(3), "BLOCK* ask <*>:<*> to delete <*>");
+    assert_eq!(t.value(3), "BLOCK* ask <*> to delete <*>");
     let p = out.column(2).as_list::<i32>();
     let row = |i: usize| -> Vec<String> {
         let v = p.value(i);
@@ -309,8 +310,41 @@ fn parameters_and_nulls() {
         (0..v.len()).map(|k| v.value(k).to_string()).collect()
     };
     assert_eq!(row(0), ["119.137.62.142", "49116"]);
-    assert_eq!(row(3), ["10.250.18.114", "50010", "blk_-514 blk_77 blk_78"]);
+    assert_eq!(row(3), ["10.250.18.114:50010", "blk_-514 blk_77 blk_78"]);
     assert!(p.is_null(1));
+    // Optional variables: `(1.01 KB)` and `<1 sec` make lines of other lengths, with the same
+    // constant skeleton: one template, "" where an optional variable is absent.
+    let msgs: ArrayRef = Arc::new(StringArray::from(vec![
+        "proxy.cse.cuhk.edu.hk:5070 close, 0 bytes sent, 0 bytes received, lifetime 00:01",
+        "ocsp.digicert.com:80 close, 942 bytes sent, 3184 bytes (3.10 KB) received, lifetime 00:07",
+        "block.dropbox.com:443 close, 0 bytes sent, 0 bytes received, lifetime <1 sec",
+    ]));
+    let mut m2 = TemplateMiner::default();
+    let out = m2.parse(msgs.as_ref()).unwrap();
+    let id = out.column(0).as_primitive::<UInt64Type>();
+    assert!(id.value(0) == id.value(1) && id.value(1) == id.value(2));
+    let t = arrow::compute::cast(out.column(1), &DataType::Utf8).unwrap();
+    assert_eq!(
+        t.as_string::<i32>().value(0),
+        "<*> close, <*> bytes sent, <*> bytes <*> received, lifetime <*>"
+    );
+    let p = out.column(2).as_list::<i32>();
+    let row = |i: usize| -> Vec<String> {
+        let v = p.value(i);
+        let v = v.as_string::<i32>();
+        (0..v.len()).map(|k| v.value(k).to_string()).collect()
+    };
+    assert_eq!(
+        row(0),
+        ["proxy.cse.cuhk.edu.hk:5070", "0", "0", "", "00:01"]
+    );
+    assert_eq!(
+        row(1),
+        ["ocsp.digicert.com:80", "942", "3184", "(3.10 KB)", "00:07"]
+    );
+    assert_eq!(row(2), ["block.dropbox.com:443", "0", "0", "", "<1 sec"]);
+    assert_eq!(m2.templates().len(), 1);
+    assert_eq!(m2.templates()[0].size, 3);
     // A wrong column type is a typed error.
     let ints: ArrayRef = Arc::new(arrow::array::Int32Array::from(vec![1]));
     assert!(matches!(

@@ -145,6 +145,8 @@ struct Node {
 #[derive(Clone, Debug)]
 struct Cluster {
     tokens: Vec<Box<str>>,
+    /// Still in its tree leaf (false once merged into a sibling).
+    in_leaf: bool,
     /// Routing tokens from the token-count layer down to the leaf holding this cluster.
     path: Vec<Box<str>>,
     size: u64,
@@ -165,8 +167,11 @@ pub struct TemplateMiner {
     rules: RuleBits,
     nodes: Vec<Node>,
     clusters: Vec<Cluster>,
-    /// `alias[c]`: the cluster `c` was merged into (`c` itself while it is live).
+    /// `alias[c]`: the cluster `c` was merged into (`c` itself while it is live); always
+    /// `alias[c] <= c`.
     alias: Vec<u32>,
+    /// Skeleton (template without bare `<*>`) → first cluster with it.
+    skeletons: FnvMap<String, u32>,
     /// Masked form → cluster, for forms already clustered.
     cache: FnvMap<Box<str>, u32>,
 }
@@ -189,6 +194,8 @@ struct StateJson {
     version: u32,
     config: MinerConfig,
     clusters: Vec<ClusterJson>,
+    /// (skeleton, first cluster with it), sorted.
+    skeletons: Vec<(String, u32)>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -197,6 +204,10 @@ struct ClusterJson {
     template: String,
     path: Vec<String>,
     size: u64,
+    /// The cluster this one was merged into (itself while live); never after itself.
+    alias: u32,
+    /// Still in its tree leaf.
+    in_leaf: bool,
 }
 
 fn get(a: &StringArray, i: usize) -> Option<&str> {
@@ -214,10 +225,36 @@ pub(crate) fn masked_form(s: &str, rules: RuleBits, out: &mut String) {
     masked_groups(s, rules, out, None);
 }
 
-/// [`masked_form`], and optionally the byte range of `s` each form token covers. A run of
-/// tokens that each mask to a bare `<*>` becomes one `<*>` (variable-length lists such as
-/// several block ids, or a date, make one parameter), so the form does not depend on how
-/// many tokens a variable spans.
+/// Units that may follow a number and belong to it (`<1 sec`, `(1.01 KB)`).
+const UNITS: &[&str] = &[
+    "ns", "us", "ms", "s", "sec", "secs", "second", "seconds", "min", "mins", "minute", "minutes",
+    "h", "hr", "hrs", "hour", "hours", "day", "days", "b", "kb", "mb", "gb", "tb", "kib", "mib",
+    "gib", "tib", "%",
+];
+
+fn is_unit(t: &str) -> bool {
+    let t = t.trim_end_matches([')', ']', '}', ',', ';', '.', ':']);
+    !t.is_empty() && t.len() <= 7 && UNITS.iter().any(|u| u.eq_ignore_ascii_case(t))
+}
+
+/// Whether a masked token is a bare variable: `<*>`, or wildcards with punctuation only
+/// (`<*>:<*>`, `(<*>)`, `[<*>]`, `<<*>`), or empty brackets (an empty variable).
+fn is_bare(masked: &str) -> bool {
+    if masked == WILDCARD || matches!(masked, "()" | "[]" | "{}") {
+        return true;
+    }
+    masked.contains(WILDCARD)
+        && !masked
+            .split(WILDCARD)
+            .any(|p| p.bytes().any(|b| b.is_ascii_alphanumeric() || b >= 0x80))
+}
+
+/// [`masked_form`], and optionally the byte range of `s` each form token covers. A token
+/// that masks to variables and punctuation only (`<*>:<*>`, `(<*>`, `[<*>]`) or to empty
+/// brackets becomes `<*>`, and a unit word right after it (`<1 sec`, `(1.01 KB)`) joins it. A
+/// run of tokens that each mask to a plain `<*>` becomes one `<*>` (variable-length lists
+/// such as several block ids, or a date), so the form does not depend on how many tokens such
+/// a variable spans.
 pub(crate) fn masked_groups(
     s: &str,
     rules: RuleBits,
@@ -227,6 +264,7 @@ pub(crate) fn masked_groups(
     out.clear();
     let base = s.as_ptr() as usize;
     let mut count = 0usize;
+    let mut last_plain = false;
     let mut last_bare = false;
     for t in tokens(s) {
         let start = t.as_ptr() as usize - base;
@@ -240,12 +278,15 @@ pub(crate) fn masked_groups(
             break;
         }
         let at = out.len();
+        let sep = usize::from(count > 0);
         if count > 0 {
             out.push(' ');
         }
         mask_token(t, rules, out);
-        let bare = &out[at + usize::from(count > 0)..] == WILDCARD;
-        if bare && last_bare {
+        let plain = &out[at + sep..] == WILDCARD;
+        let bare = plain || is_bare(&out[at + sep..]);
+        let absorb = (plain && last_plain) || (last_bare && !bare && is_unit(t));
+        if absorb {
             out.truncate(at);
             if let Some(g) = groups.as_deref_mut()
                 && let Some(last) = g.last_mut()
@@ -254,6 +295,11 @@ pub(crate) fn masked_groups(
             }
             continue;
         }
+        if bare && !plain {
+            out.truncate(at + sep);
+            out.push_str(WILDCARD);
+        }
+        last_plain = plain;
         last_bare = bare;
         count += 1;
         if let Some(g) = groups.as_deref_mut() {
@@ -262,9 +308,80 @@ pub(crate) fn masked_groups(
     }
 }
 
+/// Splits a masked form into its skeleton (the tokens that are not bare `<*>`) and its gaps
+/// (`gaps[i]`: a bare `<*>` stands before skeleton token `i`; `gaps[len]`: at the end).
+fn split_form(form: &str) -> (Vec<&str>, Vec<bool>) {
+    let mut skel = Vec::new();
+    let mut gaps = vec![false];
+    for t in form.split(' ').filter(|t| !t.is_empty()) {
+        if t == WILDCARD {
+            if let Some(g) = gaps.last_mut() {
+                *g = true;
+            }
+        } else {
+            skel.push(t);
+            gaps.push(false);
+        }
+    }
+    (skel, gaps)
+}
+
+/// Appends the parameters of template token `t` over message text `orig`.
+fn push_params<'a>(
+    lb: &mut ListBuilder<StringBuilder>,
+    t: &str,
+    orig: &'a str,
+    scratch: &mut Vec<&'a str>,
+) {
+    if t == orig {
+        return;
+    }
+    if t == WILDCARD {
+        lb.values().append_value(orig);
+    } else {
+        scratch.clear();
+        glob_params(t, orig, scratch);
+        for p in scratch.iter() {
+            lb.values().append_value(p);
+        }
+    }
+}
+
 /// Whether the pattern `general` (with `<*>` wildcards, each standing for any text) matches the token `specific` (itself possibly with wildcards).
 fn generalises(general: &str, specific: &str) -> bool {
     general.contains(WILDCARD) && glob_params(general, specific, &mut Vec::new())
+}
+
+/// The template's tokens without bare wildcards, joined by spaces.
+fn skeleton(tokens: &[Box<str>]) -> String {
+    let mut s = String::new();
+    for t in tokens.iter().filter(|t| &***t != WILDCARD) {
+        if !s.is_empty() {
+            s.push(' ');
+        }
+        s.push_str(t);
+    }
+    s
+}
+
+/// The text of a skeleton with its optional variables.
+fn interleave(tokens: &[Box<str>], gaps: &[bool]) -> String {
+    let mut out = String::new();
+    for (i, g) in gaps.iter().enumerate() {
+        if *g {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(WILDCARD);
+        }
+        if let Some(t) = tokens.get(i) {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(t);
+        }
+    }
+    out
 }
 
 fn has_digit_or_wild(t: &str) -> bool {
@@ -292,6 +409,7 @@ impl TemplateMiner {
             nodes: vec![Node::default()],
             clusters: Vec::new(),
             alias: Vec::new(),
+            skeletons: FnvMap::default(),
             cache: FnvMap::default(),
         }
     }
@@ -303,16 +421,19 @@ impl TemplateMiner {
 
     /// Templates mined so far, in order of creation.
     pub fn templates(&self) -> Vec<Template> {
-        self.clusters
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| self.alias[*i] == *i as u32)
-            .map(|(_, c)| {
-                let text = c.text();
+        let outs = self.output_templates();
+        let mut sizes = vec![0u64; self.clusters.len()];
+        for (c, cl) in self.clusters.iter().enumerate() {
+            sizes[self.resolve(c as u32) as usize] += cl.size;
+        }
+        (0..self.clusters.len())
+            .filter(|&i| self.alias[i] == i as u32)
+            .map(|i| {
+                let text = interleave(&outs[i].0, &outs[i].1);
                 Template {
                     id: template_id(&text),
                     text,
-                    size: c.size,
+                    size: sizes[i],
                 }
             })
             .collect()
@@ -452,8 +573,9 @@ impl TemplateMiner {
             let root = cs[0];
             let mut size = weight;
             for &c in &cs[1..] {
-                size += self.clusters[c as usize].size;
-                self.alias[c as usize] = root;
+                size += std::mem::take(&mut self.clusters[c as usize].size);
+                self.alias[c as usize] = self.resolve(root);
+                self.clusters[c as usize].in_leaf = false;
             }
             let cl = &mut self.clusters[root as usize];
             cl.tokens[p] = WILDCARD.into();
@@ -471,12 +593,55 @@ impl TemplateMiner {
         let id = self.clusters.len() as u32;
         self.clusters.push(Cluster {
             tokens: toks.iter().map(|t| Box::from(*t)).collect(),
+            in_leaf: true,
             path,
             size,
         });
         self.nodes[leaf as usize].clusters.push(id);
         self.alias.push(id);
+        // Same constant skeleton as an existing template, with optional variables elsewhere
+        // (`bytes sent` / `bytes (1.01 KB) sent`): the same template, whatever the length.
+        let key = skeleton(&self.clusters[id as usize].tokens);
+        match self.skeletons.get(&key) {
+            Some(&r) if skeleton(&self.clusters[r as usize].tokens) == key => {
+                self.alias[id as usize] = self.resolve(r);
+            }
+            _ => {
+                self.skeletons.insert(key, id);
+            }
+        }
         id
+    }
+
+    /// Output template of every live cluster: its skeleton with the union of the optional
+    /// variables of the clusters merged into it that share its skeleton. Indexed by cluster;
+    /// entries of merged clusters are those of their live cluster.
+    fn output_templates(&self) -> Vec<(Vec<Box<str>>, Vec<bool>)> {
+        let mut out: Vec<(Vec<Box<str>>, Vec<bool>)> = self
+            .clusters
+            .iter()
+            .map(|c| {
+                let form = c.tokens.join(" ");
+                let (sk, gaps) = split_form(&form);
+                (sk.into_iter().map(Box::from).collect(), gaps)
+            })
+            .collect();
+        for c in 0..self.clusters.len() {
+            let r = self.resolve(c as u32) as usize;
+            if r != c && out[c].0 == out[r].0 {
+                let gaps = out[c].1.clone();
+                for (g, h) in out[r].1.iter_mut().zip(gaps) {
+                    *g |= h;
+                }
+            }
+        }
+        for c in 0..self.clusters.len() {
+            let r = self.resolve(c as u32) as usize;
+            if r != c {
+                out[c] = out[r].clone();
+            }
+        }
+        out
     }
 
     /// Parses `messages`: one row out per row in, with [`TEMPLATE_ID`], [`TEMPLATE`] and
@@ -550,17 +715,22 @@ impl TemplateMiner {
                 }
             }
         }
-        for c in &mut line_cluster {
-            if *c != u32::MAX {
-                *c = self.resolve(*c);
-            }
-        }
         for (c, w) in weights {
-            let c = self.resolve(c);
+            // Merged-away clusters pass their messages on to the cluster they joined.
+            let c = if self.clusters[c as usize].in_leaf {
+                c
+            } else {
+                self.resolve(c)
+            };
             self.clusters[c as usize].size += w;
         }
         // Phase 3 (parallel): final templates, ids and parameters per line.
-        let texts: Vec<String> = self.clusters.iter().map(Cluster::text).collect();
+        let outs = self.output_templates();
+        let texts: Vec<String> = outs.iter().map(|(t, g)| interleave(t, g)).collect();
+        let line_cluster: Vec<u32> = line_cluster
+            .into_iter()
+            .map(|c| if c == u32::MAX { c } else { self.resolve(c) })
+            .collect();
         let ids: Vec<u64> = texts.iter().map(|t| template_id(t)).collect();
         let template_ids: UInt64Array = line_cluster
             .iter()
@@ -575,6 +745,14 @@ impl TemplateMiner {
             Arc::new(StringArray::from_iter_values(texts.iter())),
         )?;
         let clusters = &self.clusters;
+        // Clusters whose output template is their own token list (no optional variables
+        // merged in): parameters align token by token.
+        let own: Vec<bool> = clusters
+            .iter()
+            .zip(&texts)
+            .map(|(c, t)| c.tokens.join(" ") == *t)
+            .collect();
+        let outs = &outs;
         const OUT_CHUNK: usize = 8192;
         let parts: Vec<ArrayRef> = line_cluster
             .par_chunks(OUT_CHUNK)
@@ -591,34 +769,48 @@ impl TemplateMiner {
                         lb.append(false);
                         continue;
                     };
-                    // Token k of the template covers whitespace token k of the message, unless
-                    // masking merged runs of tokens: then the masked groups say what it covers.
-                    let mut toks = tokens(s);
-                    let plain = cl.tokens.len() == tokens(s).count();
-                    if !plain {
-                        groups.clear();
-                        masked_groups(s, rules, &mut buf, Some(&mut groups));
-                    }
-                    for (i, t) in cl.tokens.iter().enumerate() {
-                        let orig = if plain {
-                            toks.next().unwrap_or_default()
-                        } else {
-                            groups
-                                .get(i)
-                                .and_then(|&(a, b)| s.get(a..b))
-                                .unwrap_or_default()
-                        };
-                        if &**t == orig {
-                            continue;
+                    let plain = own[c as usize] && cl.tokens.len() == tokens(s).count();
+                    if plain {
+                        // Token i of the template covers whitespace token i of the message.
+                        for (t, orig) in cl.tokens.iter().zip(tokens(s)) {
+                            push_params(&mut lb, t, orig, &mut scratch);
                         }
-                        if &**t == WILDCARD {
-                            lb.values().append_value(orig);
-                        } else {
-                            scratch.clear();
-                            glob_params(t, orig, &mut scratch);
-                            for p in &scratch {
-                                lb.values().append_value(p);
+                        lb.append(true);
+                        continue;
+                    }
+                    // Otherwise the message's masked groups say what each token covers.
+                    groups.clear();
+                    masked_groups(s, rules, &mut buf, Some(&mut groups));
+                    if own[c as usize] {
+                        for (t, &(a, b)) in cl.tokens.iter().zip(&groups) {
+                            push_params(&mut lb, t, s.get(a..b).unwrap_or_default(), &mut scratch);
+                        }
+                        lb.append(true);
+                        continue;
+                    }
+                    // A template with optional variables: align skeletons, "" for an absent
+                    // optional variable.
+                    let (sk, gaps) = &outs[c as usize];
+                    let mut gap_text: Vec<Option<&str>> = vec![None];
+                    let mut skel_text: Vec<&str> = Vec::new();
+                    for (f, &(a, b)) in buf.split(' ').zip(&groups) {
+                        let text = s.get(a..b).unwrap_or_default();
+                        if f == WILDCARD {
+                            if let Some(g) = gap_text.last_mut() {
+                                *g = Some(text);
                             }
+                        } else {
+                            skel_text.push(text);
+                            gap_text.push(None);
+                        }
+                    }
+                    for (i, has_gap) in gaps.iter().enumerate() {
+                        if *has_gap {
+                            lb.values()
+                                .append_value(gap_text.get(i).copied().flatten().unwrap_or(""));
+                        }
+                        if let (Some(t), Some(orig)) = (sk.get(i), skel_text.get(i)) {
+                            push_params(&mut lb, t, orig, &mut scratch);
                         }
                     }
                     lb.append(true);
@@ -685,8 +877,8 @@ impl TemplateMiner {
                 "cannot merge miners with different settings".into(),
             ));
         }
-        for (i, c) in other.clusters.iter().enumerate() {
-            if other.alias[i] != i as u32 {
+        for c in &other.clusters {
+            if !c.in_leaf {
                 continue;
             }
             let form = c.text();
@@ -705,14 +897,24 @@ impl TemplateMiner {
             clusters: self
                 .clusters
                 .iter()
-                .enumerate()
-                .filter(|(i, _)| self.alias[*i] == *i as u32)
-                .map(|(_, c)| ClusterJson {
+                .zip(&self.alias)
+                .map(|(c, &alias)| ClusterJson {
                     template: c.text(),
                     path: c.path.iter().map(|p| p.to_string()).collect(),
                     size: c.size,
+                    alias,
+                    in_leaf: c.in_leaf,
                 })
                 .collect(),
+            skeletons: {
+                let mut v: Vec<(String, u32)> = self
+                    .skeletons
+                    .iter()
+                    .map(|(k, v)| (k.clone(), *v))
+                    .collect();
+                v.sort();
+                v
+            },
         };
         serde_json::to_string(&state).map_err(|e| Error::Model(e.to_string()))
     }
@@ -765,13 +967,27 @@ impl TemplateMiner {
                 return Err(bad("too many children"));
             }
             let id = m.clusters.len() as u32;
+            if c.alias > id {
+                return Err(bad("merged into a later cluster"));
+            }
             m.clusters.push(Cluster {
                 tokens: toks.iter().map(|t| Box::from(*t)).collect(),
+                in_leaf: c.in_leaf,
                 path: c.path.into_iter().map(Box::from).collect(),
                 size: c.size,
             });
-            m.nodes[node as usize].clusters.push(id);
-            m.alias.push(id);
+            if c.in_leaf {
+                m.nodes[node as usize].clusters.push(id);
+            }
+            m.alias.push(c.alias);
+        }
+        for (k, v) in state.skeletons {
+            if v as usize >= m.clusters.len() {
+                return Err(Error::Model(format!(
+                    "miner state: skeleton `{k}` names cluster {v}, past the last one"
+                )));
+            }
+            m.skeletons.insert(k, v);
         }
         Ok(m)
     }
