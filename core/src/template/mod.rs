@@ -8,7 +8,8 @@
 //!    Drain tree (token count, then the first `depth - 2` tokens, then the most similar
 //!    template in the leaf). This step stays on the CPU: it is a sequence of dependent
 //!    updates (each form can change the template the next one is compared with), and it only
-//!    sees distinct masked forms, far fewer than lines.
+//!    sees distinct masked forms, far fewer than lines. Templates with the same constant
+//!    skeleton merge whatever their length (optional variables).
 //! 3. **Assign** (parallel, per line): each line gets its cluster's final template, its
 //!    template id and the parameters (the text under each `<*>`).
 //!
@@ -517,7 +518,10 @@ impl TemplateMiner {
     ///    `min_variable_values` distinct words, it is a variable, and those clusters and the
     ///    message merge into one template with `<*>` there. Fewer distinct words (`root` /
     ///    `admin`, `HTTPS` / `SOCKS5`) are kept apart as distinct templates.
-    /// 3. Else a new cluster.
+    /// 3. Else a new cluster. When an existing template has the same constant skeleton (the
+    ///    tokens that are not a bare `<*>`), the new cluster is merged into it for output
+    ///    (optional variables: `bytes sent` / `bytes (1.01 KB) sent`), but stays in its leaf
+    ///    to match messages of its own length.
     fn add_masked(&mut self, form: &str, weight: u64) -> u32 {
         let toks: Vec<&str> = form.split(' ').filter(|t| !t.is_empty()).collect();
         let (leaf, path) = self.route(&toks);
