@@ -2,7 +2,7 @@
 #![no_main]
 use std::sync::Arc;
 
-use arrow::array::{Array, StringArray};
+use arrow::array::StringArray;
 use libfuzzer_sys::fuzz_target;
 use vigil::template::TemplateMiner;
 
