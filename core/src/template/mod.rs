@@ -952,9 +952,14 @@ impl TemplateMiner {
             .map_err(|e| Error::Model(format!("miner state settings: {e}")))?;
         let mut m = Self::build(state.config);
         for (i, c) in state.clusters.into_iter().enumerate() {
-            let toks: Vec<&str> = c.template.split(' ').collect();
+            // An empty message makes a template of no tokens.
+            let toks: Vec<&str> = if c.template.is_empty() {
+                Vec::new()
+            } else {
+                c.template.split(' ').collect()
+            };
             let bad = |why: &str| Error::Model(format!("miner state cluster {i}: {why}"));
-            if toks.is_empty() || toks.len() > MAX_TOKENS + 1 || toks.iter().any(|t| t.is_empty()) {
+            if toks.len() > MAX_TOKENS + 1 || toks.iter().any(|t| t.is_empty()) {
                 return Err(bad(
                     "template must be 1 to 513 tokens separated by single spaces",
                 ));
