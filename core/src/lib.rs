@@ -27,9 +27,11 @@ mod error;
 pub mod features;
 mod gpu;
 pub mod io;
+pub mod logs;
 mod pipeline;
 #[doc(hidden)]
 pub mod synth;
+pub mod template;
 pub mod window;
 
 pub use engine::{Backend, BackendInfo, DEFAULT_CHUNK_BYTES, backend_info};

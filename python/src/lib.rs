@@ -17,6 +17,7 @@ use vigil::detect::{Detector, Threshold};
 use vigil::features::Feature;
 use vigil::{Backend, FittedPipeline, Pipeline};
 
+mod logs;
 mod windows;
 
 create_exception!(
@@ -290,6 +291,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<NativeModel>()?;
     detectors::register(m)?;
+    logs::register(m)?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(backend_info, m)?)?;
     m.add_function(wrap_pyfunction!(extract, m)?)?;

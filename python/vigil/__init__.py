@@ -39,6 +39,7 @@ __all__ = [
     "VigilError", "SchemaError", "ParameterError", "InputError", "GpuError", "ModelError",
     "count", "distinct_count", "mean", "std", "ratio", "first_seen", "last_seen", "since_previous",
     "time_features", "beaconing", "aggregate", "aggregate_parquet", "beacons",
+    "read_log", "TemplateMiner", "count_vectors",
 ]
 
 
@@ -441,3 +442,8 @@ def __getattr__(name: str) -> Any:
     if name in ("sum", "min", "max"):
         return getattr(_windows, name)
     raise AttributeError(f"module 'vigil' has no attribute {name!r}")
+
+
+# Log readers, template mining and count vectors live in their own modules.
+from ._counts import count_vectors  # noqa: E402
+from ._logs import TemplateMiner, read_log  # noqa: E402

@@ -96,3 +96,13 @@ struct TimeParams {
     _pad1: u32,
     _pad2: u32,
 }
+
+// Parameters of the count-vector kernel (aggregate/count_vectors).
+struct CountParams {
+    // Pairs in this chunk.
+    rows: u32,
+    // Cells in this block of the count matrix.
+    cells: u32,
+    _pad0: u32,
+    _pad1: u32,
+}

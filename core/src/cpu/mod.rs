@@ -2,6 +2,7 @@
 //! one function per row, meant to be read side by side with `shaders/`.
 
 pub(crate) mod char_classes;
+pub(crate) mod count_vectors;
 pub(crate) mod entropy;
 pub(crate) mod histogram;
 pub(crate) mod hll_hash;

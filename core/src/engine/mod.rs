@@ -2,6 +2,7 @@
 //! `crate::cpu` + rayon) of every kernel. Callers get identical layouts from both.
 
 pub(crate) mod aggregate;
+mod counts;
 pub(crate) mod strings;
 
 use rayon::prelude::*;

@@ -37,6 +37,7 @@ kernel!(TIME_FEATURES, "aggregate/time_features");
 kernel!(HLL_HASH, "aggregate/hll_hash");
 kernel!(IFOREST, "score/iforest");
 kernel!(HISTOGRAM, "aggregate/histogram");
+kernel!(COUNT_VECTORS, "aggregate/count_vectors");
 
 /// One binding of a dispatch, in binding-index order starting at 0.
 pub(crate) enum Binding<'a> {

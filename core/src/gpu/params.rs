@@ -107,3 +107,15 @@ pub struct HistogramParams {
     /// Padding.
     pub _pad: u32,
 }
+
+/// Mirrors `CountParams`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct CountParams {
+    /// Pairs in the chunk.
+    pub rows: u32,
+    /// Cells in the block of the count matrix.
+    pub cells: u32,
+    /// Padding.
+    pub _pad: [u32; 2],
+}
