@@ -5,56 +5,20 @@
 //! (unsupervised, as loglizer does), flags blocks above the Q-statistic cut-off, and reports
 //! precision / recall / F1 against the labels next to loglizer's published PCA figures.
 //!
-//! Event types: the message text after the header with every token holding a digit masked
-//! (`<*>`), a stand-in for mined templates.
+//! Event types: templates mined by `vigil::template::TemplateMiner` from the `Content` field
+//! (read with the Loghub HDFS header format); a message counts for every block it names.
 //!
 //! `cargo run --release --example hdfs_pca [-- path/to/HDFS_5k.log path/to/labels.csv]`
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float32Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 use vigil::Backend;
 use vigil::detect::{Detector, FittedDetector, PcaResidual, evaluate};
-
-/// The message of an HDFS line (`<Date> <Time> <Pid> <Level> <Component>: <Content>`) with
-/// every token that holds a digit replaced by `<*>`.
-fn masked_event(line: &str) -> Option<String> {
-    let content = line.split_once(": ")?.1;
-    Some(
-        content
-            .split_whitespace()
-            .map(|t| {
-                if t.bytes().any(|b| b.is_ascii_digit()) {
-                    "<*>"
-                } else {
-                    t
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" "),
-    )
-}
-
-/// Block ids (`blk_<digits>`, possibly negative) mentioned in a line, each once.
-fn block_ids(line: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut rest = line;
-    while let Some(at) = rest.find("blk_") {
-        let tail = &rest[at + 4..];
-        let len = tail
-            .char_indices()
-            .take_while(|&(i, c)| c.is_ascii_digit() || (i == 0 && c == '-'))
-            .count();
-        let id = format!("blk_{}", &tail[..len]);
-        if len > 0 && !out.contains(&id) {
-            out.push(id);
-        }
-        rest = &tail[len..];
-    }
-    out
-}
+use vigil::logs::{LogFormat, read_log};
+use vigil::template::{TemplateMiner, counts};
 
 /// What [`run`] found.
 pub struct Report {
@@ -83,7 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let r = run(&log, &labels)?;
     let e = &r.evaluation;
     println!(
-        "HDFS_5k: {} lines, {} blocks ({} labelled anomalous), {} event types (digits masked), tf-idf weighted",
+        "HDFS_5k: {} lines, {} blocks ({} labelled anomalous), {} mined templates, tf-idf weighted",
         r.lines, r.blocks, e.positives, r.events
     );
     println!(
@@ -110,20 +74,20 @@ pub fn run(
     log: &std::path::Path,
     labels_path: &std::path::Path,
 ) -> Result<Report, Box<dyn std::error::Error>> {
-    let text = std::fs::read_to_string(log).map_err(|e| format!("{}: {e}", log.display()))?;
-
-    let mut events: BTreeMap<String, usize> = BTreeMap::new();
-    let mut counts: BTreeMap<String, HashMap<usize, u32>> = BTreeMap::new();
-    for line in text.lines() {
-        let (Some(event), blocks) = (masked_event(line), block_ids(line)) else {
-            continue;
-        };
-        let next = events.len();
-        let id = *events.entry(event).or_insert(next);
-        for b in blocks {
-            *counts.entry(b).or_default().entry(id).or_default() += 1;
-        }
-    }
+    let (lines, report) = read_log(log, LogFormat::parse("loghub:HDFS")?)?;
+    let mined = TemplateMiner::default().parse_batch(&lines, "Content")?;
+    let column = |name: &str| {
+        mined
+            .column_by_name(name)
+            .cloned()
+            .ok_or(format!("no {name} column"))
+    };
+    let cv = counts::count_by_session(
+        column("template_id")?.as_ref(),
+        column("Content")?.as_ref(),
+        "blk_",
+        Backend::Cpu,
+    )?;
     let labels: HashMap<String, bool> = std::fs::read_to_string(labels_path)
         .map_err(|e| format!("{}: {e}", labels_path.display()))?
         .lines()
@@ -132,21 +96,22 @@ pub fn run(
         .map(|(b, l)| (b.to_string(), l.trim() == "Anomaly"))
         .collect();
 
-    // One row per block, one Float32 column per event type.
-    let names: Vec<String> = (0..events.len()).map(|e| format!("e{e}")).collect();
-    let blocks: Vec<&String> = counts.keys().collect();
-    // loglizer's weighting: tf-idf, idf = ln(blocks / blocks with the event).
-    let n = blocks.len() as f64;
-    let columns: Vec<ArrayRef> = (0..events.len())
+    // One row per block, one Float32 column per template, weighted as loglizer does: tf-idf,
+    // idf = ln(blocks / blocks with the template).
+    let names: Vec<String> = cv
+        .templates
+        .iter()
+        .map(|&t| counts::CountVectors::column_name(t))
+        .collect();
+    let x = cv.as_f32();
+    let (n, width) = (cv.keys.len(), names.len());
+    let columns: Vec<ArrayRef> = (0..width)
         .map(|e| {
-            let df = blocks
-                .iter()
-                .filter(|b| counts[**b].contains_key(&e))
-                .count() as f64;
-            let idf = (n / df.max(1.0)).ln();
-            Arc::new(Float32Array::from_iter_values(blocks.iter().map(|b| {
-                (f64::from(counts[*b].get(&e).copied().unwrap_or(0)) * idf) as f32
-            }))) as ArrayRef
+            let df = (0..n).filter(|&b| x[b * width + e] > 0.0).count() as f64;
+            let idf = (n as f64 / df.max(1.0)).ln();
+            Arc::new(Float32Array::from_iter_values(
+                (0..n).map(|b| (f64::from(x[b * width + e]) * idf) as f32),
+            )) as ArrayRef
         })
         .collect();
     let schema = Schema::new(
@@ -170,15 +135,16 @@ pub fn run(
     let q = pca.q_threshold(3.2905).ok_or("no residual variance")?;
     let scores = detector.score_batch(&batch, Backend::Cpu)?.scores;
     let alerts: Vec<bool> = scores.iter().map(|&s| f64::from(s) > q).collect();
-    let truth: Vec<bool> = blocks
+    let truth: Vec<bool> = cv
+        .keys
         .iter()
-        .map(|b| labels.get(*b).copied().unwrap_or(false))
+        .map(|b| labels.get(b).copied().unwrap_or(false))
         .collect();
     let evaluation = evaluate(&scores, &alerts, &truth, 10)?;
     Ok(Report {
-        lines: text.lines().count(),
-        blocks: blocks.len(),
-        events: events.len(),
+        lines: report.rows as usize,
+        blocks: n,
+        events: width,
         components: pca.n_components(),
         cutoff: q,
         evaluation,
