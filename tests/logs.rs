@@ -572,7 +572,20 @@ fn count_vectors_hand_checked() {
     assert_eq!(cv.templates, [3, 5]);
     assert_eq!(cv.counts, [1, 1, 1, 1]);
     let times: ArrayRef = Arc::new(arrow::array::Int64Array::from(vec![0, 59, 60, 61, 130]));
-    let cv = counts::count_by_window(ids.as_ref(), times.as_ref(), 60.0, Backend::Cpu).unwrap();
+    let cv = counts::count_by_window(ids.as_ref(), times.as_ref(), 60_000_000_000, Backend::Cpu)
+        .unwrap();
+    assert_eq!(cv.keys, ["0", "60", "120"]);
+    assert_eq!(cv.counts, [1, 1, 0, 1, 1, 0]);
+    // The same times as a microsecond Timestamp: the window is still 60 seconds, not 60 units.
+    let micros: ArrayRef = Arc::new(arrow::array::TimestampMicrosecondArray::from(vec![
+        0,
+        59_000_000,
+        60_000_000,
+        61_000_000,
+        130_000_000,
+    ]));
+    let window = vigil::columns::parse_duration("1m").unwrap();
+    let cv = counts::count_by_window(ids.as_ref(), micros.as_ref(), window, Backend::Cpu).unwrap();
     assert_eq!(cv.keys, ["0", "60", "120"]);
     assert_eq!(cv.counts, [1, 1, 0, 1, 1, 0]);
     let b = cv.to_batch().unwrap();

@@ -19,6 +19,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod columns;
 mod cpu;
 pub mod detect;
 pub mod drift;

@@ -75,6 +75,33 @@ fn backend(name: &str) -> PyResult<Backend> {
     Backend::parse(name).map_err(to_py)
 }
 
+/// A duration given as a string (`"5m"`, `"1h30m"`; see `vigil::columns::parse_duration`) or
+/// a positive number of seconds, in nanoseconds.
+pub(crate) fn duration_ns(value: &Bound<'_, PyAny>, name: &str) -> PyResult<i64> {
+    if let Ok(text) = value.extract::<String>() {
+        return vigil::columns::parse_duration(&text).map_err(to_py);
+    }
+    if value.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(ParameterError::new_err(format!(
+            "{name}: give a duration like '30s', '5m', '1h' or a number of seconds, not a bool"
+        )));
+    }
+    match value.extract::<f64>() {
+        Ok(seconds) => vigil::columns::parse_seconds(seconds, name).map_err(to_py),
+        Err(_) => Err(ParameterError::new_err(format!(
+            "{name}: give a duration like '30s', '5m', '1h' or a number of seconds"
+        ))),
+    }
+}
+
+/// The duration `value` (a string such as `"5m"` or `"1h30m"`, or a number of seconds) in
+/// nanoseconds: the one duration parser of vigil, shared with Python.
+#[pyfunction]
+#[pyo3(signature = (value, name = "duration"))]
+fn parse_duration(value: &Bound<'_, PyAny>, name: &str) -> PyResult<i64> {
+    duration_ns(value, name)
+}
+
 fn spec<T: serde::de::DeserializeOwned>(json: &str, what: &str) -> PyResult<T> {
     serde_json::from_str(json).map_err(|e| ParameterError::new_err(format!("invalid {what}: {e}")))
 }
@@ -294,6 +321,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     logs::register(m)?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(backend_info, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_duration, m)?)?;
     m.add_function(wrap_pyfunction!(extract, m)?)?;
     m.add_function(wrap_pyfunction!(_string_data_address, m)?)?;
     windows::register(m)?;

@@ -124,25 +124,15 @@ fn count_vectors(
     template_id: &str,
     column: &str,
     prefix: Option<String>,
-    window: Option<f64>,
+    window: Option<&Bound<'_, PyAny>>,
     backend: &str,
 ) -> PyResult<PyArrowType<Table>> {
     let b = crate::backend(backend)?;
+    let window = window
+        .map(|w| crate::duration_ns(w, "window"))
+        .transpose()?;
     let batch = one_batch(data.0)?;
-    let col = |name: &str| {
-        batch.column_by_name(name).cloned().ok_or_else(|| {
-            to_py(vigil::Error::MissingColumn {
-                column: name.to_string(),
-                available: batch
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
-        })
-    };
+    let col = |name: &str| vigil::columns::column(&batch, name).cloned().map_err(to_py);
     let ids = col(template_id)?;
     let other = col(column)?;
     let out = py

@@ -203,7 +203,7 @@ pub fn matrix_from_batch(batch: &RecordBatch, columns: &[String]) -> Result<Vec<
     let f = columns.len();
     let mut x = vec![f32::NAN; rows * f];
     for (j, name) in columns.iter().enumerate() {
-        let values = crate::features::numeric_values(batch, name, true)?;
+        let values = crate::columns::numeric_values(batch, name, true)?;
         for (i, v) in values.into_iter().enumerate() {
             x[i * f + j] = v;
         }
@@ -504,7 +504,7 @@ pub enum Threshold {
         fraction: f64,
     },
     /// An alert budget per time unit: the `n` highest scores of each `every_seconds`-long
-    /// window of `time_column` (Arrow Timestamp of any unit, or Int64 epoch seconds), windows
+    /// window of `time_column` (Arrow Timestamp of any unit, Int64 or Float64 epoch seconds), windows
     /// aligned to the Unix epoch; rows with a null time never alert.
     TopPerWindow {
         /// Alerts per window.
@@ -610,11 +610,14 @@ impl Threshold {
                 every_seconds,
                 time_column,
             } => {
-                let seconds = epoch_seconds(batch, time_column)?;
+                let times = crate::columns::times(batch, time_column)?;
+                let every = i64::try_from(*every_seconds)
+                    .ok()
+                    .and_then(|s| s.checked_mul(1_000_000_000))
+                    .unwrap_or(i64::MAX);
                 let mut windows: std::collections::BTreeMap<i64, Vec<usize>> = Default::default();
-                for (i, t) in seconds.iter().enumerate() {
-                    if let Some(t) = t {
-                        let every = i64::try_from(*every_seconds).unwrap_or(i64::MAX);
+                for i in 0..scores.len() {
+                    if let Some(t) = times.get(i) {
                         windows.entry(t.div_euclid(every)).or_default().push(i);
                     }
                 }
@@ -632,33 +635,6 @@ impl Threshold {
         }
         Ok(flags)
     }
-}
-
-/// Seconds since the Unix epoch of each row of `column` (a Timestamp of any unit, or Int64
-/// seconds); `None` for nulls.
-fn epoch_seconds(batch: &RecordBatch, column: &str) -> Result<Vec<Option<i64>>> {
-    use arrow::array::{Array, AsArray};
-    use arrow::datatypes::{DataType, Int64Type, TimeUnit};
-    let col = crate::features::column(batch, column)?;
-    let per_second = match col.data_type() {
-        DataType::Int64 => 1,
-        DataType::Timestamp(TimeUnit::Second, _) => 1,
-        DataType::Timestamp(TimeUnit::Millisecond, _) => 1_000,
-        DataType::Timestamp(TimeUnit::Microsecond, _) => 1_000_000,
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => 1_000_000_000,
-        other => {
-            return Err(Error::WrongType {
-                column: column.to_string(),
-                expected: "a Timestamp or Int64 epoch seconds".into(),
-                found: other.clone(),
-            });
-        }
-    };
-    let raw = arrow::compute::cast(col, &DataType::Int64)?;
-    let raw = raw.as_primitive::<Int64Type>();
-    Ok((0..raw.len())
-        .map(|i| raw.is_valid(i).then(|| raw.value(i).div_euclid(per_second)))
-        .collect())
 }
 
 /// Quantile `q` of sorted values with linear interpolation (NaN for no values).

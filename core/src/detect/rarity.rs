@@ -118,7 +118,7 @@ fn keys(batch: &RecordBatch, columns: &[String]) -> Result<Vec<String>> {
     let opts = FormatOptions::default();
     let mut out = vec![String::new(); batch.num_rows()];
     for (p, name) in columns.iter().enumerate() {
-        let col = crate::features::column(batch, name)?;
+        let col = crate::columns::column(batch, name)?;
         let fmt = ArrayFormatter::try_new(col.as_ref(), &opts)?;
         for (i, key) in out.iter_mut().enumerate() {
             if p > 0 {

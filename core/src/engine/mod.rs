@@ -3,14 +3,13 @@
 
 pub(crate) mod aggregate;
 mod counts;
-pub(crate) mod strings;
 
 use rayon::prelude::*;
 
+use crate::columns::Strings;
 use crate::cpu;
 use crate::error::{Error, Result};
 use crate::gpu::{self, Binding, GpuContext, params};
-use strings::Strings;
 
 /// Where kernels run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

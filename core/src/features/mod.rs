@@ -9,13 +9,12 @@ use arrow::array::{
     UInt32Array,
 };
 use arrow::buffer::{BooleanBuffer, NullBuffer};
-use arrow::compute::kernels::cast::cast;
-use arrow::datatypes::{DataType, Field, Float32Type};
+use arrow::datatypes::{DataType, Field};
 use serde::{Deserialize, Serialize};
 
 use rayon::prelude::*;
 
-use crate::engine::strings::{STRING_TYPES, Strings};
+use crate::columns::{STRING_TYPES, Strings, column, numeric_input};
 use crate::engine::{Engine, NumericOp, StringOp};
 use crate::error::{Error, Result};
 
@@ -429,63 +428,6 @@ impl Feature {
             _ => unreachable!("numeric kinds are handled by compute"),
         })
     }
-}
-
-/// The input column `name` of `batch`, or a `MissingColumn` error listing what exists.
-pub(crate) fn column<'b>(batch: &'b RecordBatch, name: &str) -> Result<&'b ArrayRef> {
-    batch
-        .column_by_name(name)
-        .ok_or_else(|| Error::MissingColumn {
-            column: name.to_string(),
-            available: batch
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })
-}
-
-/// A numeric column (and a boolean one when `booleans`) as f32, NaN for nulls and
-/// non-finite values.
-pub(crate) fn numeric_values(batch: &RecordBatch, name: &str, booleans: bool) -> Result<Vec<f32>> {
-    let array = column(batch, name)?;
-    let ok =
-        array.data_type().is_numeric() || (booleans && *array.data_type() == DataType::Boolean);
-    if !ok {
-        return Err(Error::WrongType {
-            column: name.to_string(),
-            expected: if booleans {
-                "an integer, floating-point or boolean column"
-            } else {
-                "an integer or floating-point column"
-            }
-            .to_string(),
-            found: array.data_type().clone(),
-        });
-    }
-    let floats = cast(array.as_ref(), &DataType::Float32)?;
-    Ok(floats
-        .as_primitive::<Float32Type>()
-        .iter()
-        .map(|v| match v {
-            Some(x) if x.is_finite() => x,
-            _ => f32::NAN,
-        })
-        .collect())
-}
-
-/// A numeric column as f32 with NaN for nulls, and its validity (non-finite values are null).
-fn numeric_input(batch: &RecordBatch, name: &str) -> Result<(Vec<f32>, Option<NullBuffer>)> {
-    let values = numeric_values(batch, name, false)?;
-    let valid = NullBuffer::from_iter(values.iter().map(|v| !v.is_nan()));
-    let nulls = if valid.null_count() == 0 {
-        None
-    } else {
-        Some(valid)
-    };
-    Ok((values, nulls))
 }
 
 /// Float32 column where NaN (null input or out-of-domain result) becomes null.

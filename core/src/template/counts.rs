@@ -173,17 +173,19 @@ pub fn count_by_session(
     build(&pairs, keys, backend)
 }
 
-/// Count vectors per time window: `times` (Int64, Float64 or a Timestamp, in any unit) cut
-/// into windows of `window` units starting at multiples of `window`; keys are the window
-/// starts. Rows with a null time or template id are not counted.
+/// Count vectors per time window: `times` (a Timestamp of any unit and zone, or Int64 /
+/// Float64 epoch seconds; see [`crate::columns::array_times`]) cut into windows of
+/// `window_ns` nanoseconds (from [`crate::columns::parse_duration`] or
+/// [`crate::columns::parse_seconds`]) aligned to the Unix epoch; keys are the window starts
+/// in epoch seconds. Rows with a null time or template id are not counted.
 pub fn count_by_window(
     template_ids: &dyn Array,
     times: &dyn Array,
-    window: f64,
+    window_ns: i64,
     backend: Backend,
 ) -> Result<CountVectors> {
-    if !(window.is_finite() && window > 0.0) {
-        return Err(Error::param("window", "must be a positive number"));
+    if window_ns <= 0 {
+        return Err(Error::param("window", "must be a positive duration"));
     }
     let ids = ids(template_ids)?;
     if times.len() != ids.len() {
@@ -193,20 +195,15 @@ pub fn count_by_window(
             times.len()
         )));
     }
-    let t = arrow::compute::cast(times, &DataType::Float64).map_err(|_| Error::WrongType {
-        column: "time".into(),
-        expected: "a numeric or timestamp column".into(),
-        found: times.data_type().clone(),
-    })?;
-    let t = t.as_primitive::<arrow::datatypes::Float64Type>();
+    let t = crate::columns::array_times(times, "time")?;
     let mut index: FnvMap<i64, u32> = FnvMap::default();
     let mut starts: Vec<i64> = Vec::new();
     let mut pairs = Vec::new();
     for i in 0..ids.len() {
-        if ids.is_null(i) || t.is_null(i) || !t.value(i).is_finite() {
+        let Some(ns) = t.get(i).filter(|_| !ids.is_null(i)) else {
             continue;
-        }
-        let w = (t.value(i) / window).floor() as i64;
+        };
+        let w = ns.div_euclid(window_ns);
         let s = *index.entry(w).or_insert_with(|| {
             starts.push(w);
             (starts.len() - 1) as u32
@@ -225,9 +222,19 @@ pub fn count_by_window(
     }
     let keys = order
         .iter()
-        .map(|&s| format!("{}", starts[s as usize] as f64 * window))
+        .map(|&s| window_start_seconds(starts[s as usize], window_ns))
         .collect();
     build(&pairs, keys, backend)
+}
+
+/// Start of window `w` (of `window_ns` nanoseconds) in epoch seconds: an integer when the
+/// window is whole seconds, else a decimal.
+fn window_start_seconds(w: i64, window_ns: i64) -> String {
+    if window_ns % 1_000_000_000 == 0 {
+        (i128::from(w) * i128::from(window_ns / 1_000_000_000)).to_string()
+    } else {
+        format!("{}", w as f64 * (window_ns as f64 / 1e9))
+    }
 }
 
 /// Count vectors of explicit (session index, template id) pairs with `sessions` sessions;

@@ -12,8 +12,9 @@ use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use rayon::prelude::*;
 
-use super::keys::{FieldValues, KeyTable, ValueTable, field_values, times};
+use super::keys::{FieldValues, KeyTable, ValueTable, field_values};
 use super::{Agg, CmpOp, HLL_P, Predicate, Window, WindowFeature};
+use crate::columns::{Times, times};
 use crate::cpu::segment_reduce;
 use crate::engine::{Backend, DEFAULT_CHUNK_BYTES, Engine};
 use crate::error::{Error, Result};
@@ -147,7 +148,11 @@ impl Aggregator {
     fn push_rows(&mut self, batch: &RecordBatch) -> Result<Vec<Option<u32>>> {
         let time_col = self.specs[0].time.clone();
         let ids = self.keys.intern(batch)?;
-        let (t, tnull, tz) = times(batch, &time_col)?;
+        let Times {
+            ns: t,
+            nulls: tnull,
+            tz,
+        } = times(batch, &time_col)?;
         if self.batches == 0 {
             self.tz = tz;
         }
@@ -711,7 +716,7 @@ fn predicate_hits(
 ) -> Result<Vec<bool>> {
     use arrow::compute::kernels::cmp;
     let p = predicate.ok_or_else(|| Error::param("predicate", "ratio needs a predicate"))?;
-    let array = crate::features::column(batch, field)?;
+    let array = crate::columns::column(batch, field)?;
     let (left, right): (ArrayRef, ArrayRef) = match &p.value {
         serde_json::Value::String(s) => (
             arrow::compute::cast(array.as_ref(), &DataType::Utf8)?,
@@ -883,7 +888,7 @@ pub(crate) fn broadcast(
     let mut agg = Aggregator::with_engine(std::slice::from_ref(spec), *engine)?;
     let row_group = agg.push_rows(batch)?;
     let time_col = spec.time.clone();
-    let (t, _, _) = times(batch, &time_col)?;
+    let t = times(batch, &time_col)?.ns;
     let out: arrow::array::Float32Array = match spec.agg {
         Agg::SincePrevious => {
             let ids = KeyTable::new(&spec.by).intern(batch)?;

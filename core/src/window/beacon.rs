@@ -7,7 +7,8 @@ use arrow::compute::concat_batches;
 use arrow::datatypes::{DataType, Field, Schema};
 use rayon::prelude::*;
 
-use super::keys::{KeyTable, times};
+use super::keys::KeyTable;
+use crate::columns::{Times, times};
 use crate::error::Result;
 
 /// Statistic columns of [`beaconing`], after the source and destination columns.
@@ -97,7 +98,7 @@ fn pair_stats(
     let by = [src.to_string(), dst.to_string()];
     let mut keys = KeyTable::new(&by);
     let ids = keys.intern(batch)?;
-    let (t, nulls, _) = times(batch, time)?;
+    let Times { ns: t, nulls, .. } = times(batch, time)?;
     let mut per_pair: Vec<Vec<i64>> = vec![Vec::new(); keys.len()];
     let mut row_pair = Vec::with_capacity(ids.len());
     for (i, &k) in ids.iter().enumerate() {

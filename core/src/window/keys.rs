@@ -1,18 +1,14 @@
-//! Entity keys, times and field values of a batch as the window code needs them.
+//! Entity keys and field values of a batch as the window code needs them.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::buffer::NullBuffer;
-use arrow::datatypes::{
-    DataType, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
-    TimestampNanosecondType, TimestampSecondType,
-};
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use arrow::row::{RowConverter, SortField};
 
+use crate::columns::column;
 use crate::error::{Error, Result};
-use crate::features::column;
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -106,7 +102,7 @@ impl KeyTable {
                     found: a.data_type().clone(),
                 });
             }
-            let strings = crate::engine::strings::Strings::new(a.as_ref(), &self.columns[0])?;
+            let strings = crate::columns::Strings::new(a.as_ref(), &self.columns[0])?;
             let nulls = a.logical_nulls();
             let mut ids = Vec::with_capacity(a.len());
             for i in 0..a.len() {
@@ -162,84 +158,6 @@ impl KeyTable {
     pub(crate) fn columns(&self) -> &[String] {
         &self.columns
     }
-}
-
-/// Times in nanoseconds, their validity, and the time zone of a Timestamp column.
-pub(crate) type Times = (Vec<i64>, Option<NullBuffer>, Option<Arc<str>>);
-
-/// Times of `name` in nanoseconds since the Unix epoch, the validity, and the zone of a
-/// Timestamp column. Timestamp of any unit, Int64 epoch seconds, Float64 epoch seconds.
-pub(crate) fn times(batch: &RecordBatch, name: &str) -> Result<Times> {
-    let array = column(batch, name)?;
-    let overflow = |i: usize| {
-        Error::InvalidInput(format!(
-            "time column `{name}` row {i}: out of the range of nanosecond timestamps (years 1677-2262)"
-        ))
-    };
-    let scaled = |values: &[i64], mul: i64| -> Result<Vec<i64>> {
-        values
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| v.checked_mul(mul).ok_or_else(|| overflow(i)))
-            .collect()
-    };
-    let nulls = array.logical_nulls();
-    let (values, tz) = match array.data_type() {
-        DataType::Timestamp(unit, tz) => {
-            let v = match unit {
-                TimeUnit::Second => scaled(
-                    array.as_primitive::<TimestampSecondType>().values(),
-                    1_000_000_000,
-                )?,
-                TimeUnit::Millisecond => scaled(
-                    array.as_primitive::<TimestampMillisecondType>().values(),
-                    1_000_000,
-                )?,
-                TimeUnit::Microsecond => scaled(
-                    array.as_primitive::<TimestampMicrosecondType>().values(),
-                    1_000,
-                )?,
-                TimeUnit::Nanosecond => array
-                    .as_primitive::<TimestampNanosecondType>()
-                    .values()
-                    .to_vec(),
-            };
-            (v, tz.clone())
-        }
-        DataType::Int64 => (
-            scaled(array.as_primitive::<Int64Type>().values(), 1_000_000_000)?,
-            None,
-        ),
-        DataType::Float64 => {
-            // Epoch seconds; NaN is a null time.
-            let a = array.as_primitive::<Float64Type>();
-            let mut v = Vec::with_capacity(a.len());
-            for (i, &x) in a.values().iter().enumerate() {
-                let ns = (x * 1e9).round();
-                let valid = a.is_valid(i) && !x.is_nan();
-                if valid && !(ns.is_finite() && ns.abs() < 9.2e18) {
-                    return Err(overflow(i));
-                }
-                v.push(if valid { ns as i64 } else { 0 });
-            }
-            let valid = NullBuffer::from_iter(
-                a.values()
-                    .iter()
-                    .enumerate()
-                    .map(|(i, x)| a.is_valid(i) && !x.is_nan()),
-            );
-            return Ok((v, Some(valid).filter(|n| n.null_count() > 0), None));
-        }
-        other => {
-            return Err(Error::WrongType {
-                column: name.to_string(),
-                expected: "a Timestamp (any unit), Int64 epoch seconds or Float64 epoch seconds"
-                    .to_string(),
-                found: other.clone(),
-            });
-        }
-    };
-    Ok((values, nulls.filter(|n| n.null_count() > 0), tz))
 }
 
 /// A field's values as exact 64-bit codes: integers as themselves, floats by their bits

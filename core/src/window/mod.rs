@@ -65,6 +65,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::features::{Feature, FeatureKind};
 
+pub use crate::columns::parse_duration;
 pub use agg::{Aggregator, aggregate, aggregate_parquet};
 pub use beacon::{BEACON_COLUMNS, beaconing};
 
@@ -321,55 +322,6 @@ pub(crate) fn seconds(a: i64, b: i64) -> f64 {
     (i128::from(b) - i128::from(a)) as f64 / 1e9
 }
 
-/// Parses a duration such as `30s`, `5m`, `1h`, `1d`, `1w`, `250ms`, `10us`, `5ns` or a sum
-/// such as `1h30m` into nanoseconds (> 0).
-pub fn parse_duration(text: &str) -> Result<i64> {
-    let bad = |why: &str| {
-        Error::param(
-            "every",
-            format!("`{text}` is not a duration ({why}); use e.g. 30s, 5m, 1h, 1d, 1h30m"),
-        )
-    };
-    let s = text.trim();
-    if s.is_empty() {
-        return Err(bad("empty"));
-    }
-    let mut total: i64 = 0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad("a number must come first"));
-        }
-        let n: i64 = rest[..digits]
-            .parse()
-            .map_err(|_| bad("number too large"))?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit = match &rest[..unit_len] {
-            "ns" => 1,
-            "us" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            "d" => 86_400_000_000_000,
-            "w" => 604_800_000_000_000,
-            "" => return Err(bad("missing unit")),
-            _ => return Err(bad("unknown unit")),
-        };
-        rest = &rest[unit_len..];
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| bad("too long"))?;
-    }
-    if total <= 0 {
-        return Err(bad("must be > 0"));
-    }
-    Ok(total)
-}
-
 /// A windowed aggregate as a pipeline feature: each event gets its entity's window value
 /// (Float32) in the column `<default_name>` (or the feature's prefix).
 pub fn feature(spec: WindowFeature) -> Feature {
@@ -547,22 +499,4 @@ pub fn time_features_strict(
         strict: true,
     };
     timefeat::time_features(batch, column, tz, &engine)
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("5m").unwrap(), 300_000_000_000);
-        assert_eq!(parse_duration("1h30m").unwrap(), 5_400_000_000_000);
-        assert_eq!(parse_duration("250ms").unwrap(), 250_000_000);
-        assert!(parse_duration("5").is_err());
-        assert!(parse_duration("m").is_err());
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("5y").is_err());
-        assert!(parse_duration("99999999999999999d").is_err());
-    }
 }

@@ -11,7 +11,7 @@ use arrow::array::{ArrayRef, Float32Array, RecordBatch};
 use arrow::buffer::NullBuffer;
 use chrono::{Offset, TimeZone};
 
-use super::keys::times;
+use crate::columns::{Times, times};
 use crate::cpu::time_features::{NULL, WORDS};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -76,7 +76,7 @@ pub(crate) fn time_features(
     engine: &Engine,
 ) -> Result<Vec<ArrayRef>> {
     let zone = parse_tz(tz)?;
-    let (t, nulls, _) = times(batch, column)?;
+    let Times { ns: t, nulls, .. } = times(batch, column)?;
     let sow = seconds_of_week(&t, nulls.as_ref(), zone);
     let out = engine.time_features(&sow)?;
     Ok((0..WORDS)
