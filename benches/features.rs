@@ -78,7 +78,7 @@ fn bench(c: &mut Criterion) {
                 batches
                     .iter()
                     .map(|batch| {
-                        vigil::features::extract(std::slice::from_ref(spec), batch, Backend::Cpu)
+                        vigil::extract(std::slice::from_ref(spec), batch, Backend::Cpu)
                             .expect("extract")
                     })
                     .collect::<Vec<_>>()

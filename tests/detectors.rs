@@ -758,7 +758,7 @@ fn forest_and_histogram_kernels_agree_on_real_domains() {
         vigil::features::entropy("q"),
         vigil::features::char_classes("q"),
     ];
-    let features = vigil::features::extract(&specs, &batch, Backend::Cpu).unwrap();
+    let features = vigil::extract(&specs, &batch, Backend::Cpu).unwrap();
     let cols: Vec<String> = names(&features).into_iter().filter(|n| n != "q").collect();
     let forest = Detector::from(IsolationForest::default())
         .fit_batches(&[features.slice(0, 5000)], &cols, Backend::Cpu)

@@ -30,6 +30,7 @@ mod gpu;
 pub mod io;
 pub mod logs;
 mod pipeline;
+mod stage;
 #[doc(hidden)]
 pub mod synth;
 pub mod template;
@@ -42,6 +43,7 @@ pub use pipeline::{
     ALERT, EXPLANATION, FittedPipeline, MAX_MODEL_BYTES, MODEL_FORMAT, MODEL_VERSION, Pipeline,
     PipelineBuilder, SCORE, UNSCORED_REASON,
 };
+pub use stage::{Stage, extract};
 
 /// Row-level kernels exposed for tests and benchmarks that compare backends directly.
 #[doc(hidden)]
@@ -57,13 +59,14 @@ pub mod kernels {
 
     /// Computes one feature's output columns on `backend` with GPU chunks of `chunk_bytes`.
     pub fn compute_feature(
-        feature: &crate::features::Feature,
+        feature: impl Into<crate::Stage>,
         array: ArrayRef,
         backend: crate::Backend,
         chunk_bytes: usize,
     ) -> crate::Result<Vec<ArrayRef>> {
+        let feature: crate::Stage = feature.into();
         let schema = Arc::new(Schema::new(vec![Field::new(
-            &feature.column,
+            feature.column(),
             array.data_type().clone(),
             true,
         )]));
@@ -81,11 +84,11 @@ pub mod kernels {
 
     /// Computes one feature's output columns on a whole batch (features of several columns).
     pub fn compute_feature_batch(
-        feature: &crate::features::Feature,
+        feature: impl Into<crate::Stage>,
         batch: &RecordBatch,
         backend: crate::Backend,
     ) -> crate::Result<Vec<ArrayRef>> {
-        let fitted = feature.fit(std::slice::from_ref(batch))?;
+        let fitted = feature.into().fit(std::slice::from_ref(batch))?;
         fitted.compute(
             batch,
             &crate::engine::Engine {

@@ -1,4 +1,4 @@
-//! Pipeline = feature specs -> detector -> threshold -> explanation, fitted on a baseline and
+//! Pipeline = ordered stages (row features, window features, ...) -> detector -> threshold -> explanation, fitted on a baseline and
 //! saved as versioned JSON.
 
 use std::collections::HashSet;
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::detect::{Detector, FittedDetector, FittedRobustZ, Threshold};
 use crate::engine::{Backend, DEFAULT_CHUNK_BYTES, Engine};
 use crate::error::{Error, Result};
-use crate::features::Feature;
+use crate::stage::Stage;
 
 /// Name of the model format, first field of every saved pipeline.
 pub const MODEL_FORMAT: &str = "vigil.pipeline";
@@ -36,7 +36,7 @@ pub const UNSCORED_REASON: &str = "unscored_reason";
 /// An unfitted pipeline. Build with [`Pipeline::builder`].
 #[derive(Clone, Debug)]
 pub struct Pipeline {
-    features: Vec<Feature>,
+    features: Vec<Stage>,
     detector: Detector,
     threshold: Threshold,
     engine: Engine,
@@ -45,7 +45,7 @@ pub struct Pipeline {
 /// Builder of a [`Pipeline`].
 #[derive(Clone, Debug, Default)]
 pub struct PipelineBuilder {
-    features: Vec<Feature>,
+    features: Vec<Stage>,
     detector: Detector,
     threshold: Threshold,
     backend: Backend,
@@ -53,9 +53,10 @@ pub struct PipelineBuilder {
 }
 
 impl PipelineBuilder {
-    /// Adds a feature.
-    pub fn feature(mut self, feature: Feature) -> Self {
-        self.features.push(feature);
+    /// Appends a stage: a row feature ([`crate::features`]) or a window-family stage
+    /// ([`crate::window`]). Stages run in the order added.
+    pub fn feature(mut self, stage: impl Into<Stage>) -> Self {
+        self.features.push(stage.into());
         self
     }
     /// Sets the detector (default: `RobustZ::default()`).
@@ -109,7 +110,7 @@ impl PipelineBuilder {
     }
 }
 
-fn check_unique_names(features: &[Feature]) -> Result<()> {
+fn check_unique_names(features: &[Stage]) -> Result<()> {
     let mut seen = HashSet::new();
     for f in features.iter().flat_map(|f| f.output_fields()) {
         if !seen.insert(f.name().clone()) {
@@ -131,11 +132,7 @@ struct FeatureFrame {
     matrix: Vec<f32>,
 }
 
-fn feature_frame(
-    features: &[Feature],
-    engine: &Engine,
-    batch: &RecordBatch,
-) -> Result<FeatureFrame> {
+fn feature_frame(features: &[Stage], engine: &Engine, batch: &RecordBatch) -> Result<FeatureFrame> {
     let rows = batch.num_rows();
     let mut columns = Vec::new();
     for f in features {
@@ -244,7 +241,7 @@ impl Pipeline {
 struct Model {
     format: String,
     version: u32,
-    features: Vec<Feature>,
+    features: Vec<Stage>,
     detector: FittedDetector,
     threshold: Threshold,
     cutoff: Option<f64>,

@@ -13,8 +13,8 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use vigil::Stage;
 use vigil::detect::{Detector, Threshold};
-use vigil::features::Feature;
 use vigil::{Backend, FittedPipeline, Pipeline};
 
 mod logs;
@@ -202,7 +202,7 @@ fn fit(
     backend: &str,
     chunk_bytes: Option<usize>,
 ) -> PyResult<NativeModel> {
-    let features: Vec<Feature> = spec(features_json, "features")?;
+    let features: Vec<Stage> = spec(features_json, "features")?;
     let detector: Detector = spec(detector_json, "detector")?;
     let threshold: Threshold = spec(threshold_json, "threshold")?;
     let mut builder = Pipeline::builder()
@@ -231,13 +231,13 @@ fn extract(
     data: PyArrowType<Table>,
     backend: &str,
 ) -> PyResult<PyArrowType<Table>> {
-    let features: Vec<Feature> = spec(features_json, "features")?;
+    let features: Vec<Stage> = spec(features_json, "features")?;
     let b = self::backend(backend)?;
     let (input, schema) = batches(data.0);
     let out = py.detach(move || -> vigil::Result<Table> {
         let batches = input
             .iter()
-            .map(|batch| vigil::features::extract(&features, batch, b))
+            .map(|batch| vigil::extract(&features, batch, b))
             .collect::<vigil::Result<Vec<_>>>()?;
         let out_schema = match batches.first() {
             Some(first) => first.schema(),

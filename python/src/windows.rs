@@ -2,7 +2,7 @@
 
 use arrow::pyarrow::{PyArrowType, Table};
 use pyo3::prelude::*;
-use vigil::features::Feature;
+use vigil::window::WindowStage;
 
 use crate::{backend, batches, spec, to_py};
 
@@ -15,7 +15,7 @@ fn window_aggregate(
     data: PyArrowType<Table>,
     backend: &str,
 ) -> PyResult<PyArrowType<Table>> {
-    let features: Vec<Feature> = spec(features_json, "aggregates")?;
+    let features: Vec<WindowStage> = spec(features_json, "aggregates")?;
     let b = self::backend(backend)?;
     let (input, _) = batches(data.0);
     let out = py.detach(move || -> vigil::Result<Table> {
@@ -57,7 +57,7 @@ fn window_aggregate_parquet(
     batch_rows: usize,
     backend: &str,
 ) -> PyResult<PyArrowType<Table>> {
-    let features: Vec<Feature> = spec(features_json, "aggregates")?;
+    let features: Vec<WindowStage> = spec(features_json, "aggregates")?;
     let b = self::backend(backend)?;
     let path = path.to_string();
     let out = py.detach(move || -> vigil::Result<Table> {

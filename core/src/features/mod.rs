@@ -50,20 +50,6 @@ pub enum FeatureKind {
         /// Standard deviation to divide by (> 0); fitted when `None`.
         std: Option<f64>,
     },
-    /// A per-entity windowed aggregate broadcast to each event (Float32); see [`crate::window`].
-    Window(crate::window::WindowFeature),
-    /// Hour-of-day and day-of-week sin/cos of a time column in an IANA zone, Float32.
-    TimeFeatures {
-        /// IANA zone name, e.g. `UTC` or `Europe/Paris`.
-        tz: String,
-    },
-    /// The beacon score of the event's (column, `dst`) pair, Float32; see [`crate::window::beaconing`].
-    Beaconing {
-        /// Destination column.
-        dst: String,
-        /// Time column.
-        time: String,
-    },
 }
 
 /// A feature of one input column.
@@ -167,7 +153,6 @@ impl Feature {
 
     /// Checks parameters; called by the pipeline builder and when loading a model.
     pub fn validate(&self) -> Result<()> {
-        crate::window::validate(self)?;
         match self.kind {
             FeatureKind::Ngrams { n, dims, .. } => {
                 if !(1..=5).contains(&n) {
@@ -198,9 +183,6 @@ impl Feature {
 
     /// Output columns, in order.
     pub fn output_fields(&self) -> Vec<Field> {
-        if let Some(fields) = crate::window::output_fields(self) {
-            return fields;
-        }
         let p = self.prefix();
         let f32f = |s: &str| Field::new(format!("{p}_{s}"), DataType::Float32, true);
         match &self.kind {
@@ -229,25 +211,12 @@ impl Feature {
             )],
             FeatureKind::Log1p => vec![f32f("log1p")],
             FeatureKind::Standardize { .. } => vec![f32f("standardized")],
-            // Handled by crate::window::output_fields above.
-            FeatureKind::Window(_)
-            | FeatureKind::TimeFeatures { .. }
-            | FeatureKind::Beaconing { .. } => Vec::new(),
         }
     }
 
     /// Names of the scalar features a detector sees (n-gram vectors expand to `name[i]`).
     pub fn detector_names(&self) -> Vec<String> {
-        let mut names = Vec::new();
-        for f in self.output_fields() {
-            match f.data_type() {
-                DataType::FixedSizeList(_, d) => {
-                    names.extend((0..*d).map(|i| format!("{}[{i}]", f.name())))
-                }
-                _ => names.push(f.name().clone()),
-            }
-        }
-        names
+        scalar_names(&self.output_fields())
     }
 
     fn is_numeric(&self) -> bool {
@@ -294,9 +263,6 @@ impl Feature {
 
     /// Computes the output columns for `batch`.
     pub(crate) fn compute(&self, batch: &RecordBatch, engine: &Engine) -> Result<Vec<ArrayRef>> {
-        if let Some(columns) = crate::window::compute(self, batch, engine)? {
-            return Ok(columns);
-        }
         if self.is_numeric() {
             let (values, nulls) = numeric_input(batch, &self.column)?;
             let op = match self.kind {
@@ -430,48 +396,24 @@ impl Feature {
     }
 }
 
+/// Names of the scalar values of `fields` as a detector sees them: a `FixedSizeList` of `d`
+/// values expands to `name[0]` .. `name[d-1]`.
+pub(crate) fn scalar_names(fields: &[Field]) -> Vec<String> {
+    let mut names = Vec::new();
+    for f in fields {
+        match f.data_type() {
+            DataType::FixedSizeList(_, d) => {
+                names.extend((0..*d).map(|i| format!("{}[{i}]", f.name())))
+            }
+            _ => names.push(f.name().clone()),
+        }
+    }
+    names
+}
+
 /// Float32 column where NaN (null input or out-of-domain result) becomes null.
 fn float_with_nan_as_null(values: Vec<f32>, input_nulls: Option<&NullBuffer>) -> ArrayRef {
     let valid = NullBuffer::from_iter(values.iter().map(|v| !v.is_nan()));
     let nulls = NullBuffer::union(Some(&valid), input_nulls).filter(|n| n.null_count() > 0);
     Arc::new(Float32Array::new(values.into(), nulls))
-}
-
-/// Computes `features` on `batch` and returns the input columns followed by the feature
-/// columns, without a detector. A `standardize` without mean/std is fitted on `batch` itself.
-pub fn extract(
-    features: &[Feature],
-    batch: &RecordBatch,
-    backend: crate::Backend,
-) -> Result<RecordBatch> {
-    let engine = Engine {
-        backend,
-        chunk_bytes: crate::DEFAULT_CHUNK_BYTES,
-        strict: false,
-    };
-    let mut fields: Vec<Arc<Field>> = batch.schema().fields().iter().cloned().collect();
-    let mut columns = batch.columns().to_vec();
-    for f in features {
-        f.validate()?;
-        let fitted = f.fit(std::slice::from_ref(batch))?;
-        for (field, array) in fitted
-            .output_fields()
-            .into_iter()
-            .zip(fitted.compute(batch, &engine)?)
-        {
-            if fields.iter().any(|x| x.name() == field.name()) {
-                return Err(Error::InvalidInput(format!(
-                    "column `{}` would appear twice; give the feature a prefix with .named(..)",
-                    field.name()
-                )));
-            }
-            fields.push(Arc::new(field));
-            columns.push(array);
-        }
-    }
-    let schema = Arc::new(arrow::datatypes::Schema::new_with_metadata(
-        fields,
-        batch.schema().metadata().clone(),
-    ));
-    Ok(RecordBatch::try_new(schema, columns)?)
 }

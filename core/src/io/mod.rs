@@ -141,16 +141,16 @@ pub fn read_parquet_parallel(path: impl AsRef<Path>) -> Result<Vec<RecordBatch>>
     })
 }
 
-/// Reads a Parquet file and extracts `features` (see [`crate::features::extract`]), row
+/// Reads a Parquet file and extracts `features` (see [`crate::extract`]), row
 /// groups in parallel; batches come back in file order.
-pub fn extract_parquet(
+pub fn extract_parquet<S: Clone + Into<crate::Stage> + Sync>(
     path: impl AsRef<Path>,
-    features: &[crate::features::Feature],
+    features: &[S],
     backend: crate::Backend,
 ) -> Result<Vec<RecordBatch>> {
     per_row_group(path.as_ref(), |reader| {
         reader
-            .map(|b| crate::features::extract(features, &b?, backend))
+            .map(|b| crate::extract(features, &b?, backend))
             .collect()
     })
 }

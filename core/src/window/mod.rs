@@ -63,7 +63,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::features::{Feature, FeatureKind};
 
 pub use crate::columns::parse_duration;
 pub use agg::{Aggregator, aggregate, aggregate_parquet};
@@ -322,36 +321,73 @@ pub(crate) fn seconds(a: i64, b: i64) -> f64 {
     (i128::from(b) - i128::from(a)) as f64 / 1e9
 }
 
-/// A windowed aggregate as a pipeline feature: each event gets its entity's window value
-/// (Float32) in the column `<default_name>` (or the feature's prefix).
-pub fn feature(spec: WindowFeature) -> Feature {
-    Feature {
+/// What a window-family stage computes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum WindowKind {
+    /// A per-entity windowed aggregate broadcast to each event (Float32).
+    Window(WindowFeature),
+    /// Hour-of-day and day-of-week sin/cos of a time column in an IANA zone, Float32.
+    TimeFeatures {
+        /// IANA zone name, e.g. `UTC` or `Europe/Paris`.
+        tz: String,
+    },
+    /// The beacon score of the event's (column, `dst`) pair, Float32; see [`beaconing`].
+    Beaconing {
+        /// Destination column.
+        dst: String,
+        /// Time column.
+        time: String,
+    },
+}
+
+/// A pipeline stage that reads an event's neighbours in time or in its entity: a windowed
+/// aggregate, time features, or a beacon score. Appends Float32 columns; rows in = rows out.
+/// Saved in the same shape as a row feature (`column`, `kind`, its parameters, `prefix`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowStage {
+    /// Input column (the aggregated field or first entity column; the time column of time
+    /// features; the source column of a beacon score).
+    pub column: String,
+    /// What to compute.
+    #[serde(flatten)]
+    pub kind: WindowKind,
+    /// Prefix (aggregates: the whole name) of the output columns; a default when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+}
+
+/// A windowed aggregate as a pipeline stage: each event gets its entity's window value
+/// (Float32) in the column `<default_name>` (or the stage's prefix).
+pub fn feature(spec: WindowFeature) -> WindowStage {
+    WindowStage {
         column: spec
             .field
             .clone()
             .or_else(|| spec.by.first().cloned())
             .unwrap_or_default(),
-        kind: FeatureKind::Window(spec),
+        kind: WindowKind::Window(spec),
         prefix: None,
     }
 }
 
 /// Hour-of-day and day-of-week as sin/cos pairs of the time column `column` in the IANA zone
 /// `tz` (`<column>_hour_sin`, `_hour_cos`, `_dow_sin`, `_dow_cos`, Float32; Monday = day 0).
-pub fn time_features(column: &str, tz: &str) -> Feature {
-    Feature {
+pub fn time_features(column: &str, tz: &str) -> WindowStage {
+    WindowStage {
         column: column.to_string(),
-        kind: FeatureKind::TimeFeatures { tz: tz.to_string() },
+        kind: WindowKind::TimeFeatures { tz: tz.to_string() },
         prefix: None,
     }
 }
 
 /// Per event, the `beacon_score` of its (src, dst) pair within the batch
 /// (`<src>_<dst>_beacon_score`, Float32); see [`beaconing`].
-pub fn beacon_score(src: &str, dst: &str, time: &str) -> Feature {
-    Feature {
+pub fn beacon_score(src: &str, dst: &str, time: &str) -> WindowStage {
+    WindowStage {
         column: src.to_string(),
-        kind: FeatureKind::Beaconing {
+        kind: WindowKind::Beaconing {
             dst: dst.to_string(),
             time: time.to_string(),
         },
@@ -359,66 +395,66 @@ pub fn beacon_score(src: &str, dst: &str, time: &str) -> Feature {
     }
 }
 
-/// Output fields of the window-family feature kinds (None for other kinds).
-pub(crate) fn output_fields(f: &Feature) -> Option<Vec<Field>> {
-    let f32f = |name: String| Field::new(name, DataType::Float32, true);
-    match &f.kind {
-        FeatureKind::Window(spec) => Some(vec![f32f(
-            f.prefix.clone().unwrap_or_else(|| spec.default_name()),
-        )]),
-        FeatureKind::TimeFeatures { .. } => {
-            let p = f.prefix.as_deref().unwrap_or(&f.column);
-            Some(
+impl WindowStage {
+    /// Uses `prefix` for the output column names (for an aggregate: the whole name).
+    pub fn named(mut self, prefix: &str) -> Self {
+        self.prefix = Some(prefix.to_string());
+        self
+    }
+
+    /// Output columns, in order (all Float32).
+    pub fn output_fields(&self) -> Vec<Field> {
+        let f32f = |name: String| Field::new(name, DataType::Float32, true);
+        match &self.kind {
+            WindowKind::Window(spec) => vec![f32f(
+                self.prefix.clone().unwrap_or_else(|| spec.default_name()),
+            )],
+            WindowKind::TimeFeatures { .. } => {
+                let p = self.prefix.as_deref().unwrap_or(&self.column);
                 timefeat::TIME_COLUMNS
                     .iter()
                     .map(|s| f32f(format!("{p}_{s}")))
-                    .collect(),
-            )
+                    .collect()
+            }
+            WindowKind::Beaconing { dst, .. } => {
+                let p = self
+                    .prefix
+                    .clone()
+                    .unwrap_or_else(|| format!("{}_{dst}", self.column));
+                vec![f32f(format!("{p}_beacon_score"))]
+            }
         }
-        FeatureKind::Beaconing { dst, .. } => {
-            let p = f
-                .prefix
-                .clone()
-                .unwrap_or_else(|| format!("{}_{dst}", f.column));
-            Some(vec![f32f(format!("{p}_beacon_score"))])
+    }
+
+    /// Checks parameters; called by the pipeline builder and when loading a model.
+    pub fn validate(&self) -> Result<()> {
+        match &self.kind {
+            WindowKind::Window(spec) => spec.validate(),
+            WindowKind::TimeFeatures { tz } => timefeat::parse_tz(tz).map(|_| ()),
+            WindowKind::Beaconing { .. } => Ok(()),
         }
-        _ => None,
+    }
+
+    /// Computes the output columns for `batch`.
+    pub(crate) fn compute(&self, batch: &RecordBatch, engine: &Engine) -> Result<Vec<ArrayRef>> {
+        Ok(match &self.kind {
+            WindowKind::Window(spec) => vec![agg::broadcast(spec, batch, engine)?],
+            WindowKind::TimeFeatures { tz } => {
+                timefeat::time_features(batch, &self.column, tz, engine)?
+            }
+            WindowKind::Beaconing { dst, time } => {
+                vec![beacon::broadcast(batch, &self.column, dst, time)?]
+            }
+        })
     }
 }
 
-/// Checks the window-family kinds (Ok for other kinds).
-pub(crate) fn validate(f: &Feature) -> Result<()> {
-    match &f.kind {
-        FeatureKind::Window(spec) => spec.validate(),
-        FeatureKind::TimeFeatures { tz } => timefeat::parse_tz(tz).map(|_| ()),
-        _ => Ok(()),
-    }
-}
-
-/// Columns of the window-family kinds on `batch` (None for other kinds).
-pub(crate) fn compute(
-    f: &Feature,
-    batch: &RecordBatch,
-    engine: &Engine,
-) -> Result<Option<Vec<ArrayRef>>> {
-    Ok(match &f.kind {
-        FeatureKind::Window(spec) => Some(vec![agg::broadcast(spec, batch, engine)?]),
-        FeatureKind::TimeFeatures { tz } => {
-            Some(timefeat::time_features(batch, &f.column, tz, engine)?)
-        }
-        FeatureKind::Beaconing { dst, time } => {
-            Some(vec![beacon::broadcast(batch, &f.column, dst, time)?])
-        }
-        _ => None,
-    })
-}
-
-/// One row per (entity, window) of window-aggregate features (built with [`feature`]); each
+/// One row per (entity, window) of window-aggregate stages (built with [`feature`]); each
 /// aggregate's column is named by the feature's prefix, else [`WindowFeature::default_name`].
 /// All must share the entity columns, time column and window.
 pub fn aggregate_features(
     batches: &[RecordBatch],
-    features: &[Feature],
+    features: &[WindowStage],
     backend: crate::Backend,
 ) -> Result<RecordBatch> {
     let (mut agg, names) = feature_aggregator(features, backend)?;
@@ -432,7 +468,7 @@ pub fn aggregate_features(
 /// spanning batches are exact; memory holds the per-group state, not the file).
 pub fn aggregate_features_parquet(
     path: impl AsRef<std::path::Path>,
-    features: &[Feature],
+    features: &[WindowStage],
     batch_rows: usize,
     backend: crate::Backend,
 ) -> Result<RecordBatch> {
@@ -444,13 +480,13 @@ pub fn aggregate_features_parquet(
 }
 
 fn feature_aggregator(
-    features: &[Feature],
+    features: &[WindowStage],
     backend: crate::Backend,
 ) -> Result<(Aggregator, Vec<String>)> {
     let mut specs = Vec::with_capacity(features.len());
     let mut names = Vec::with_capacity(features.len());
     for f in features {
-        let FeatureKind::Window(spec) = &f.kind else {
+        let WindowKind::Window(spec) = &f.kind else {
             return Err(Error::param(
                 "aggregates",
                 format!(
