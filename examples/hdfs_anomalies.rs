@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use arrow::array::AsArray;
 use vigil::Backend;
-use vigil::detect::RobustZ;
+use vigil::detect::{Detector, RobustZ};
 use vigil::logs::{LogFormat, read_log};
 use vigil::template::{TemplateMiner, counts};
 
@@ -58,16 +58,13 @@ fn main() -> vigil::Result<()> {
         .iter()
         .map(|&t| counts::CountVectors::column_name(t))
         .collect();
-    let x = cv.as_f32();
-    let fitted = RobustZ::default().fit(&names, &x)?;
-    let (_, scores) = vigil::kernels::robust_z(
-        &x,
-        &fitted.center,
-        &fitted.scale,
-        fitted.params.z_cap,
+    let blocks = cv.to_batch()?;
+    let fitted = Detector::from(RobustZ::default()).fit_batches(
+        std::slice::from_ref(&blocks),
+        &names,
         Backend::Auto,
-        vigil::DEFAULT_CHUNK_BYTES,
     )?;
+    let scores = fitted.score_samples(&blocks, Backend::Auto)?;
     let (mut tp, mut fp, mut fneg) = (0, 0, 0);
     let mut ranked: Vec<(f32, &str, bool)> = Vec::new();
     for (k, s) in cv.keys.iter().zip(&scores) {

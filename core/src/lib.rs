@@ -30,6 +30,7 @@ mod gpu;
 pub mod io;
 pub mod logs;
 mod pipeline;
+mod rng;
 mod stage;
 #[doc(hidden)]
 pub mod synth;
@@ -58,13 +59,13 @@ pub mod kernels {
     };
 
     /// Computes one feature's output columns on `backend` with GPU chunks of `chunk_bytes`.
-    pub fn compute_feature(
-        feature: impl Into<crate::Stage>,
+    pub fn compute_feature<S: Clone + Into<crate::Stage>>(
+        feature: &S,
         array: ArrayRef,
         backend: crate::Backend,
         chunk_bytes: usize,
     ) -> crate::Result<Vec<ArrayRef>> {
-        let feature: crate::Stage = feature.into();
+        let feature: crate::Stage = feature.clone().into();
         let schema = Arc::new(Schema::new(vec![Field::new(
             feature.column(),
             array.data_type().clone(),
@@ -83,12 +84,12 @@ pub mod kernels {
     }
 
     /// Computes one feature's output columns on a whole batch (features of several columns).
-    pub fn compute_feature_batch(
-        feature: impl Into<crate::Stage>,
+    pub fn compute_feature_batch<S: Clone + Into<crate::Stage>>(
+        feature: &S,
         batch: &RecordBatch,
         backend: crate::Backend,
     ) -> crate::Result<Vec<ArrayRef>> {
-        let fitted = feature.into().fit(std::slice::from_ref(batch))?;
+        let fitted = feature.clone().into().fit(std::slice::from_ref(batch))?;
         fitted.compute(
             batch,
             &crate::engine::Engine {

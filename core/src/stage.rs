@@ -37,18 +37,6 @@ impl From<WindowStage> for Stage {
     }
 }
 
-impl From<&Feature> for Stage {
-    fn from(f: &Feature) -> Self {
-        Stage::Row(f.clone())
-    }
-}
-
-impl From<&WindowStage> for Stage {
-    fn from(w: &WindowStage) -> Self {
-        Stage::Window(w.clone())
-    }
-}
-
 /// `kind` tags of the window family in saved specs.
 const WINDOW_KINDS: [&str; 3] = ["window", "time_features", "beaconing"];
 

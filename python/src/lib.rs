@@ -316,6 +316,8 @@ fn _string_data_address(data: PyArrowType<Table>, column: &str) -> PyResult<Vec<
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    // The core warns through the `log` crate; Python sees it as the `vigil` logger.
+    let _ = pyo3_log::try_init();
     m.add_class::<NativeModel>()?;
     detectors::register(m)?;
     logs::register(m)?;

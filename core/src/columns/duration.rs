@@ -55,7 +55,7 @@ pub fn parse_duration(text: &str) -> Result<i64> {
 /// parameter named in the error.
 pub fn parse_seconds(seconds: f64, name: &str) -> Result<i64> {
     let ns = (seconds * 1e9).round();
-    if !(seconds.is_finite() && ns >= 1.0 && ns < 9.2e18) {
+    if !(seconds.is_finite() && (1.0..9.2e18).contains(&ns)) {
         return Err(Error::param(
             name,
             format!(

@@ -344,7 +344,7 @@ impl Perfect {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::SplitMix64;
+    use crate::rng::SplitMix64;
 
     #[test]
     fn block_equals_row_exactly() {

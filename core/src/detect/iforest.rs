@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::cpu::iforest::{Forest, Node};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::synth::SplitMix64;
+use crate::rng::SplitMix64;
 
 /// Isolation-forest detector.
 ///

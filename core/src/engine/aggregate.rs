@@ -3,9 +3,9 @@
 
 use rayon::prelude::*;
 
-use super::{CPU_MIN_ROWS, Engine, f32s};
+use super::{CPU_MIN_ROWS, Engine, f32s, first_output, u32s};
 use crate::cpu::{hll_hash, segment_reduce, time_features};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gpu::{self, Binding, GpuContext, params};
 
 /// Runs longer than this are reduced by the CPU twin (see the shader's header).
@@ -19,13 +19,12 @@ impl Engine {
         if runs == 0 {
             return Ok(Vec::new());
         }
-        if let Some(ctx) = self.gpu_for(values.len() * 8)? {
-            match self.segment_reduce_gpu(ctx, offsets, values) {
-                Ok(out) => return Ok(out),
-                Err(e) => self.gpu_failed(e)?,
-            }
-        }
-        Ok(segment_reduce_cpu(offsets, values, 0, runs))
+        self.run(
+            values.len() * 8,
+            true,
+            |ctx| self.segment_reduce_gpu(ctx, offsets, values),
+            || segment_reduce_cpu(offsets, values, 0, runs),
+        )
     }
 
     fn segment_reduce_gpu(
@@ -74,15 +73,8 @@ impl Engine {
                     Binding::Output(((end - start) * words * 4) as u64),
                 ],
             )?;
-            let bytes = result
-                .first()
-                .ok_or_else(|| Error::Gpu("segment_reduce: no output".into()))?;
             let at = out.len();
-            out.extend(
-                bytes
-                    .chunks_exact(4)
-                    .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])),
-            );
+            out.extend(u32s(first_output(&result, "segment_reduce")?));
             // Runs the kernel skipped for their length: the CPU twin fills them in.
             for r in start..end {
                 if run_len(r) > GPU_MAX_RUN {
@@ -101,18 +93,19 @@ impl Engine {
         if seconds.is_empty() {
             return Ok(Vec::new());
         }
-        if let Some(ctx) = self.gpu_for(seconds.len() * 4)? {
-            match self.time_features_gpu(ctx, seconds) {
-                Ok(out) => return Ok(out),
-                Err(e) => self.gpu_failed(e)?,
-            }
-        }
-        let mut out = vec![0f32; seconds.len() * time_features::WORDS];
-        out.par_chunks_mut(time_features::WORDS)
-            .zip(seconds)
-            .with_min_len(CPU_MIN_ROWS)
-            .for_each(|(o, &s)| time_features::row(s, o));
-        Ok(out)
+        self.run(
+            seconds.len() * 4,
+            true,
+            |ctx| self.time_features_gpu(ctx, seconds),
+            || {
+                let mut out = vec![0f32; seconds.len() * time_features::WORDS];
+                out.par_chunks_mut(time_features::WORDS)
+                    .zip(seconds)
+                    .with_min_len(CPU_MIN_ROWS)
+                    .for_each(|(o, &s)| time_features::row(s, o));
+                out
+            },
+        )
     }
 
     fn time_features_gpu(&self, ctx: &GpuContext, seconds: &[u32]) -> Result<Vec<f32>> {
@@ -134,7 +127,7 @@ impl Engine {
                     Binding::Output((chunk.len() * words * 4) as u64),
                 ],
             )?;
-            out.extend(f32s(result.first().map(Vec::as_slice).unwrap_or_default()));
+            out.extend(f32s(first_output(&result, "time_features")?));
         }
         Ok(out)
     }
@@ -146,18 +139,19 @@ impl Engine {
         if codes.is_empty() {
             return Ok(Vec::new());
         }
-        if let Some(ctx) = self.gpu_for(codes.len() * 8)? {
-            match self.hll_hash_gpu(ctx, codes) {
-                Ok(out) => return Ok(out),
-                Err(e) => self.gpu_failed(e)?,
-            }
-        }
-        let mut out = vec![0u32; codes.len() * hll_hash::WORDS];
-        out.par_chunks_mut(hll_hash::WORDS)
-            .zip(codes)
-            .with_min_len(CPU_MIN_ROWS)
-            .for_each(|(o, &c)| hll_hash::row(c, o));
-        Ok(out)
+        self.run(
+            codes.len() * 8,
+            true,
+            |ctx| self.hll_hash_gpu(ctx, codes),
+            || {
+                let mut out = vec![0u32; codes.len() * hll_hash::WORDS];
+                out.par_chunks_mut(hll_hash::WORDS)
+                    .zip(codes)
+                    .with_min_len(CPU_MIN_ROWS)
+                    .for_each(|(o, &c)| hll_hash::row(c, o));
+                out
+            },
+        )
     }
 
     fn hll_hash_gpu(&self, ctx: &GpuContext, codes: &[i64]) -> Result<Vec<u32>> {
@@ -178,14 +172,7 @@ impl Engine {
                     Binding::Output((chunk.len() * hll_hash::WORDS * 4) as u64),
                 ],
             )?;
-            let bytes = result
-                .first()
-                .ok_or_else(|| Error::Gpu("hll_hash: no output".into()))?;
-            out.extend(
-                bytes
-                    .chunks_exact(4)
-                    .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])),
-            );
+            out.extend(u32s(first_output(&result, "hll_hash")?));
         }
         Ok(out)
     }

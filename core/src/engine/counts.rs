@@ -1,8 +1,8 @@
 //! Executors of the count-vector kernel (`aggregate/count_vectors`).
 
-use super::Engine;
+use super::{Engine, first_output, u32s};
 use crate::cpu;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gpu::{self, Binding, GpuContext, params};
 
 impl Engine {
@@ -11,18 +11,19 @@ impl Engine {
         if cells.is_empty() || total == 0 {
             return Ok(vec![0; total]);
         }
-        if let Some(ctx) = self.gpu_for(cells.len() * 8)? {
-            match self.count_cells_gpu(ctx, cells, total) {
-                Ok(out) => return Ok(out),
-                Err(e) => self.gpu_failed(e)?,
-            }
-        }
-        let mut out = vec![0u32; total];
-        // The twin works on u32 cells of a block; the whole matrix is one block here when it
-        // fits u32 indices, which `total <= u32::MAX` guarantees.
-        let rel: Vec<u32> = cells.iter().map(|&c| c as u32).collect();
-        cpu::count_vectors::block(&rel, &mut out);
-        Ok(out)
+        self.run(
+            cells.len() * 8,
+            true,
+            |ctx| self.count_cells_gpu(ctx, cells, total),
+            || {
+                let mut out = vec![0u32; total];
+                // The twin works on u32 cells of a block; the whole matrix is one block here
+                // when it fits u32 indices, which `total <= u32::MAX` guarantees.
+                let rel: Vec<u32> = cells.iter().map(|&c| c as u32).collect();
+                cpu::count_vectors::block(&rel, &mut out);
+                out
+            },
+        )
     }
 
     fn count_cells_gpu(&self, ctx: &GpuContext, cells: &[u64], total: usize) -> Result<Vec<u32>> {
@@ -54,11 +55,11 @@ impl Engine {
                         Binding::Output(((c1 - c0) * 4) as u64),
                     ],
                 )?;
-                let bytes = result
-                    .first()
-                    .ok_or_else(|| Error::Gpu("count_vectors: no output".into()))?;
-                for (o, w) in block.iter_mut().zip(bytes.chunks_exact(4)) {
-                    *o += u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+                for (o, w) in block
+                    .iter_mut()
+                    .zip(u32s(first_output(&result, "count_vectors")?))
+                {
+                    *o += w;
                 }
             }
             out.extend(block);
