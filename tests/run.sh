@@ -16,6 +16,8 @@ fi
 VENV="$(cd "$VENV" && pwd)"
 export PYO3_PYTHON="$VENV/bin/python"
 
+echo "== module layout (no import cycle, leaf module, file sizes)"
+python3 tests/check_layout.py
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
