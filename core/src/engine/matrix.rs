@@ -20,10 +20,7 @@ impl Engine {
     ) -> Result<(Vec<f32>, Vec<f32>)> {
         let f = center.len();
         if f == 0 || x.is_empty() {
-            return Ok((
-                Vec::new(),
-                vec![f32::NAN; x.len().checked_div(f).unwrap_or(0)],
-            ));
+            return Ok(unscored(x, f));
         }
         self.run(
             x.len() * 4,
@@ -116,10 +113,7 @@ impl Engine {
     ) -> Result<(Vec<f32>, Vec<f32>)> {
         let f = forest.fill.len();
         if f == 0 || x.is_empty() {
-            return Ok((
-                Vec::new(),
-                vec![f32::NAN; x.len().checked_div(f).unwrap_or(0)],
-            ));
+            return Ok(unscored(x, f));
         }
         // Loop budget of one invocation: lavapipe ends a loop nest after 65,535 iterations.
         let walk_steps = forest.roots.len() * 2 * (forest.max_depth as usize + 1) + 2 * f;
@@ -234,6 +228,15 @@ impl Engine {
         }
         Ok(total)
     }
+}
+
+/// The result of a matrix kernel with no features or no rows: no per-value output, every
+/// row unscored (NaN).
+fn unscored(x: &[f32], f: usize) -> (Vec<f32>, Vec<f32>) {
+    (
+        Vec::new(),
+        vec![f32::NAN; x.len().checked_div(f).unwrap_or(0)],
+    )
 }
 
 /// The isolation-forest CPU twin: blocks of rows small enough that a block's rows stay in
