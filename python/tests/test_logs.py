@@ -97,6 +97,10 @@ def test_count_vectors_hand_checked():
     w = vigil.count_vectors(df, time="ts", window=60)
     assert w["key"].to_list() == ["0", "60"]
     assert w["t_0000000000000005"].to_list() == [1, 1]
+    for same in ["1m", "60s", 60.0]:  # a duration string or a number of seconds
+        assert vigil.count_vectors(df, time="ts", window=same).to_dicts() == w.to_dicts()
+    with pytest.raises(vigil.ParameterError):
+        vigil.count_vectors(df, time="ts", window="1 minute")
     with pytest.raises(ValueError):
         vigil.count_vectors(df)
 

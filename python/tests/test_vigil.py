@@ -172,3 +172,41 @@ def test_gpu_and_cpu_agree_from_python():
             assert cpu[col].equals(gpu[col]), col
         else:
             assert cpu[col].to_list() == gpu[col].to_list(), col
+
+
+def test_one_duration_parser_for_python():
+    parse = vigil._native.parse_duration
+    assert parse("30s") == 30 * 10**9
+    assert parse("1h30m") == 5_400 * 10**9
+    assert parse("250ms") == 250 * 10**6
+    assert parse("1w") == 7 * 86_400 * 10**9
+    assert parse(90) == parse(90.0) == 90 * 10**9
+    assert parse(0.5) == 500 * 10**6
+    for bad in ["fortnight", "1.5h", "", "5", 0, -1, float("nan"), True, None]:
+        with pytest.raises(vigil.ParameterError):
+            parse(bad, "every")
+    # TopPerWindow stores whole seconds, from the same parser.
+    assert vigil.TopPerWindow(1, "1h30m", "ts")._spec()["every_seconds"] == 5_400
+    assert vigil.TopPerWindow(1, "1w", "ts")._spec()["every_seconds"] == 604_800
+    assert vigil.TopPerWindow(1, 3600, "ts")._spec()["every_seconds"] == 3_600
+    assert vigil.TopPerWindow(1, 60.0, "ts")._spec()["every_seconds"] == 60
+    for bad in ["fortnight", "500ms", "1m500ms", 1.5, 0, -60]:
+        with pytest.raises(ValueError):
+            vigil.TopPerWindow(1, bad, "ts")._spec()
+        with pytest.raises(vigil.ParameterError):
+            vigil.TopPerWindow(1, bad, "ts")._spec()
+
+
+def test_modules_import_each_other_only_at_the_top():
+    """No vigil module imports another inside a function (to dodge an import cycle)."""
+    import ast
+
+    package = pathlib.Path(vigil.__file__).parent
+    for path in sorted(package.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for fn in ast.walk(tree):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for node in ast.walk(fn):
+                    relative = isinstance(node, ast.ImportFrom) and (node.level > 0 or (node.module or "").startswith("vigil"))
+                    absolute = isinstance(node, ast.Import) and any(a.name.split(".")[0] == "vigil" for a in node.names)
+                    assert not (relative or absolute), f"{path.name}:{node.lineno} imports vigil inside {fn.name}()"

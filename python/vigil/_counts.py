@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Union, cast
 
 from . import _native
+from ._arrow import _as_arrow_input, _as_output
 
 __all__ = ["count_vectors"]
 
@@ -15,7 +16,7 @@ def count_vectors(
     session_prefix: Optional[str] = None,
     message: str = "message",
     time: Optional[str] = None,
-    window: Optional[float] = None,
+    window: Optional[Union[str, float]] = None,
     template_id: str = "template_id",
     backend: str = "auto",
 ) -> Any:
@@ -24,17 +25,19 @@ def count_vectors(
 
     Per session: ``session_prefix="blk_"`` puts each message in every session whose key (a
     token starting with the prefix, e.g. an HDFS block id) appears in ``message``. Per time
-    window: ``time="ts", window=60`` cuts the numeric or timestamp column ``ts`` into windows
-    of 60 units. The result has ``key`` and one UInt32 column ``t_<16 hex digits>`` per
-    template id, in ascending id order. The counting runs as a GPU kernel when a GPU is used.
+    window: ``time="ts", window="1m"`` cuts the column ``ts`` (a timestamp of any unit and
+    zone, or epoch seconds as Int64 or Float64) into windows aligned to the Unix epoch;
+    ``window`` is a duration string such as ``"1m"``, ``"30s"`` or ``"1h30m"`` (see
+    :func:`vigil._native.parse_duration`) or a number of seconds. The result has ``key`` (the
+    session key, or the window start in epoch seconds, as text) and one UInt32 column
+    ``t_<16 hex digits>`` per template id, in ascending id order. The counting runs as a GPU
+    kernel when a GPU is used.
     """
-    from . import _as_arrow_input, _as_output
-
     if (session_prefix is None) == (window is None):
         raise ValueError("give exactly one of session_prefix or window (with time)")
     if window is not None and time is None:
         raise ValueError("window needs the time column: time=...")
     arrow_data, kind = _as_arrow_input(data)
-    column = message if session_prefix is not None else time
+    column = message if session_prefix is not None else cast(str, time)  # time is set: checked above
     table = _native.count_vectors(arrow_data, template_id, column, session_prefix, window, backend)
     return _as_output(table, kind)

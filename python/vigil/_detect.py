@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _native
+from ._arrow import _as_arrow_input, _as_output
 
 __all__ = [
     "RobustZ", "IsolationForest", "PcaResidual", "Rarity", "Ensemble",
@@ -28,8 +29,6 @@ def _table_html(title: str, rows: Sequence[tuple[str, str]]) -> str:
 def _as_table(data: Any, columns: Optional[Sequence[str]] = None) -> tuple[Any, Optional[list[str]]]:
     """Arrow-readable data and the column names it provides. A 2-D numpy array becomes a
     table with columns ``columns`` or ``f0, f1, ...``."""
-    from . import _as_arrow_input
-
     if hasattr(data, "shape") and hasattr(data, "dtype") and not hasattr(data, "columns"):
         import numpy as np
 
@@ -134,8 +133,6 @@ class _Detector:
 
     def explain(self, X: Any) -> Any:
         """``X`` with ``score`` and ``explanation`` columns added, as the same kind of object."""
-        from . import _as_arrow_input, _as_output
-
         data, kind = _as_arrow_input(X) if not (hasattr(X, "shape") and not hasattr(X, "columns")) else (X, "table")
         table, _ = _as_table(data, self._table_columns())
         scored = self._native_model().score(table, self.backend)
@@ -325,8 +322,6 @@ def evaluate(scored: Any, label: Any = "label", *, score: str = "score", alert: 
     """Evaluates a scored table (``Model.score`` output, or any table with a numeric ``score``
     and a boolean ``alert`` column) against ``label``: the name of a column of ``scored``
     (boolean, or numeric where non-zero = anomalous), or a sequence with one label per row."""
-    from . import _as_arrow_input
-
     data, _ = _as_arrow_input(scored)
     table = data if isinstance(data, pa.Table) else pa.table(data)
     labels = table.column(label) if isinstance(label, str) else pa.chunked_array([pa.array(list(label))])

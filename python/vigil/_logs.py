@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Optional, Sequence
 
 import pyarrow as pa
 
 from . import _native
+from ._arrow import _as_arrow_input, _as_output
 
 __all__ = ["read_log", "TemplateMiner", "LOG_FORMATS"]
 
@@ -36,9 +37,7 @@ def read_log(path: str, format: str, *, report: bool = False, to: str = "polars"
 
 def _convert(table: pa.Table, to: str) -> Any:
     if to == "polars":
-        import polars as pl
-
-        return pl.from_arrow(table, rechunk=False)
+        return _as_output(table, "polars")
     if to == "pyarrow":
         return table
     raise ValueError(f"to must be 'polars' or 'pyarrow', not {to!r}")
@@ -85,8 +84,6 @@ class TemplateMiner:
         ``parameters`` (list of strings) for the messages in ``column`` of ``data`` (polars in,
         polars out; pyarrow in, pyarrow out). A polars Series or a list of strings gives a
         DataFrame of ``message`` and the three columns. Learns from the messages."""
-        from . import _as_arrow_input, _as_output
-
         if isinstance(data, (list, tuple)):
             data = pa.table({"message": pa.array(data, pa.string())})
             kind = "polars_if_available"

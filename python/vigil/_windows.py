@@ -26,6 +26,8 @@ import json
 from typing import Any, Optional, Sequence, Union
 
 from . import _native
+from ._arrow import _as_arrow_input, _as_output
+from ._features import Feature
 
 Duration = Optional[str]
 By = Union[str, Sequence[str]]
@@ -34,68 +36,62 @@ _OPS = {"==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge",
         "eq": "eq", "ne": "ne", "lt": "lt", "le": "le", "gt": "gt", "ge": "ge"}
 
 
-def _feature_cls():
-    from . import Feature
-
-    return Feature
-
-
 def _window(agg: str, field: Optional[str], by: By, every: Duration, period: Duration, time: str,
-            name: Optional[str], predicate: Optional[dict] = None):
+            name: Optional[str], predicate: Optional[dict] = None) -> Feature:
     by_list = [by] if isinstance(by, str) else list(by)
     if not by_list:
         raise ValueError("by needs at least one column")
     params: dict[str, Any] = {"agg": agg, "field": field, "by": by_list, "time": time,
                               "every": every, "period": period, "predicate": predicate}
     column = field if field is not None else by_list[0]
-    return _feature_cls()(column, "window", params, name)
+    return Feature(column, "window", params, name)
 
 
 def count(by: By, every: Duration = None, *, period: Duration = None, time: str = "ts",
-          name: Optional[str] = None):
+          name: Optional[str] = None) -> Feature:
     """Events per entity and window (``<by>_count_<every>``)."""
     return _window("count", None, by, every, period, time, name)
 
 
 def distinct_count(field: str, by: By, every: Duration = None, *, period: Duration = None,
-                   time: str = "ts", approx: bool = False, name: Optional[str] = None):
+                   time: str = "ts", approx: bool = False, name: Optional[str] = None) -> Feature:
     """Distinct non-null values of ``field`` per entity and window: exact, or HyperLogLog
     with ``approx=True`` (1.6% relative standard error)."""
     return _window("approx_distinct" if approx else "distinct_count", field, by, every, period, time, name)
 
 
 def sum(field: str, by: By, every: Duration = None, *, period: Duration = None, time: str = "ts",
-        name: Optional[str] = None):
+        name: Optional[str] = None) -> Feature:
     """Sum of a numeric field per entity and window (exact Int64 for integer fields)."""
     return _window("sum", field, by, every, period, time, name)
 
 
 def mean(field: str, by: By, every: Duration = None, *, period: Duration = None, time: str = "ts",
-         name: Optional[str] = None):
+         name: Optional[str] = None) -> Feature:
     """Mean of a numeric field per entity and window."""
     return _window("mean", field, by, every, period, time, name)
 
 
 def min(field: str, by: By, every: Duration = None, *, period: Duration = None, time: str = "ts",
-        name: Optional[str] = None):
+        name: Optional[str] = None) -> Feature:
     """Minimum of a numeric field per entity and window."""
     return _window("min", field, by, every, period, time, name)
 
 
 def max(field: str, by: By, every: Duration = None, *, period: Duration = None, time: str = "ts",
-        name: Optional[str] = None):
+        name: Optional[str] = None) -> Feature:
     """Maximum of a numeric field per entity and window."""
     return _window("max", field, by, every, period, time, name)
 
 
 def std(field: str, by: By, every: Duration = None, *, period: Duration = None, time: str = "ts",
-        name: Optional[str] = None):
+        name: Optional[str] = None) -> Feature:
     """Sample standard deviation (ddof=1) of a numeric field per entity and window."""
     return _window("std", field, by, every, period, time, name)
 
 
 def ratio(field: str, op: str, value: Union[str, int, float, bool], by: By, every: Duration = None, *,
-          period: Duration = None, time: str = "ts", name: Optional[str] = None):
+          period: Duration = None, time: str = "ts", name: Optional[str] = None) -> Feature:
     """Fraction of the window's events whose ``field <op> value`` (op one of ``== != < <= > >=``),
     e.g. ``vigil.ratio("status", "==", "failure", by="user", every="10m")``. Null fields do not match."""
     if op not in _OPS:
@@ -104,49 +100,47 @@ def ratio(field: str, op: str, value: Union[str, int, float, bool], by: By, ever
 
 
 def first_seen(by: By, every: Duration = None, *, period: Duration = None, time: str = "ts",
-               name: Optional[str] = None):
+               name: Optional[str] = None) -> Feature:
     """Time of the entity's first event in the window (per event: seconds since it)."""
     return _window("first_seen", None, by, every, period, time, name)
 
 
 def last_seen(by: By, every: Duration = None, *, period: Duration = None, time: str = "ts",
-              name: Optional[str] = None):
+              name: Optional[str] = None) -> Feature:
     """Time of the entity's last event in the window (per event: seconds until it)."""
     return _window("last_seen", None, by, every, period, time, name)
 
 
 def since_previous(by: By, every: Duration = None, *, period: Duration = None, time: str = "ts",
-                   name: Optional[str] = None):
+                   name: Optional[str] = None) -> Feature:
     """Per event: seconds since the same entity's previous event (null for its first); per
     window: the mean inter-arrival time."""
     return _window("since_previous", None, by, every, period, time, name)
 
 
-def time_features(time: str = "ts", tz: str = "UTC", *, name: Optional[str] = None):
+def time_features(time: str = "ts", tz: str = "UTC", *, name: Optional[str] = None) -> Feature:
     """Hour of day and day of week (Monday = 0) as sin/cos pairs in the IANA zone ``tz``:
     ``<time>_hour_sin``, ``_hour_cos``, ``_dow_sin``, ``_dow_cos`` (Float32)."""
-    return _feature_cls()(time, "time_features", {"tz": tz}, name)
+    return Feature(time, "time_features", {"tz": tz}, name)
 
 
-def beaconing(src: str, dst: str, time: str = "ts", *, name: Optional[str] = None):
+def beaconing(src: str, dst: str, time: str = "ts", *, name: Optional[str] = None) -> Feature:
     """Per event, the beacon score of its (src, dst) pair (``<src>_<dst>_beacon_score``):
     how regular the pair's inter-arrival times are, weighted by how many there are. Use
     :func:`beacons` for the per-pair table."""
-    return _feature_cls()(src, "beaconing", {"dst": dst, "time": time}, name)
+    return Feature(src, "beaconing", {"dst": dst, "time": time}, name)
 
 
-def aggregate(data: Any, aggregates: Sequence[Any], backend: str = "auto") -> Any:
+def aggregate(data: Any, aggregates: Sequence[Feature], backend: str = "auto") -> Any:
     """One row per (entity, window): the entity columns, ``window_start`` (absent for
     ``every=None``) and one column per aggregate. All aggregates must share ``by``, ``time``
     and the window. Polars in, polars out; pyarrow in, pyarrow out."""
-    from . import _as_arrow_input, _as_output
-
     arrow_data, kind = _as_arrow_input(data)
     table = _native.window_aggregate(json.dumps([a._spec() for a in aggregates]), arrow_data, backend)
     return _as_output(table, "table" if kind == "batch" else kind)
 
 
-def aggregate_parquet(path: str, aggregates: Sequence[Any], *, batch_rows: int = 1 << 20,
+def aggregate_parquet(path: str, aggregates: Sequence[Feature], *, batch_rows: int = 1 << 20,
                       backend: str = "auto") -> Any:
     """:func:`aggregate` over a Parquet file read in batches (bounded memory; windows that
     span batches are exact). Returns a pyarrow Table."""
@@ -158,8 +152,6 @@ def beacons(data: Any, src: str, dst: str, time: str = "ts") -> Any:
     """Beaconing statistics per (src, dst) pair, highest ``beacon_score`` first: ``count``,
     ``interval_mean`` (s), ``interval_cv``, ``periodicity`` (1 - robust dispersion of the
     inter-arrival times) and ``beacon_score``."""
-    from . import _as_arrow_input, _as_output
-
     arrow_data, kind = _as_arrow_input(data)
     table = _native.beacons(arrow_data, src, dst, time)
     return _as_output(table, "table" if kind == "batch" else kind)

@@ -1,0 +1,57 @@
+"""Data in and out: what the native side reads (through ``__arrow_c_stream__``) and the
+result as the caller's kind of object (polars in, polars out; pyarrow in, pyarrow out).
+
+A leaf module: it imports nothing of vigil, so every other module can import it at the top.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+
+def _is_polars(data: Any) -> bool:
+    return type(data).__module__.startswith("polars") and type(data).__name__ == "DataFrame"
+
+
+def _as_arrow_input(data: Any) -> tuple[Any, str]:
+    """Something the native side reads through ``__arrow_c_stream__``, and what to return."""
+    if _is_polars(data):
+        return data, "polars"
+    if isinstance(data, pa.Table):
+        return data, "table"
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data]), "batch"
+    if type(data).__name__ == "LazyFrame":
+        raise TypeError("vigil needs materialised data: call .collect() on the polars LazyFrame first")
+    if type(data).__module__.startswith("pandas"):
+        return pa.Table.from_pandas(data, preserve_index=False), "pandas"
+    if hasattr(data, "__arrow_c_stream__"):
+        return data, "table"
+    raise TypeError(
+        f"vigil reads a polars DataFrame, a pyarrow Table or RecordBatch, a pandas DataFrame, or any "
+        f"object with __arrow_c_stream__; got {type(data).__name__}"
+    )
+
+
+def _as_output(table: pa.Table, kind: str) -> Any:
+    """``table`` as the kind of object :func:`_as_arrow_input` was given: ``"polars"``,
+    ``"batch"``, ``"pandas"``, or else the pyarrow Table itself."""
+    if kind == "polars":
+        import polars as pl
+
+        return pl.from_arrow(table, rechunk=False)
+    if kind == "batch":
+        return table.combine_chunks().to_batches()[0] if table.num_rows else pa.RecordBatch.from_pylist([], table.schema)
+    if kind == "pandas":
+        return table.to_pandas()
+    return table
+
+
+def _num_rows(data: Any) -> int:
+    """Rows of a pyarrow or polars object; -1 when it does not say."""
+    for attr in ("num_rows", "height"):
+        if hasattr(data, attr):
+            return int(getattr(data, attr))
+    return -1
