@@ -79,7 +79,7 @@ fn backend(name: &str) -> PyResult<Backend> {
 /// a positive number of seconds, in nanoseconds.
 pub(crate) fn duration_ns(value: &Bound<'_, PyAny>, name: &str) -> PyResult<i64> {
     if let Ok(text) = value.extract::<String>() {
-        return vigil::columns::parse_duration(&text).map_err(to_py);
+        return vigil::columns::parse_duration_param(&text, name).map_err(to_py);
     }
     if value.is_instance_of::<pyo3::types::PyBool>() {
         return Err(ParameterError::new_err(format!(

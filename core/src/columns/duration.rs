@@ -3,11 +3,16 @@
 use crate::error::{Error, Result};
 
 /// Parses a duration such as `30s`, `5m`, `1h`, `1d`, `1w`, `250ms`, `10us`, `5ns` or a sum
-/// such as `1h30m` into nanoseconds (> 0). Units: `ns us ms s m h d w`.
+/// such as `1h30m` into nanoseconds (> 0). Units: `ns us ms s m h d w`; whole numbers only.
 pub fn parse_duration(text: &str) -> Result<i64> {
+    parse_duration_param(text, "duration")
+}
+
+/// [`parse_duration`] for the parameter `name`, which errors name.
+pub fn parse_duration_param(text: &str, name: &str) -> Result<i64> {
     let bad = |why: &str| {
         Error::param(
-            "every",
+            name,
             format!("`{text}` is not a duration ({why}); use e.g. 30s, 5m, 1h, 1d, 1h30m"),
         )
     };
@@ -26,6 +31,9 @@ pub fn parse_duration(text: &str) -> Result<i64> {
             .parse()
             .map_err(|_| bad("number too large"))?;
         rest = &rest[digits..];
+        if rest.starts_with(['.', ',']) {
+            return Err(bad("whole numbers only: write 1h30m, not 1.5h"));
+        }
         let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
         let unit = match &rest[..unit_len] {
             "ns" => 1,
@@ -81,6 +89,10 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("5y").is_err());
         assert!(parse_duration("99999999999999999d").is_err());
+        let e = parse_duration_param("1.5h", "window")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`window`") && e.contains("whole numbers"), "{e}");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use arrow::datatypes::{DataType, Float32Type};
 
 use crate::error::{Error, Result};
 
-pub use duration::{parse_duration, parse_seconds};
+pub use duration::{parse_duration, parse_duration_param, parse_seconds};
 pub(crate) use strings::{STRING_TYPES, Strings};
 pub use time::{TIME_TYPES, Times, array_times, times};
 

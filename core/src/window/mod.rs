@@ -65,6 +65,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 
 pub use crate::columns::parse_duration;
+use crate::columns::parse_duration_param;
 pub use agg::{Aggregator, aggregate, aggregate_parquet};
 pub use beacon::{BEACON_COLUMNS, beaconing};
 
@@ -248,10 +249,13 @@ impl WindowFeature {
             (None, None) => Ok(Window::Whole),
             (None, Some(_)) => Err(Error::param("period", "a period needs `every` as well")),
             (Some(e), None) => Ok(Window::Tumbling {
-                every: parse_duration(e)?,
+                every: parse_duration_param(e, "every")?,
             }),
             (Some(e), Some(p)) => {
-                let (every, period) = (parse_duration(e)?, parse_duration(p)?);
+                let (every, period) = (
+                    parse_duration_param(e, "every")?,
+                    parse_duration_param(p, "period")?,
+                );
                 if period == every {
                     Ok(Window::Tumbling { every })
                 } else if period / every > 1024 {
