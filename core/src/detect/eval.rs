@@ -86,7 +86,7 @@ pub fn evaluate(scores: &[f32], alerts: &[bool], labels: &[bool], k: usize) -> R
         precision,
         recall,
         f1,
-        roc_auc: super::roc_auc(scores, labels),
+        roc_auc: roc_auc(scores, labels),
         pr_auc: average_precision(scores, labels),
         k,
         precision_at_k,
@@ -96,7 +96,7 @@ pub fn evaluate(scores: &[f32], alerts: &[bool], labels: &[bool], k: usize) -> R
 /// Average precision: Σ over distinct score thresholds (high to low) of (recall gained) x
 /// (precision at that threshold), as scikit-learn's `average_precision_score`.
 pub fn average_precision(scores: &[f32], labels: &[bool]) -> Option<f64> {
-    let mut pairs = super::scored_pairs(scores, labels);
+    let mut pairs = scored_pairs(scores, labels);
     let positives = pairs.iter().filter(|p| p.1).count();
     if positives == 0 {
         return None;
@@ -116,4 +116,40 @@ pub fn average_precision(scores: &[f32], labels: &[bool]) -> Option<f64> {
         i = j;
     }
     Some(ap)
+}
+
+/// (score, label) of the rows with a score.
+fn scored_pairs(scores: &[f32], labels: &[bool]) -> Vec<(f32, bool)> {
+    scores
+        .iter()
+        .zip(labels)
+        .filter(|(s, _)| !s.is_nan())
+        .map(|(&s, &l)| (s, l))
+        .collect()
+}
+
+/// Area under the ROC curve of `scores` against `labels` (true = positive), with ties
+/// counted as half (the Mann-Whitney U statistic). Rows with a NaN score are skipped.
+/// `None` when there is no positive or no negative.
+pub fn roc_auc(scores: &[f32], labels: &[bool]) -> Option<f64> {
+    let mut pairs = scored_pairs(scores, labels);
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let pos = pairs.iter().filter(|p| p.1).count() as f64;
+    let neg = pairs.len() as f64 - pos;
+    if pos == 0.0 || neg == 0.0 {
+        return None;
+    }
+    // Sum of the (average, for ties) ranks of the positives.
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < pairs.len() {
+        let mut j = i;
+        while j < pairs.len() && pairs[j].0 == pairs[i].0 {
+            j += 1;
+        }
+        let avg_rank = (i + 1 + j) as f64 / 2.0;
+        rank_sum += avg_rank * pairs[i..j].iter().filter(|p| p.1).count() as f64;
+        i = j;
+    }
+    Some((rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg))
 }

@@ -54,7 +54,10 @@
 
 mod agg;
 mod beacon;
+mod distinct;
+mod group;
 mod keys;
+mod reduce;
 mod timefeat;
 
 use arrow::array::{ArrayRef, RecordBatch};
