@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::MAX_TOKENS;
+
 /// The wildcard that replaces a variable in a template.
 pub const WILDCARD: &str = "<*>";
 
@@ -379,6 +381,100 @@ pub(crate) fn glob_params<'a>(pattern: &str, token: &'a str, params: &mut Vec<&'
     }
     params.extend(found);
     rest.is_empty()
+}
+
+/// Splits a message at ASCII whitespace.
+pub(crate) fn tokens(s: &str) -> impl Iterator<Item = &str> {
+    s.split_ascii_whitespace()
+}
+
+/// The masked form of a message: masked tokens joined by one space (at most `MAX_TOKENS`
+/// tokens, then one wildcard for the rest).
+pub(crate) fn masked_form(s: &str, rules: RuleBits, out: &mut String) {
+    masked_groups(s, rules, out, None);
+}
+
+/// Units that may follow a number and belong to it (`<1 sec`, `(1.01 KB)`).
+const UNITS: &[&str] = &[
+    "ns", "us", "ms", "s", "sec", "secs", "second", "seconds", "min", "mins", "minute", "minutes",
+    "h", "hr", "hrs", "hour", "hours", "day", "days", "b", "kb", "mb", "gb", "tb", "kib", "mib",
+    "gib", "tib", "%",
+];
+
+fn is_unit(t: &str) -> bool {
+    let t = t.trim_end_matches([')', ']', '}', ',', ';', '.', ':']);
+    !t.is_empty() && t.len() <= 7 && UNITS.iter().any(|u| u.eq_ignore_ascii_case(t))
+}
+
+/// Whether a masked token is a bare variable: `<*>`, or wildcards with punctuation only
+/// (`<*>:<*>`, `(<*>)`, `[<*>]`, `<<*>`), or empty brackets (an empty variable).
+fn is_bare(masked: &str) -> bool {
+    if masked == WILDCARD || matches!(masked, "()" | "[]" | "{}") {
+        return true;
+    }
+    masked.contains(WILDCARD)
+        && !masked
+            .split(WILDCARD)
+            .any(|p| p.bytes().any(|b| b.is_ascii_alphanumeric() || b >= 0x80))
+}
+
+/// [`masked_form`], and optionally the byte range of `s` each form token covers. A token
+/// that masks to variables and punctuation only (`<*>:<*>`, `(<*>`, `[<*>]`) or to empty
+/// brackets becomes `<*>`, and a unit word right after it (`<1 sec`, `(1.01 KB)`) joins it. A
+/// run of tokens that each mask to a plain `<*>` becomes one `<*>` (variable-length lists
+/// such as several block ids, or a date), so the form does not depend on how many tokens such
+/// a variable spans.
+pub(crate) fn masked_groups(
+    s: &str,
+    rules: RuleBits,
+    out: &mut String,
+    mut groups: Option<&mut Vec<(usize, usize)>>,
+) {
+    out.clear();
+    let base = s.as_ptr() as usize;
+    let mut count = 0usize;
+    let mut last_plain = false;
+    let mut last_bare = false;
+    for t in tokens(s) {
+        let start = t.as_ptr() as usize - base;
+        let end = start + t.len();
+        if count == MAX_TOKENS {
+            out.push(' ');
+            out.push_str(WILDCARD);
+            if let Some(g) = groups.as_deref_mut() {
+                g.push((start, s.len()));
+            }
+            break;
+        }
+        let at = out.len();
+        let sep = usize::from(count > 0);
+        if count > 0 {
+            out.push(' ');
+        }
+        mask_token(t, rules, out);
+        let plain = &out[at + sep..] == WILDCARD;
+        let bare = plain || is_bare(&out[at + sep..]);
+        let absorb = (plain && last_plain) || (last_bare && !bare && is_unit(t));
+        if absorb {
+            out.truncate(at);
+            if let Some(g) = groups.as_deref_mut()
+                && let Some(last) = g.last_mut()
+            {
+                last.1 = end;
+            }
+            continue;
+        }
+        if bare && !plain {
+            out.truncate(at + sep);
+            out.push_str(WILDCARD);
+        }
+        last_plain = plain;
+        last_bare = bare;
+        count += 1;
+        if let Some(g) = groups.as_deref_mut() {
+            g.push((start, end));
+        }
+    }
 }
 
 #[cfg(test)]

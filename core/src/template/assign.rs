@@ -1,0 +1,161 @@
+//! Phase 3: each line gets its cluster's final template, its template id and its
+//! parameters (the text under each `<*>`), as Arrow columns.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, DictionaryArray, ListBuilder, RecordBatch, StringArray, StringBuilder,
+    UInt64Array,
+};
+use arrow::datatypes::{DataType, Field, Int32Type, Schema};
+use rayon::prelude::*;
+
+use super::mask::{glob_params, masked_groups, tokens};
+use super::tree::interleave;
+use super::{PARAMETERS, TEMPLATE, TEMPLATE_ID, TemplateMiner, WILDCARD, get, template_id};
+use crate::error::Result;
+
+/// Appends the parameters of template token `t` over message text `orig`.
+fn push_params<'a>(
+    lb: &mut ListBuilder<StringBuilder>,
+    t: &str,
+    orig: &'a str,
+    scratch: &mut Vec<&'a str>,
+) {
+    if t == orig {
+        return;
+    }
+    if t == WILDCARD {
+        lb.values().append_value(orig);
+    } else {
+        scratch.clear();
+        glob_params(t, orig, scratch);
+        for p in scratch.iter() {
+            lb.values().append_value(p);
+        }
+    }
+}
+
+impl TemplateMiner {
+    /// Phase 3 (parallel): the [`TEMPLATE_ID`], [`TEMPLATE`] and [`PARAMETERS`] columns of
+    /// `strings`, given each line's cluster from phase 2 (`u32::MAX` for a null line).
+    pub(super) fn assign(
+        &self,
+        strings: &StringArray,
+        line_cluster: Vec<u32>,
+    ) -> Result<RecordBatch> {
+        let rules = self.rules;
+        let outs = self.output_templates();
+        let texts: Vec<String> = outs.iter().map(|(t, g)| interleave(t, g)).collect();
+        let line_cluster: Vec<u32> = line_cluster
+            .into_iter()
+            .map(|c| if c == u32::MAX { c } else { self.resolve(c) })
+            .collect();
+        let ids: Vec<u64> = texts.iter().map(|t| template_id(t)).collect();
+        let template_ids: UInt64Array = line_cluster
+            .iter()
+            .map(|&c| (c != u32::MAX).then(|| ids[c as usize]))
+            .collect();
+        let keys: arrow::array::Int32Array = line_cluster
+            .iter()
+            .map(|&c| (c != u32::MAX).then_some(c as i32))
+            .collect();
+        let dict = DictionaryArray::<Int32Type>::try_new(
+            keys,
+            Arc::new(StringArray::from_iter_values(texts.iter())),
+        )?;
+        let clusters = &self.clusters;
+        // Clusters whose output template is their own token list (no optional variables
+        // merged in): parameters align token by token.
+        let own: Vec<bool> = clusters
+            .iter()
+            .zip(&texts)
+            .map(|(c, t)| c.tokens.join(" ") == *t)
+            .collect();
+        let outs = &outs;
+        const OUT_CHUNK: usize = 8192;
+        let parts: Vec<ArrayRef> = line_cluster
+            .par_chunks(OUT_CHUNK)
+            .enumerate()
+            .map(|(k, cs)| {
+                let mut lb = ListBuilder::new(StringBuilder::new());
+                let mut groups = Vec::new();
+                let mut buf = String::new();
+                let mut scratch = Vec::new();
+                for (j, &c) in cs.iter().enumerate() {
+                    let (Some(s), Some(cl)) =
+                        (get(strings, k * OUT_CHUNK + j), clusters.get(c as usize))
+                    else {
+                        lb.append(false);
+                        continue;
+                    };
+                    let plain = own[c as usize] && cl.tokens.len() == tokens(s).count();
+                    if plain {
+                        // Token i of the template covers whitespace token i of the message.
+                        for (t, orig) in cl.tokens.iter().zip(tokens(s)) {
+                            push_params(&mut lb, t, orig, &mut scratch);
+                        }
+                        lb.append(true);
+                        continue;
+                    }
+                    // Otherwise the message's masked groups say what each token covers.
+                    groups.clear();
+                    masked_groups(s, rules, &mut buf, Some(&mut groups));
+                    if own[c as usize] {
+                        for (t, &(a, b)) in cl.tokens.iter().zip(&groups) {
+                            push_params(&mut lb, t, s.get(a..b).unwrap_or_default(), &mut scratch);
+                        }
+                        lb.append(true);
+                        continue;
+                    }
+                    // A template with optional variables: align skeletons, "" for an absent
+                    // optional variable.
+                    let (sk, gaps) = &outs[c as usize];
+                    let mut gap_text: Vec<Option<&str>> = vec![None];
+                    let mut skel_text: Vec<&str> = Vec::new();
+                    for (f, &(a, b)) in buf.split(' ').zip(&groups) {
+                        let text = s.get(a..b).unwrap_or_default();
+                        if f == WILDCARD {
+                            if let Some(g) = gap_text.last_mut() {
+                                *g = Some(text);
+                            }
+                        } else {
+                            skel_text.push(text);
+                            gap_text.push(None);
+                        }
+                    }
+                    for (i, has_gap) in gaps.iter().enumerate() {
+                        if *has_gap {
+                            lb.values()
+                                .append_value(gap_text.get(i).copied().flatten().unwrap_or(""));
+                        }
+                        if let (Some(t), Some(orig)) = (sk.get(i), skel_text.get(i)) {
+                            push_params(&mut lb, t, orig, &mut scratch);
+                        }
+                    }
+                    lb.append(true);
+                }
+                Arc::new(lb.finish()) as ArrayRef
+            })
+            .collect();
+        let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
+        let params: ArrayRef = if refs.is_empty() {
+            Arc::new(ListBuilder::new(StringBuilder::new()).finish())
+        } else {
+            arrow::compute::concat(&refs)?
+        };
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(TEMPLATE_ID, DataType::UInt64, true),
+            Field::new(
+                TEMPLATE,
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                true,
+            ),
+            Field::new(PARAMETERS, params.data_type().clone(), true),
+        ]));
+        Ok(RecordBatch::try_new(
+            schema,
+            vec![Arc::new(template_ids), Arc::new(dict), params],
+        )?)
+    }
+}
