@@ -2,14 +2,14 @@
 //! numeric values, borrowed string views, the one time-column reader and the one duration
 //! parser.
 //!
-//! This is the leaf of the crate: it imports nothing of vigil but [`crate::error`], so any
+//! This is the leaf of the crate: it imports nothing of vigil but the error type ([`crate::Error`]), so any
 //! module (kernels, stages, detectors, readers, bindings) can use it without a cycle.
 
 mod duration;
 mod strings;
 mod time;
 
-use arrow::array::{ArrayRef, AsArray, RecordBatch};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use arrow::buffer::NullBuffer;
 use arrow::compute::kernels::cast::cast;
 use arrow::datatypes::{DataType, Float32Type};
@@ -81,4 +81,28 @@ pub(crate) fn numeric_input(
         Some(valid)
     };
     Ok((values, nulls))
+}
+
+/// `array` as a Utf8 array (Utf8, LargeUtf8, Utf8View or a dictionary of these), or a typed
+/// error naming `column`.
+pub(crate) fn utf8(array: &dyn Array, column: &str) -> Result<StringArray> {
+    let ok = match array.data_type() {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, v) => {
+            matches!(
+                **v,
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            )
+        }
+        _ => false,
+    };
+    if !ok {
+        return Err(Error::WrongType {
+            column: column.to_string(),
+            expected: "a string column (Utf8, LargeUtf8, Utf8View or a dictionary of these)".into(),
+            found: array.data_type().clone(),
+        });
+    }
+    let a = arrow::compute::cast(array, &DataType::Utf8)?;
+    Ok(arrow::array::AsArray::as_string::<i32>(a.as_ref()).clone())
 }

@@ -17,7 +17,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, StringBuilder, UInt64Array};
+use arrow::array::{Array, ArrayRef, RecordBatch, StringBuilder, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 
 use crate::error::{Error, Result};
@@ -456,28 +456,4 @@ pub fn read_log(path: impl AsRef<Path>, format: LogFormat) -> Result<(RecordBatc
     let mut reader = LogReader::open(path, format, DEFAULT_BATCH_ROWS)?;
     let batches = reader.by_ref().collect::<Result<Vec<_>>>()?;
     Ok((concat_batches(&batches)?, reader.report))
-}
-
-/// `array` as a Utf8 array (Utf8, LargeUtf8, Utf8View or a dictionary of these), or a typed
-/// error naming `column`.
-pub(crate) fn to_utf8(array: &dyn Array, column: &str) -> Result<StringArray> {
-    let ok = match array.data_type() {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
-        DataType::Dictionary(_, v) => {
-            matches!(
-                **v,
-                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-            )
-        }
-        _ => false,
-    };
-    if !ok {
-        return Err(Error::WrongType {
-            column: column.to_string(),
-            expected: "a string column (Utf8, LargeUtf8, Utf8View or a dictionary of these)".into(),
-            found: array.data_type().clone(),
-        });
-    }
-    let a = arrow::compute::cast(array, &DataType::Utf8)?;
-    Ok(arrow::array::AsArray::as_string::<i32>(a.as_ref()).clone())
 }

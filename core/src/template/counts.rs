@@ -125,7 +125,7 @@ pub fn count_by_session(
         return Err(Error::param("prefix", "must not be empty"));
     }
     let ids = ids(template_ids)?;
-    let msgs = crate::logs::to_utf8(messages, "message")?;
+    let msgs = crate::columns::utf8(messages, "message")?;
     if msgs.len() != ids.len() {
         return Err(Error::InvalidInput(format!(
             "{} template ids but {} messages",

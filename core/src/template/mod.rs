@@ -60,6 +60,8 @@ pub const MAX_STATE_BYTES: usize = 256 << 20;
 /// Most tokens a message may have to be clustered; longer messages are clustered on their
 /// first `MAX_TOKENS` tokens plus one wildcard for the rest.
 pub const MAX_TOKENS: usize = 512;
+/// Rows per chunk of the parallel masking phase.
+const PARSE_CHUNK_ROWS: usize = 16 * 1024;
 
 /// FNV-1a 64 hasher, for deterministic, fast in-process maps.
 #[derive(Default, Clone, Copy)]
@@ -274,14 +276,24 @@ impl TemplateMiner {
     /// Parses `messages`: one row out per row in, with [`TEMPLATE_ID`], [`TEMPLATE`] and
     /// [`PARAMETERS`]; a null message gets nulls. Learns from the messages as it goes.
     pub fn parse(&mut self, messages: &dyn Array) -> Result<RecordBatch> {
-        self.parse_chunked(messages, 16 * 1024)
+        self.parse_column(messages, "message", PARSE_CHUNK_ROWS)
     }
 
     /// [`parse`](Self::parse) with phase 1 cut into chunks of `chunk` rows (tests check that
     /// the chunking does not change the result).
     #[doc(hidden)]
     pub fn parse_chunked(&mut self, messages: &dyn Array, chunk: usize) -> Result<RecordBatch> {
-        let strings = crate::logs::to_utf8(messages, "message")?;
+        self.parse_column(messages, "message", chunk)
+    }
+
+    /// Parses `messages`, the column `name` (named in type errors).
+    fn parse_column(
+        &mut self,
+        messages: &dyn Array,
+        name: &str,
+        chunk: usize,
+    ) -> Result<RecordBatch> {
+        let strings = crate::columns::utf8(messages, name)?;
         // Phase 1 (parallel): masked forms, deduplicated per chunk in first-seen order.
         let chunks = distinct_forms(&strings, self.rules, chunk.max(1));
         // Phase 2 (serial): forms not seen before go through the tree, in first-seen order.
@@ -293,7 +305,7 @@ impl TemplateMiner {
     /// `batch` with [`TEMPLATE_ID`], [`TEMPLATE`] and [`PARAMETERS`] of its `column` appended.
     pub fn parse_batch(&mut self, batch: &RecordBatch, column: &str) -> Result<RecordBatch> {
         let col = crate::columns::column(batch, column)?;
-        let out = self.parse(col.as_ref())?;
+        let out = self.parse_column(col.as_ref(), column, PARSE_CHUNK_ROWS)?;
         let mut fields: Vec<_> = batch.schema().fields().iter().cloned().collect();
         let mut cols = batch.columns().to_vec();
         for (f, c) in out.schema().fields().iter().zip(out.columns()) {
