@@ -149,3 +149,44 @@ pub fn extract<S: Clone + Into<Stage>>(
     ));
     Ok(RecordBatch::try_new(schema, columns)?)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::window::{Agg, WindowFeature, WindowKind};
+
+    /// Stage specs as model files of format version 2 hold them (written before stages
+    /// existed, when every spec was a `Feature`): each loads as the right family and saves
+    /// back to the same JSON.
+    #[test]
+    fn saved_specs_keep_their_shape() {
+        let cases = [
+            r#"{"column":"query","kind":"entropy"}"#,
+            r#"{"column":"query","kind":"ngrams","n":3,"dims":256,"normalize":true,"prefix":"q"}"#,
+            r#"{"column":"bytes","kind":"standardize","mean":1.5,"std":2.0}"#,
+            r#"{"column":"dst_port","kind":"window","agg":"distinct_count","field":"dst_port","by":["src_ip"],"time":"ts","every":"1m"}"#,
+            r#"{"column":"ts","kind":"time_features","tz":"Europe/Paris"}"#,
+            r#"{"column":"src","kind":"beaconing","dst":"dst","time":"ts","prefix":"pair"}"#,
+        ];
+        for (i, json) in cases.iter().enumerate() {
+            let stage: Stage = serde_json::from_str(json).unwrap();
+            assert_eq!(matches!(stage, Stage::Window(_)), i >= 3, "{json}");
+            assert_eq!(serde_json::to_string(&stage).unwrap(), *json);
+        }
+        let Stage::Window(w) = serde_json::from_str::<Stage>(cases[3]).unwrap() else {
+            panic!("not a window stage")
+        };
+        assert_eq!(
+            w.kind,
+            WindowKind::Window(WindowFeature::new(
+                Agg::DistinctCount,
+                Some("dst_port"),
+                &["src_ip"],
+                Some("1m")
+            ))
+        );
+        let bad = serde_json::from_str::<Stage>(r#"{"column":"x","kind":"window","by":[]}"#);
+        assert!(bad.is_err());
+    }
+}
