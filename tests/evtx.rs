@@ -300,6 +300,23 @@ fn truncated_and_corrupted_files_keep_rows_with_reasons() {
     let errs = b.column_by_name("parse_error").unwrap();
     assert_eq!(errs.null_count() as u64, r.parsed);
 
+    // Cut inside the first chunk's header: no record can be read, the cut keeps a row.
+    let head = dir.join("head.evtx");
+    std::fs::write(&head, &bytes[..4096 + 200]).unwrap();
+    let (b, r) = read_evtx(&head).unwrap();
+    assert_eq!(
+        (r.records, r.damaged, r.truncated_files),
+        (1, 1, 1),
+        "{r:?}"
+    );
+    let why = one(&b)
+        .column_by_name("parse_error")
+        .unwrap()
+        .as_string::<i32>()
+        .value(0)
+        .to_string();
+    assert!(why.contains("4296 bytes in"), "{why}");
+
     // Records overwritten with garbage in the middle of the first chunk.
     let mut bad = bytes.clone();
     for (k, byte) in bad.iter_mut().enumerate().skip(4096 + 1024).take(2048) {
@@ -329,9 +346,9 @@ fn truncated_and_corrupted_files_keep_rows_with_reasons() {
         fake.display().to_string()
     );
 
-    // The three files in one directory read: rows = the sum, no file lost.
+    // The four files in one directory read: rows = the sum, no file lost.
     let (b, r) = read_evtx(&dir).unwrap();
-    assert_eq!(r.files, 3);
+    assert_eq!(r.files, 4);
     assert_eq!(one(&b).num_rows() as u64, r.records);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -33,7 +33,7 @@
 //! Rows in = records found: a record (or a whole chunk, or a file whose header is not EVTX)
 //! that cannot be read keeps one row with `parse_error` and `source_file` set (and `record_id`
 //! when known); [`EvtxReport`] counts them. A file cut short (not a whole number of 64 KiB
-//! chunks) is read up to the cut.
+//! chunks) is read up to the cut, and one more damaged row says where it was cut.
 
 mod batch;
 mod event;
@@ -93,7 +93,8 @@ pub const MAX_FIELD_COLUMNS: usize = super::MAX_COLUMNS;
 /// What the input files are.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum EventFormat {
-    /// A file: EVTX when it starts with `ElfFile`, else JSON. A directory: `*.evtx` files.
+    /// A file: EVTX when named `*.evtx` or starting with the EVTX signature, else JSON. A
+    /// directory: its `*.evtx` files.
     #[default]
     Auto,
     /// EVTX files (a directory: `*.evtx`).
@@ -184,6 +185,11 @@ impl EvtxReport {
             }
         }
     }
+}
+
+/// The columns every read has, before the named fields (the schema of an empty read).
+pub fn fixed_schema() -> arrow::datatypes::SchemaRef {
+    std::sync::Arc::new(arrow::datatypes::Schema::new(batch::fixed_fields()))
 }
 
 /// Reads `path` (a file, or a directory searched recursively) with default options; see the
@@ -320,8 +326,17 @@ const EVTX_MAGIC: &[u8; 8] = b"ElfFile\0";
 const EVTX_HEADER: u64 = 4096;
 const EVTX_CHUNK: u64 = 65536;
 
+/// Whether `path` is to be read as EVTX: its name ends in `.evtx`, or it starts with the EVTX
+/// signature.
 fn is_evtx(path: &Path) -> std::io::Result<bool> {
     use std::io::Read;
+    if path
+        .extension()
+        .and_then(|x| x.to_str())
+        .is_some_and(|x| x.eq_ignore_ascii_case("evtx"))
+    {
+        return Ok(true);
+    }
     let mut head = [0u8; 8];
     let mut f = File::open(path)?;
     let n = f.read(&mut head)?;
@@ -443,7 +458,13 @@ fn read_evtx_file(
             }
             Err(e) => return open_failed(format!("not an EVTX file: {}", reason(&e))),
         }
-        log::warn!("{source}: the file ends inside a chunk ({len} bytes); read up to the cut");
+        // The cut itself keeps a row, so a file cut inside its first chunk's header is not lost.
+        let chunk = (len - EVTX_HEADER) / EVTX_CHUNK;
+        let why = format!(
+            "the file ends {len} bytes in, inside chunk {chunk}: records past the cut are lost"
+        );
+        log::warn!("{source}: {why}");
+        sink(&mut vec![EventRow::damaged(why, None)])?;
     } else {
         match EvtxParser::from_path(path) {
             Ok(p) => {
