@@ -423,7 +423,7 @@ fn read_evtx_file(
     };
     // The crate skips a partial last chunk: pad a file cut inside a chunk with zeros to a whole
     // chunk, so the records before the cut are read and the one across it is damaged.
-    let truncated = len > EVTX_HEADER && (len - EVTX_HEADER) % EVTX_CHUNK != 0;
+    let truncated = len > EVTX_HEADER && !(len - EVTX_HEADER).is_multiple_of(EVTX_CHUNK);
     // Chunks in parallel only when nothing else runs on the pool: the crate's pipeline waits
     // for pool tasks, which would deadlock a pool whose threads all wait.
     let threads = if alone && rayon::current_thread_index().is_none() {
