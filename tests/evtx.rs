@@ -397,10 +397,13 @@ fn winlogbeat_and_flat_json_land_in_the_same_columns() {
 {"EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational", "Image": "C:\\a.exe", "ProcessId": 12}
 not json at all
 [1, 2]
+{"_source": {"winlog": {"event_id": 7045, "channel": "System"}}}
 "#;
     let (b, r) = read_event_json(text.as_bytes(), "mem", 1000).unwrap();
     let c = cells(&one(&b));
-    assert_eq!((r.records, r.parsed, r.damaged), (5, 2, 3));
+    assert_eq!((r.records, r.parsed, r.damaged), (6, 3, 3));
+    assert_eq!(col_str(&c, "event_id")[5].as_deref(), Some("7045"));
+    assert_eq!(col_str(&c, "channel")[5].as_deref(), Some("System"));
     assert_eq!(col_str(&c, "event_id")[0].as_deref(), Some("4688"));
     assert_eq!(col_str(&c, "channel")[0].as_deref(), Some("Security"));
     assert_eq!(col_str(&c, "computer")[0].as_deref(), Some("dc1"));

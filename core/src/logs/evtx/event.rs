@@ -133,6 +133,10 @@ pub(crate) fn event_from_json(doc: &Value) -> Result<EventRow, String> {
         };
         return Ok(from_evtx_dump(ev));
     }
+    // An Elasticsearch hit: the document under `_source`.
+    if let Some(src @ Value::Object(_)) = top.get("_source") {
+        return event_from_json(src);
+    }
     if let Some(Value::Object(w)) = top.get("winlog") {
         return Ok(from_winlogbeat(top, w));
     }
