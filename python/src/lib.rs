@@ -3,6 +3,7 @@
 //! copying buffers); compute runs with the GIL released; errors become `vigil` exceptions.
 
 mod detectors;
+mod evtx;
 
 use std::sync::Arc;
 
@@ -327,6 +328,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(extract, m)?)?;
     m.add_function(wrap_pyfunction!(_string_data_address, m)?)?;
     windows::register(m)?;
+    evtx::register(m)?;
     m.add("VigilError", py.get_type::<VigilError>())?;
     m.add("SchemaError", py.get_type::<SchemaError>())?;
     m.add("ParameterError", py.get_type::<ParameterError>())?;

@@ -35,6 +35,7 @@ from ._windows import (
 )
 # Log readers, template mining and count vectors.
 from ._logs import TemplateMiner, read_log
+from ._logs import read_evtx
 from ._counts import count_vectors
 from ._pipeline import (BaselineQuantile, Model, Pipeline, ScoreAbove, TopFraction, TopN, TopPerWindow,
                         backend_info)
@@ -51,6 +52,7 @@ __all__ = [
     "count", "distinct_count", "mean", "std", "ratio", "first_seen", "last_seen", "since_previous",
     "time_features", "beaconing", "aggregate", "aggregate_parquet", "beacons",
     "read_log", "TemplateMiner", "count_vectors",
+    "read_evtx",
 ]
 
 

@@ -10,7 +10,7 @@ import pyarrow as pa
 from . import _native
 from ._arrow import _as_arrow_input, _as_output
 
-__all__ = ["read_log", "TemplateMiner", "LOG_FORMATS"]
+__all__ = ["read_log", "TemplateMiner", "LOG_FORMATS", "read_evtx"]
 
 LOG_FORMATS = ("syslog", "apache", "nginx", "jsonl", "zeek", "zeek_json", "loghub:<System>", "<Header> <Spec>: <Content>")
 
@@ -147,3 +147,32 @@ class TemplateMiner:
 
     def __repr__(self) -> str:
         return f"vigil.TemplateMiner({len(self._m.templates())} templates, settings {self._m.config_json()})"
+
+
+def read_evtx(path: str, *, report: bool = False, to: str = "polars", format: str = "auto") -> Any:
+    """Reads Windows event logs into a DataFrame: an ``.evtx`` file, a JSON file of events, or
+    a directory (every ``*.evtx`` under it, recursively; with ``format="json"`` every
+    ``*.json``/``*.jsonl``/``*.ndjson``). Files are read in parallel; the GIL is released.
+
+    Columns: ``timestamp`` (UTC, ns), ``event_id`` (UInt32), ``provider``, ``channel``,
+    ``computer``, ``record_id`` (UInt64), ``level``, ``task``, ``opcode`` (UInt32),
+    ``keywords`` (hex text as Windows shows it, e.g. ``0x8020000000000000``), ``process_id``,
+    ``thread_id`` (UInt32), ``user_sid``, ``source_file``, ``event_data`` (unnamed ``Data``
+    items, a list of strings), ``user_data`` (``UserData`` etc. as JSON text), ``parse_error``,
+    then one string column per named ``EventData`` field, named as Windows names it
+    (``CommandLine``, ``Image``, ``TargetObject``, ...; the names Sigma rules use), the union
+    over all files (null where an event lacks the field). ``UserData`` fields are columns too.
+
+    JSON input may be evtx_dump output (``{"Event": {"System": ..., "EventData": ...}}``),
+    Winlogbeat documents (``winlog.event_id``, ``winlog.event_data``, ...) or flat objects with
+    ``EventID``; as JSON lines, concatenated objects or arrays. ``format``: ``"auto"`` (a file
+    is EVTX when it starts with the EVTX signature, else JSON), ``"evtx"`` or ``"json"``.
+
+    A record, chunk or file that cannot be read keeps one row with ``parse_error`` set (rows in
+    = records found). With ``report=True`` returns ``(frame, report)``; ``report`` counts files,
+    records, parsed, damaged, unreadable_files, truncated_files and gives a few examples.
+    ``to="pyarrow"`` returns a pyarrow Table.
+    """
+    table, rep = _native.read_evtx(str(path), format)
+    out = _convert(table, to)
+    return (out, rep) if report else out

@@ -8,6 +8,7 @@
 //! [`ReadReport`] counts what happened. Invalid UTF-8 is replaced with U+FFFD (and counted);
 //! a line longer than [`MAX_LINE_BYTES`] is cut there (and counted).
 
+pub mod evtx;
 pub mod formats;
 mod header;
 
