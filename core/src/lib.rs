@@ -31,6 +31,7 @@ pub mod io;
 pub mod logs;
 mod pipeline;
 mod rng;
+pub mod sigma;
 mod stage;
 #[doc(hidden)]
 pub mod synth;
