@@ -153,3 +153,9 @@ fn windows_rules_load() {
 
 #[path = "sigma/modifiers.rs"]
 mod modifiers;
+
+#[path = "common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+#[path = "sigma/parity.rs"]
+mod parity;
