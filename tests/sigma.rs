@@ -155,7 +155,6 @@ fn windows_rules_load() {
 mod modifiers;
 
 #[path = "common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 #[path = "sigma/parity.rs"]
 mod parity;
