@@ -109,7 +109,11 @@ impl Stage {
     }
 
     /// Names of the scalar values a detector sees (vectors expand to `name[i]`).
+    /// Rule hits (Sigma) are carried beside the score, not fed to the detector: none.
     pub fn detector_names(&self) -> Vec<String> {
+        if let Stage::Sigma(_) = self {
+            return Vec::new();
+        }
         scalar_names(&self.output_fields())
     }
 

@@ -506,5 +506,6 @@ fn hostile_rules_are_reported_not_panics() {
         vec![0]
     );
     let rules = SigmaRules::from_yaml("title: [unclosed\n").expect("whole load never fails");
+    assert_eq!(rules.report().len(), 1);
     assert_eq!(rules.report().first().map(|i| i.reason.kind), Some("yaml"));
 }

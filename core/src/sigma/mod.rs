@@ -132,7 +132,13 @@ fn documents(text: &str) -> Vec<std::result::Result<Value, String>> {
     use serde::Deserialize;
     let mut out = Vec::new();
     for doc in yaml_serde::Deserializer::from_str(text) {
-        out.push(Value::deserialize(doc).map_err(|e| e.to_string()));
+        let parsed = Value::deserialize(doc).map_err(|e| e.to_string());
+        let failed = parsed.is_err();
+        out.push(parsed);
+        if failed {
+            // The stream cannot resync after a syntax error: one error for the rest.
+            break;
+        }
         if out.len() > 1000 {
             out.push(Err("more than 1000 YAML documents in one file".into()));
             break;
