@@ -100,7 +100,7 @@ def test_linux_rule_fires_only_on_rows_no_product_claims():
 
 def test_sigma_stage_in_extract():
     rules = vigil.SigmaRules.from_yaml(RULES)
-    out = vigil.extract(events(), [rules, vigil.length("CommandLine")])
+    out = vigil.extract(events(), [rules.stage(), vigil.length("CommandLine")])
     assert out["sigma_max_level"].to_list() == [4, 3, 4, 0, 0]
     assert "CommandLine_len_bytes" in out.columns
 
@@ -132,7 +132,7 @@ def test_sigma_stage_in_a_scored_pipeline():
     # Rule hits ride beside the anomaly score: the detector sees only the entropy feature.
     rules = vigil.SigmaRules.from_yaml(RULES)
     df = events().with_columns(pl.col("CommandLine").fill_null(""))
-    model = vigil.Pipeline([rules, vigil.entropy("CommandLine")], detector=vigil.RobustZ()).fit(df)
+    model = vigil.Pipeline([rules.stage(), vigil.entropy("CommandLine")], detector=vigil.RobustZ()).fit(df)
     scored = model.score(df)
     assert scored["sigma_max_level"].to_list() == [4, 3, 4, 0, 0]
     assert "score" in scored.columns and scored["score"].null_count() == 0

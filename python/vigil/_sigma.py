@@ -11,6 +11,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 from . import _native
 from ._arrow import _as_arrow_input, _as_output
+from ._features import Feature
 
 __all__ = ["SigmaRules"]
 
@@ -28,7 +29,7 @@ class SigmaRules:
     ``pipeline``: a YAML file of logsource conditions, field renames and aliases merged over
     the shipped Windows pipeline (``shipped_pipeline=False`` starts from an empty one, where
     every rule applies to every row). ``placeholders``: values of ``%name%`` for ``|expand``.
-    A SigmaRules object is also a pipeline stage: ``vigil.Pipeline([rules, ...])``.
+    ``rules.stage()`` is a pipeline stage: ``vigil.Pipeline([rules.stage(), vigil.entropy(...)])``.
     """
 
     def __init__(self, native: Any) -> None:
@@ -82,6 +83,14 @@ class SigmaRules:
     def _spec(self) -> dict:
         return json.loads(self._native.stage_json())
 
+    def stage(self) -> Feature:
+        """These rules as a pipeline stage (for :class:`vigil.Pipeline` and :func:`vigil.extract`):
+        appends ``sigma_max_level`` and ``sigma_rules``, carried beside the score (the detector
+        does not see them). Saved models hold the rule texts and recompile them on load."""
+        spec = self._spec()
+        params = {k: v for k, v in spec.items() if k not in ("column", "kind")}
+        return _SigmaFeature("", "sigma", params, None, len(self))
+
     def __repr__(self) -> str:
         return f"SigmaRules({len(self)} rules, {sum(self.counts_by_reason().values())} not evaluated)"
 
@@ -89,6 +98,17 @@ class SigmaRules:
         counts = "".join(f"<tr><td>{k}</td><td>{n}</td></tr>" for k, n in self.counts_by_reason().items())
         return (f"<b>SigmaRules</b>: {len(self)} rules loaded"
                 + (f"<table><tr><th>not evaluated</th><th>rules</th></tr>{counts}</table>" if counts else ""))
+
+
+class _SigmaFeature(Feature):
+    """A Feature carrying a Sigma rule set (kind ``sigma``)."""
+
+    def __init__(self, column: str, kind: str, params: dict, name: Optional[str], rules: int) -> None:
+        super().__init__(column, kind, params, name)
+        object.__setattr__(self, "_rules", rules)
+
+    def __repr__(self) -> str:
+        return f"vigil.SigmaRules(<{self._rules} rules>).stage()"
 
 
 def _opt_path(p: Optional[PathLike]) -> Optional[str]:
