@@ -34,7 +34,7 @@ fn main() {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("shaders");
     println!("cargo:rerun-if-changed={}", root.display());
     let mut failures = Vec::new();
-    for family in ["shared", "features", "score", "aggregate"] {
+    for family in ["shared", "features", "score", "aggregate", "match"] {
         let dir = root.join(family);
         let Ok(entries) = fs::read_dir(&dir) else {
             continue;

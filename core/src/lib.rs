@@ -31,6 +31,7 @@ pub mod io;
 pub mod logs;
 mod pipeline;
 mod rng;
+pub mod sigma;
 mod stage;
 #[doc(hidden)]
 pub mod synth;
@@ -54,9 +55,46 @@ pub mod kernels {
     use std::sync::Arc;
 
     pub use crate::cpu::ngrams::ngram_hash;
+    pub use crate::gpu::params::MatchParams;
     pub use crate::gpu::params::{
         NumericParams, ScoreParams, SegmentParams, StringParams, TimeParams,
     };
+
+    /// Multi-pattern matching (the Sigma literal pass) of a string column on `backend`:
+    /// per row, `ceil(patterns / 32)` words, bit p set when pattern p (`offsets` into
+    /// `bytes`) occurs at anchor p (0 exact, 1 prefix, 2 suffix, 3 anywhere), rows
+    /// ASCII-folded when `fold`. A GPU failure is an error.
+    pub fn multi_pattern(
+        strings: &dyn arrow::array::Array,
+        offsets: &[u32],
+        bytes: &[u8],
+        anchors: &[u32],
+        fold: bool,
+        backend: crate::Backend,
+        chunk_bytes: usize,
+    ) -> crate::Result<Vec<u32>> {
+        if offsets.len() != anchors.len() + 1
+            || offsets.windows(2).any(|w| w[0] > w[1])
+            || offsets.last().is_some_and(|&o| o as usize > bytes.len())
+        {
+            return Err(crate::Error::param(
+                "offsets",
+                "not patterns + 1 rising offsets into bytes",
+            ));
+        }
+        let s = crate::columns::Strings::new(strings, "strings")?;
+        let p = crate::cpu::multi_pattern::Patterns {
+            offsets,
+            bytes,
+            anchors,
+        };
+        crate::engine::Engine {
+            backend,
+            chunk_bytes,
+            strict: true,
+        }
+        .multi_pattern(&s, &p, fold)
+    }
 
     /// Computes one feature's output columns on `backend` with GPU chunks of `chunk_bytes`.
     pub fn compute_feature<S: Clone + Into<crate::Stage>>(

@@ -135,15 +135,21 @@ struct FeatureFrame {
 fn feature_frame(features: &[Stage], engine: &Engine, batch: &RecordBatch) -> Result<FeatureFrame> {
     let rows = batch.num_rows();
     let mut columns = Vec::new();
+    // Whether each column feeds the detector (rule-hit columns are carried, not scored).
+    let mut feeds = Vec::new();
     for f in features {
         let fields = f.output_fields();
         let arrays = f.compute(batch, engine)?;
+        feeds.extend(std::iter::repeat_n(
+            !f.detector_names().is_empty(),
+            fields.len(),
+        ));
         columns.extend(fields.into_iter().zip(arrays));
     }
     let width: usize = features.iter().map(|f| f.detector_names().len()).sum();
     let mut matrix = vec![f32::NAN; rows * width];
     let mut j = 0;
-    for (_, array) in &columns {
+    for ((_, array), _) in columns.iter().zip(&feeds).filter(|(_, f)| **f) {
         let mut put = |value: &dyn Fn(usize) -> f32| {
             for i in 0..rows {
                 if array.is_valid(i) {

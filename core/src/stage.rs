@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::{Backend, Engine};
 use crate::error::{Error, Result};
 use crate::features::{Feature, scalar_names};
+use crate::sigma::SigmaStage;
 use crate::window::WindowStage;
 
 /// One step of a pipeline. Saved in model files as the inner spec (`column`, `kind`, its
@@ -23,6 +24,14 @@ pub enum Stage {
     Row(Feature),
     /// A windowed aggregate, time features or a beacon score.
     Window(WindowStage),
+    /// Sigma rule hits per event (`sigma_max_level`, `sigma_rules`).
+    Sigma(SigmaStage),
+}
+
+impl From<SigmaStage> for Stage {
+    fn from(s: SigmaStage) -> Self {
+        Stage::Sigma(s)
+    }
 }
 
 impl From<Feature> for Stage {
@@ -45,6 +54,7 @@ impl Serialize for Stage {
         match self {
             Stage::Row(f) => f.serialize(s),
             Stage::Window(w) => w.serialize(s),
+            Stage::Sigma(r) => r.serialize(s),
         }
     }
 }
@@ -54,7 +64,11 @@ impl<'de> Deserialize<'de> for Stage {
         use serde::de::Error as _;
         let value = serde_json::Value::deserialize(d)?;
         let kind = value.get("kind").and_then(|k| k.as_str());
-        if kind.is_some_and(|k| WINDOW_KINDS.contains(&k)) {
+        if kind == Some("sigma") {
+            SigmaStage::deserialize(value)
+                .map(Stage::Sigma)
+                .map_err(D::Error::custom)
+        } else if kind.is_some_and(|k| WINDOW_KINDS.contains(&k)) {
             WindowStage::deserialize(value)
                 .map(Stage::Window)
                 .map_err(D::Error::custom)
@@ -72,6 +86,7 @@ impl Stage {
         match self {
             Stage::Row(f) => &f.column,
             Stage::Window(w) => &w.column,
+            Stage::Sigma(_) => "",
         }
     }
 
@@ -80,6 +95,7 @@ impl Stage {
         match self {
             Stage::Row(f) => f.validate(),
             Stage::Window(w) => w.validate(),
+            Stage::Sigma(_) => Ok(()),
         }
     }
 
@@ -88,11 +104,16 @@ impl Stage {
         match self {
             Stage::Row(f) => f.output_fields(),
             Stage::Window(w) => w.output_fields(),
+            Stage::Sigma(r) => r.output_fields(),
         }
     }
 
     /// Names of the scalar values a detector sees (vectors expand to `name[i]`).
+    /// Rule hits (Sigma) are carried beside the score, not fed to the detector: none.
     pub fn detector_names(&self) -> Vec<String> {
+        if let Stage::Sigma(_) = self {
+            return Vec::new();
+        }
         scalar_names(&self.output_fields())
     }
 
@@ -101,6 +122,7 @@ impl Stage {
         Ok(match self {
             Stage::Row(f) => Stage::Row(f.fit(baseline)?),
             Stage::Window(w) => Stage::Window(w.clone()),
+            Stage::Sigma(r) => Stage::Sigma(r.clone()),
         })
     }
 
@@ -109,6 +131,7 @@ impl Stage {
         match self {
             Stage::Row(f) => f.compute(batch, engine),
             Stage::Window(w) => w.compute(batch, engine),
+            Stage::Sigma(r) => r.compute(batch),
         }
     }
 }

@@ -19,6 +19,7 @@ use vigil::detect::{Detector, Threshold};
 use vigil::{Backend, FittedPipeline, Pipeline};
 
 mod logs;
+mod sigma;
 mod windows;
 
 create_exception!(
@@ -322,6 +323,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeModel>()?;
     detectors::register(m)?;
     logs::register(m)?;
+    sigma::register(m)?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(backend_info, m)?)?;
     m.add_function(wrap_pyfunction!(parse_duration, m)?)?;

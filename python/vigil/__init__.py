@@ -21,6 +21,7 @@ from typing import Any
 # Modules in dependency order; each imports what it needs at its top, none inside a function:
 #   _native <- _arrow <- _features <- _windows
 #              _arrow <- _detect, _logs, _counts
+#              _arrow <- _sigma
 #   _native, _arrow, _features, _detect <- _pipeline <- vigil
 from . import _native
 from ._native import GpuError, InputError, ModelError, ParameterError, SchemaError, VigilError
@@ -37,6 +38,8 @@ from ._windows import (
 from ._logs import TemplateMiner, read_log
 from ._logs import read_evtx
 from ._counts import count_vectors
+# Sigma rules.
+from ._sigma import SigmaRules
 from ._pipeline import (BaselineQuantile, Model, Pipeline, ScoreAbove, TopFraction, TopN, TopPerWindow,
                         backend_info)
 from ._pipeline import Threshold  # noqa: F401  (the threshold type; public, outside __all__ as before)
@@ -53,6 +56,7 @@ __all__ = [
     "time_features", "beaconing", "aggregate", "aggregate_parquet", "beacons",
     "read_log", "TemplateMiner", "count_vectors",
     "read_evtx",
+    "SigmaRules",
 ]
 
 

@@ -106,3 +106,21 @@ struct CountParams {
     _pad0: u32,
     _pad1: u32,
 }
+
+// Parameters of the multi-pattern matching kernel (match/multi_pattern).
+struct MatchParams {
+    // Rows in this chunk.
+    rows: u32,
+    // Value of offsets[] that marks byte 0 of the uploaded bytes buffer.
+    base: u32,
+    // Patterns in this dispatch.
+    patterns: u32,
+    // Output u32 words per row: ceil(patterns / 32).
+    words: u32,
+    // 1: ASCII-lower-case the row bytes before comparing.
+    fold: u32,
+    // Rows longer than this are skipped (the host computes them with the CPU twin).
+    max_row_bytes: u32,
+    _pad0: u32,
+    _pad1: u32,
+}

@@ -106,3 +106,27 @@ pub(crate) fn utf8(array: &dyn Array, column: &str) -> Result<StringArray> {
     let a = arrow::compute::cast(array, &DataType::Utf8)?;
     Ok(arrow::array::AsArray::as_string::<i32>(a.as_ref()).clone())
 }
+
+/// `array` as text: strings as they are, numbers, booleans, dates and dictionaries of these
+/// cast to their decimal/ISO text (what pattern-matching stages such as Sigma rules compare
+/// against), or a typed error naming `column` for nested types.
+pub(crate) fn text(array: &dyn Array, column: &str) -> Result<StringArray> {
+    let nested = matches!(
+        array.data_type(),
+        DataType::List(_)
+            | DataType::LargeList(_)
+            | DataType::FixedSizeList(..)
+            | DataType::Struct(_)
+            | DataType::Map(..)
+            | DataType::Union(..)
+    );
+    if nested || !arrow::compute::can_cast_types(array.data_type(), &DataType::Utf8) {
+        return Err(Error::WrongType {
+            column: column.to_string(),
+            expected: "a string, number, boolean or time column".into(),
+            found: array.data_type().clone(),
+        });
+    }
+    let a = cast(array, &DataType::Utf8)?;
+    Ok(a.as_string::<i32>().clone())
+}

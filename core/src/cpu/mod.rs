@@ -9,6 +9,7 @@ pub(crate) mod hll_hash;
 pub(crate) mod iforest;
 pub(crate) mod length;
 pub(crate) mod log1p;
+pub(crate) mod multi_pattern;
 pub(crate) mod ngrams;
 pub(crate) mod robust_z;
 pub(crate) mod segment_reduce;

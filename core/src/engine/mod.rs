@@ -8,6 +8,7 @@ pub(crate) mod aggregate;
 mod backend;
 mod counts;
 mod matrix;
+mod multi_pattern;
 
 use rayon::prelude::*;
 

@@ -38,6 +38,7 @@ kernel!(HLL_HASH, "aggregate/hll_hash");
 kernel!(IFOREST, "score/iforest");
 kernel!(HISTOGRAM, "aggregate/histogram");
 kernel!(COUNT_VECTORS, "aggregate/count_vectors");
+kernel!(MULTI_PATTERN, "match/multi_pattern");
 
 /// One binding of a dispatch, in binding-index order starting at 0.
 pub(crate) enum Binding<'a> {

@@ -119,3 +119,23 @@ pub struct CountParams {
     /// Padding.
     pub _pad: [u32; 2],
 }
+
+/// Mirrors `MatchParams` (match/multi_pattern).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct MatchParams {
+    /// Rows in the chunk.
+    pub rows: u32,
+    /// Value of `offsets[]` that marks byte 0 of the uploaded bytes.
+    pub base: u32,
+    /// Patterns in this dispatch.
+    pub patterns: u32,
+    /// Output words per row.
+    pub words: u32,
+    /// 1 to ASCII-fold the row bytes.
+    pub fold: u32,
+    /// Rows longer than this are skipped by the kernel and computed by the CPU twin.
+    pub max_row_bytes: u32,
+    /// Padding.
+    pub _pad: [u32; 2],
+}
