@@ -8,14 +8,16 @@ from typing import Any, Optional, Sequence
 import pyarrow as pa
 
 from . import _native
-from ._arrow import _as_arrow_input, _as_output
+from ._arrow import _as_arrow_input, _as_output, _to_kind
+from ._progress import Progress
 
 __all__ = ["read_log", "TemplateMiner", "LOG_FORMATS"]
 
 LOG_FORMATS = ("syslog", "apache", "nginx", "jsonl", "zeek", "zeek_json", "loghub:<System>", "<Header> <Spec>: <Content>")
 
 
-def read_log(path: str, format: str, *, report: bool = False, to: str = "polars") -> Any:
+def read_log(path: str, format: str, *, report: bool = False, to: Optional[str] = None,
+             progress: Optional[bool] = None) -> Any:
     """Reads the log file at ``path`` into a DataFrame, streaming in bounded batches.
 
     ``format``: ``"syslog"`` (RFC 5424 or RFC 3164, per line), ``"apache"``/``"nginx"``
@@ -28,19 +30,14 @@ def read_log(path: str, format: str, *, report: bool = False, to: str = "polars"
     format's fields are Utf8 columns, and a line that does not parse keeps its row with null
     fields, its text in ``_raw`` and the reason in ``_error``. With ``report=True`` returns
     ``(frame, report)`` where ``report`` counts rows, parsed, malformed, invalid UTF-8,
-    truncated lines and directives. ``to="pyarrow"`` returns a pyarrow Table.
+    truncated lines and directives. ``to``: ``"polars"``, ``"pyarrow"`` (a pyarrow Table), or
+    None (the default: polars when it is installed, else pyarrow). ``progress``: a tqdm bar
+    of the bytes read (None: only in a terminal or notebook; False: never).
     """
-    table, rep = _native.read_log(str(path), format)
-    out = _convert(table, to)
+    with Progress(progress, "vigil read_log", unit="B") as bar:
+        table, rep = _native.read_log(str(path), format, progress=bar.callback)
+    out = _to_kind(table, to)
     return (out, rep) if report else out
-
-
-def _convert(table: pa.Table, to: str) -> Any:
-    if to == "polars":
-        return _as_output(table, "polars")
-    if to == "pyarrow":
-        return table
-    raise ValueError(f"to must be 'polars' or 'pyarrow', not {to!r}")
 
 
 class TemplateMiner:
@@ -102,19 +99,19 @@ class TemplateMiner:
                 return table
         return _as_output(table, out_kind)
 
-    def templates(self) -> Any:
-        """The templates so far as a polars DataFrame: ``template_id``, ``template``, ``size``."""
-        import polars as pl
-
+    def templates(self, to: Optional[str] = None) -> Any:
+        """The templates so far: ``template_id`` (UInt64), ``template``, ``size`` (UInt64), in
+        order of creation. ``to``: ``"polars"``, ``"pyarrow"``, or None (polars when it is
+        installed, else a pyarrow Table)."""
         rows = self._m.templates()
-        return pl.DataFrame(
+        table = pa.table(
             {
-                "template_id": [r[0] for r in rows],
-                "template": [r[1] for r in rows],
-                "size": [r[2] for r in rows],
-            },
-            schema={"template_id": pl.UInt64, "template": pl.Utf8, "size": pl.UInt64},
+                "template_id": pa.array([r[0] for r in rows], pa.uint64()),
+                "template": pa.array([r[1] for r in rows], pa.string()),
+                "size": pa.array([r[2] for r in rows], pa.uint64()),
+            }
         )
+        return _to_kind(table, to)
 
     def mask(self, message: str) -> str:
         """The masked form of ``message`` (variables replaced by ``<*>``)."""
