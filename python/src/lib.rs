@@ -160,6 +160,8 @@ impl NativeModel {
     /// `progress(rows_done, rows_total)` is called after each batch when given. Returns
     /// the summary: rows, alerts, unscored.
     #[pyo3(signature = (input, output, batch_rows = 65536, backend = "auto", chunk_bytes = None, progress = None))]
+    // One argument per Python keyword argument.
+    #[allow(clippy::too_many_arguments)]
     fn score_parquet<'py>(
         &self,
         py: Python<'py>,
