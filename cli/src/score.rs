@@ -8,8 +8,8 @@ use crate::{Failure, Outcome};
 
 /// Score a Parquet file with a saved model (features, detector, threshold).
 ///
-/// Reads IN in batches (bounded memory), appends the feature columns, `score`,
-/// `explanation`, `alert` and `unscored_reason`, and writes OUTPUT (Parquet, zstd).
+/// Reads IN.parquet in batches (bounded memory), appends the feature columns, `score`,
+/// `explanation`, `alert` and `unscored_reason`, and writes OUT.parquet (zstd).
 /// Prints a one-line summary: rows, alerts, unscored rows. The model must have a
 /// baseline-quantile or fixed-score threshold (a top-N threshold needs the whole table).
 /// Models are the JSON files written by `Model.save` (Python) or `FittedPipeline::save`

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from typing import Any, Optional, Sequence
 
@@ -141,6 +142,21 @@ class TemplateMiner:
         """Reads a state written by :meth:`save`."""
         with open(path, encoding="utf-8") as f:
             return cls.from_json(f.read())
+
+    def _repr_html_(self) -> str:
+        rows = sorted(self._m.templates(), key=lambda r: -r[2])
+        config = json.loads(self._m.config_json())
+        settings = ", ".join(f"{k}={v}" for k, v in config.items() if k != "masks")
+        head = (f"<div><b>vigil.TemplateMiner</b>: {len(rows):,} templates from {sum(r[2] for r in rows):,} "
+                f"messages<br><small>{html.escape(settings)}</small>")
+        body = "".join(
+            f"<tr><td style='text-align:right'>{n:,}</td><td style='text-align:left'><code>{i}</code></td>"
+            f"<td style='text-align:left'><code>{html.escape(t)}</code></td></tr>"
+            for i, t, n in rows[:20]
+        )
+        more = f"<p>... {len(rows) - 20:,} more (<code>.templates()</code> lists all)</p>" if len(rows) > 20 else ""
+        return (head + "<table><tr><th style='text-align:right'>count</th><th style='text-align:left'>template_id</th>"
+                f"<th style='text-align:left'>template</th></tr>{body}</table>{more}</div>")
 
     def __repr__(self) -> str:
         return f"vigil.TemplateMiner({len(self._m.templates())} templates, settings {self._m.config_json()})"

@@ -283,7 +283,7 @@ class Model:
         rows = [("features", ", ".join(f"{f['kind']}({f['column']})" for f in spec["features"])),
                 ("detector", f"{det['kind']} " + json.dumps(det.get("params", {"combine": det.get("combine")}))),
                 ("threshold", json.dumps(spec["threshold"])),
-                ("cutoff", f"{self.cutoff}"),
+                ("cutoff", "n/a (top-N)" if self.cutoff is None else f"{self.cutoff:.4g}"),
                 ("baseline rows", str(spec["baseline_rows"]))]
         center, scale = self._native.center, self._native.scale
         if center is None or scale is None:
@@ -294,7 +294,8 @@ class Model:
         )
         more = "" if len(self.feature_names) <= 40 else f"<p>... {len(self.feature_names) - 40} more</p>"
         return (_table_html("vigil.Model", rows)
-                + f"<table><tr><th>feature</th><th>median</th><th>scale</th></tr>{stats}</table>{more}")
+                + "<table><tr><th style='text-align:left'>feature</th><th style='text-align:left'>median</th>"
+                + f"<th style='text-align:left'>scale</th></tr>{stats}</table>{more}")
 
 
 def backend_info(backend: str = "auto") -> dict:
