@@ -24,6 +24,8 @@ echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== Rust tests (CPU + GPU parity)"
 cargo test -p vigil
+echo "== command-line tool (vigil score / mine / info on the bundled data, error cases)"
+cargo test -p vigil-cli
 echo "== main example (debug build, smoke run)"
 cargo run -q -p vigil --example dga -- --top 3
 echo "== Python extension + tests"

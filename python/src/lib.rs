@@ -113,6 +113,18 @@ fn batches(table: Table) -> (Vec<RecordBatch>, SchemaRef) {
     table.into_inner()
 }
 
+/// Calls a Python progress callback `callback(done, total)` from compute that released the
+/// GIL; progress is cosmetic, so an exception in the callback is printed, not raised.
+pub(crate) fn report_progress(callback: Option<&Py<PyAny>>, done: u64, total: u64) {
+    if let Some(cb) = callback {
+        Python::attach(|py| {
+            if let Err(e) = cb.call1(py, (done, total)) {
+                e.print(py);
+            }
+        });
+    }
+}
+
 /// A fitted pipeline.
 #[pyclass(module = "vigil._native", frozen)]
 struct NativeModel {
@@ -144,6 +156,45 @@ impl NativeModel {
             Ok(Table::try_new(scored, out_schema)?)
         });
         out.map(PyArrowType).map_err(to_py)
+    }
+
+    /// Scores the Parquet file `input` into `output` in batches of `batch_rows` rows;
+    /// `progress(rows_done, rows_total)` is called after each batch when given. Returns
+    /// the summary: rows, alerts, unscored.
+    #[pyo3(signature = (input, output, batch_rows = 65536, backend = "auto", chunk_bytes = None, progress = None))]
+    // One argument per Python keyword argument.
+    #[allow(clippy::too_many_arguments)]
+    fn score_parquet<'py>(
+        &self,
+        py: Python<'py>,
+        input: &str,
+        output: &str,
+        batch_rows: usize,
+        backend: &str,
+        chunk_bytes: Option<usize>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let mut model = self.inner.clone().with_backend(self::backend(backend)?);
+        if let Some(c) = chunk_bytes {
+            model = model.with_chunk_bytes(c);
+        }
+        let (input, output) = (input.to_string(), output.to_string());
+        let summary = py
+            .detach(move || {
+                vigil::io::score_parquet_with_progress(
+                    &model,
+                    &input,
+                    &output,
+                    batch_rows,
+                    |done, total| report_progress(progress.as_ref(), done, total),
+                )
+            })
+            .map_err(to_py)?;
+        let d = PyDict::new(py);
+        d.set_item("rows", summary.rows)?;
+        d.set_item("alerts", summary.alerts)?;
+        d.set_item("unscored", summary.unscored)?;
+        Ok(d)
     }
 
     /// The model as JSON.

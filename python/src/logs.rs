@@ -1,5 +1,9 @@
 //! Log readers, the template miner and event-count vectors for Python.
 
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use arrow::array::RecordBatch;
 use arrow::pyarrow::{PyArrowType, Table};
 use pyo3::prelude::*;
@@ -15,21 +19,55 @@ fn one_batch(data: Table) -> PyResult<RecordBatch> {
         .map_err(|e| SchemaError::new_err(e.to_string()))
 }
 
-/// Reads a log file into a table and a report dict.
+/// A reader that counts the bytes read, for progress reports.
+struct Counting<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Reads a log file into a table and a report dict; `progress(bytes_read, file_bytes)` is
+/// called after each batch when given.
 #[pyfunction]
-#[pyo3(signature = (path, format, batch_rows = 65536))]
+#[pyo3(signature = (path, format, batch_rows = 65536, progress = None))]
 fn read_log<'py>(
     py: Python<'py>,
     path: &str,
     format: &str,
     batch_rows: usize,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<(PyArrowType<Table>, Bound<'py, PyDict>)> {
     let format = LogFormat::parse(format).map_err(to_py)?;
     let path = path.to_string();
     let (batch, report) = py
         .detach(move || -> vigil::Result<_> {
-            let mut r = LogReader::open(&path, format, batch_rows)?;
-            let batches = r.by_ref().collect::<vigil::Result<Vec<_>>>()?;
+            let file = std::fs::File::open(&path).map_err(|source| vigil::Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+            let read = Arc::new(AtomicU64::new(0));
+            let counting = Counting {
+                inner: file,
+                read: read.clone(),
+            };
+            let mut r = LogReader::new(
+                Box::new(std::io::BufReader::with_capacity(1 << 20, counting)),
+                format,
+                batch_rows,
+            );
+            let mut batches = Vec::new();
+            for b in r.by_ref() {
+                batches.push(b?);
+                crate::report_progress(progress.as_ref(), read.load(Ordering::Relaxed), total);
+            }
             Ok((vigil::logs::concat_batches(&batches)?, r.report().clone()))
         })
         .map_err(to_py)?;

@@ -49,19 +49,26 @@ fn beacons(
 /// One row per (entity, window) of a Parquet file read in batches of `batch_rows` rows
 /// (windows spanning batches are exact).
 #[pyfunction]
-#[pyo3(signature = (features_json, path, batch_rows = 1 << 20, backend = "auto"))]
+#[pyo3(signature = (features_json, path, batch_rows = 1 << 20, backend = "auto", progress = None))]
 fn window_aggregate_parquet(
     py: Python<'_>,
     features_json: &str,
     path: &str,
     batch_rows: usize,
     backend: &str,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<PyArrowType<Table>> {
     let features: Vec<WindowStage> = spec(features_json, "aggregates")?;
     let b = self::backend(backend)?;
     let path = path.to_string();
     let out = py.detach(move || -> vigil::Result<Table> {
-        let out = vigil::window::aggregate_features_parquet(&path, &features, batch_rows, b)?;
+        let out = vigil::window::aggregate_features_parquet_with_progress(
+            &path,
+            &features,
+            batch_rows,
+            b,
+            |done, total| crate::report_progress(progress.as_ref(), done, total),
+        )?;
         let schema = out.schema();
         Ok(Table::try_new(vec![out], schema)?)
     });

@@ -43,6 +43,8 @@ from ._sigma import SigmaRules
 from ._pipeline import (BaselineQuantile, Model, Pipeline, ScoreAbove, TopFraction, TopN, TopPerWindow,
                         backend_info)
 from ._pipeline import Threshold  # noqa: F401  (the threshold type; public, outside __all__ as before)
+# Plots (matplotlib, imported when a plot is drawn: pip install 'vigil[plot]').
+from . import plot  # noqa: F401
 
 __version__: str = _native.__version__
 

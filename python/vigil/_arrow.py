@@ -55,3 +55,26 @@ def _num_rows(data: Any) -> int:
         if hasattr(data, attr):
             return int(getattr(data, attr))
     return -1
+
+
+def _polars_installed() -> bool:
+    """Whether polars can be imported (it is optional: ``pip install 'vigil[polars]'``)."""
+    try:
+        import polars  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _to_kind(table: pa.Table, to: Any) -> Any:
+    """``table`` as ``to`` asks: ``"polars"``, ``"pyarrow"``, or None for polars when it is
+    installed and else the pyarrow Table."""
+    if to is None:
+        to = "polars" if _polars_installed() else "pyarrow"
+    if to == "polars":
+        if not _polars_installed():
+            raise ImportError("polars is not installed: pip install 'vigil[polars]', or pass to='pyarrow'")
+        return _as_output(table, "polars")
+    if to == "pyarrow":
+        return table
+    raise ValueError(f"to must be 'polars', 'pyarrow' or None, not {to!r}")

@@ -185,8 +185,14 @@ class _Detector:
 
     def _repr_html_(self) -> str:
         rows = [(k, repr(v)) for k, v in self._params().items()]
+        members = getattr(self, "members", None)
+        if isinstance(members, list) and members:
+            # An ensemble: one row per member, as the member's own repr.
+            rows = [(f"member {i}", repr(m)) for i, m in enumerate(members)] + [r for r in rows if r[0] != "members"]
         if self._fitted is not None:
-            rows += [("fitted on", ", ".join(self.features_) or "(columns)"), ("cutoff_", f"{self.cutoff_}")]
+            cut = self.cutoff_
+            rows += [("fitted on", ", ".join(self.features_) or "(columns)"),
+                     ("cutoff_", "n/a" if cut is None else f"{cut:.4g}")]
         else:
             rows += [("state", "not fitted")]
         return _table_html(f"vigil.{type(self).__name__}", rows)
@@ -307,8 +313,11 @@ class Evaluation:
 
     def __repr__(self) -> str:
         v = self._values
+        def f(x: Any) -> str:
+            return "None" if x is None else f"{x:.3f}"
+
         return (f"vigil.Evaluation(precision={v['precision']:.3f}, recall={v['recall']:.3f}, f1={v['f1']:.3f}, "
-                f"roc_auc={v['roc_auc']}, pr_auc={v['pr_auc']}, precision_at_{v['k']}={v['precision_at_k']})")
+                f"roc_auc={f(v['roc_auc'])}, pr_auc={f(v['pr_auc'])}, precision_at_{v['k']}={f(v['precision_at_k'])})")
 
     def _repr_html_(self) -> str:
         def fmt(x: Any) -> str:

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import html
 import json
 from typing import Any, Optional, Sequence
 
 import pyarrow as pa
 
 from . import _native
-from ._arrow import _as_arrow_input, _as_output
+from ._arrow import _as_arrow_input, _as_output, _to_kind
+from ._progress import Progress
 
 __all__ = ["read_log", "TemplateMiner", "LOG_FORMATS", "read_evtx"]
 
 LOG_FORMATS = ("syslog", "apache", "nginx", "jsonl", "zeek", "zeek_json", "loghub:<System>", "<Header> <Spec>: <Content>")
 
 
-def read_log(path: str, format: str, *, report: bool = False, to: str = "polars") -> Any:
+def read_log(path: str, format: str, *, report: bool = False, to: Optional[str] = None,
+             progress: Optional[bool] = None) -> Any:
     """Reads the log file at ``path`` into a DataFrame, streaming in bounded batches.
 
     ``format``: ``"syslog"`` (RFC 5424 or RFC 3164, per line), ``"apache"``/``"nginx"``
@@ -28,19 +31,14 @@ def read_log(path: str, format: str, *, report: bool = False, to: str = "polars"
     format's fields are Utf8 columns, and a line that does not parse keeps its row with null
     fields, its text in ``_raw`` and the reason in ``_error``. With ``report=True`` returns
     ``(frame, report)`` where ``report`` counts rows, parsed, malformed, invalid UTF-8,
-    truncated lines and directives. ``to="pyarrow"`` returns a pyarrow Table.
+    truncated lines and directives. ``to``: ``"polars"``, ``"pyarrow"`` (a pyarrow Table), or
+    None (the default: polars when it is installed, else pyarrow). ``progress``: a tqdm bar
+    of the bytes read (None: only in a terminal or notebook; False: never).
     """
-    table, rep = _native.read_log(str(path), format)
-    out = _convert(table, to)
+    with Progress(progress, "vigil read_log", unit="B") as bar:
+        table, rep = _native.read_log(str(path), format, progress=bar.callback)
+    out = _to_kind(table, to)
     return (out, rep) if report else out
-
-
-def _convert(table: pa.Table, to: str) -> Any:
-    if to == "polars":
-        return _as_output(table, "polars")
-    if to == "pyarrow":
-        return table
-    raise ValueError(f"to must be 'polars' or 'pyarrow', not {to!r}")
 
 
 class TemplateMiner:
@@ -102,19 +100,19 @@ class TemplateMiner:
                 return table
         return _as_output(table, out_kind)
 
-    def templates(self) -> Any:
-        """The templates so far as a polars DataFrame: ``template_id``, ``template``, ``size``."""
-        import polars as pl
-
+    def templates(self, to: Optional[str] = None) -> Any:
+        """The templates so far: ``template_id`` (UInt64), ``template``, ``size`` (UInt64), in
+        order of creation. ``to``: ``"polars"``, ``"pyarrow"``, or None (polars when it is
+        installed, else a pyarrow Table)."""
         rows = self._m.templates()
-        return pl.DataFrame(
+        table = pa.table(
             {
-                "template_id": [r[0] for r in rows],
-                "template": [r[1] for r in rows],
-                "size": [r[2] for r in rows],
-            },
-            schema={"template_id": pl.UInt64, "template": pl.Utf8, "size": pl.UInt64},
+                "template_id": pa.array([r[0] for r in rows], pa.uint64()),
+                "template": pa.array([r[1] for r in rows], pa.string()),
+                "size": pa.array([r[2] for r in rows], pa.uint64()),
+            }
         )
+        return _to_kind(table, to)
 
     def mask(self, message: str) -> str:
         """The masked form of ``message`` (variables replaced by ``<*>``)."""
@@ -144,6 +142,21 @@ class TemplateMiner:
         """Reads a state written by :meth:`save`."""
         with open(path, encoding="utf-8") as f:
             return cls.from_json(f.read())
+
+    def _repr_html_(self) -> str:
+        rows = sorted(self._m.templates(), key=lambda r: -r[2])
+        config = json.loads(self._m.config_json())
+        settings = ", ".join(f"{k}={v}" for k, v in config.items() if k != "masks")
+        head = (f"<div><b>vigil.TemplateMiner</b>: {len(rows):,} templates from {sum(r[2] for r in rows):,} "
+                f"messages<br><small>{html.escape(settings)}</small>")
+        body = "".join(
+            f"<tr><td style='text-align:right'>{n:,}</td><td style='text-align:left'><code>{i}</code></td>"
+            f"<td style='text-align:left'><code>{html.escape(t)}</code></td></tr>"
+            for i, t, n in rows[:20]
+        )
+        more = f"<p>... {len(rows) - 20:,} more (<code>.templates()</code> lists all)</p>" if len(rows) > 20 else ""
+        return (head + "<table><tr><th style='text-align:right'>count</th><th style='text-align:left'>template_id</th>"
+                f"<th style='text-align:left'>template</th></tr>{body}</table>{more}</div>")
 
     def __repr__(self) -> str:
         return f"vigil.TemplateMiner({len(self._m.templates())} templates, settings {self._m.config_json()})"

@@ -15,6 +15,7 @@ from ._arrow import _as_arrow_input, _as_output, _is_polars, _num_rows
 from ._detect import RobustZ, _Detector, _table_html
 from ._features import Feature
 from ._native import ParameterError
+from ._progress import Progress
 
 __all__ = ["TopN", "TopFraction", "TopPerWindow", "BaselineQuantile", "ScoreAbove", "Threshold",
            "Pipeline", "Model", "backend_info"]
@@ -106,17 +107,6 @@ Threshold = Union[TopN, TopFraction, TopPerWindow, BaselineQuantile, ScoreAbove]
 
 # ----------------------------------------------------------------------------- pipeline and model
 
-def _progress(total: int, enabled: Optional[bool], desc: str):
-    """A tqdm progress bar over ``total`` rows, or None (``enabled=False``, or no tqdm)."""
-    if enabled is False:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=desc, unit="rows", unit_scale=True)
-
-
 class Pipeline:
     """Features, a detector and an alert threshold, to be fitted on a baseline.
 
@@ -182,7 +172,8 @@ class Model:
         out; pyarrow in, pyarrow out) with the feature columns, ``score`` (null when a row
         cannot be scored), ``explanation`` (top features and their contributions), ``alert`` and
         ``unscored_reason``. Inputs over ``batch_rows`` rows are scored in slices with a tqdm
-        progress bar when tqdm is installed (``progress=False`` hides it); models with window
+        progress bar when tqdm is installed and output is a terminal or notebook
+        (``progress=False`` hides it, ``True`` always shows it); models with window
         aggregates or beacon scores score in one piece, so that windows are never cut."""
         data, kind = _as_arrow_input(data)
         rows = _num_rows(data)
@@ -190,18 +181,25 @@ class Model:
                 or isinstance(self.threshold_spec(), (TopN, TopFraction, TopPerWindow)) or self._windowed):
             table = self._native.score(data, self.backend, self.chunk_bytes)
             return _as_output(table, kind)
-        bar = _progress(rows, progress, "vigil score")
         parts = []
-        try:
+        with Progress(progress, "vigil score", total=rows) as bar:
             for start in range(0, rows, batch_rows):
                 part = data.slice(start, batch_rows)
                 parts.append(self._native.score(part, self.backend, self.chunk_bytes))
-                if bar is not None:
-                    bar.update(min(batch_rows, rows - start))
-        finally:
-            if bar is not None:
-                bar.close()
+                bar.advance(min(batch_rows, rows - start))
         return _as_output(pa.concat_tables(parts), kind)
+
+    def score_parquet(self, input: str, output: str, *, batch_rows: int = 65_536,
+                      progress: Optional[bool] = None) -> dict:
+        """Scores the Parquet file ``input`` into the Parquet file ``output`` (zstd), one batch
+        of ``batch_rows`` rows at a time, so memory stays bounded whatever the file size; the
+        output has the input columns and those of :meth:`score`. Returns ``{"rows", "alerts",
+        "unscored"}``. A top-N or top-fraction threshold is refused (it needs the whole table).
+        ``progress``: a tqdm bar of the rows scored (None: only in a terminal or notebook;
+        False: never)."""
+        with Progress(progress, "vigil score_parquet") as bar:
+            return self._native.score_parquet(str(input), str(output), int(batch_rows), self.backend,
+                                              self.chunk_bytes, progress=bar.callback)
 
     def alerts(self, data: Any) -> Any:
         """Only the rows that alert, highest score first."""
@@ -285,7 +283,7 @@ class Model:
         rows = [("features", ", ".join(f"{f['kind']}({f['column']})" for f in spec["features"])),
                 ("detector", f"{det['kind']} " + json.dumps(det.get("params", {"combine": det.get("combine")}))),
                 ("threshold", json.dumps(spec["threshold"])),
-                ("cutoff", f"{self.cutoff}"),
+                ("cutoff", "n/a (top-N)" if self.cutoff is None else f"{self.cutoff:.4g}"),
                 ("baseline rows", str(spec["baseline_rows"]))]
         center, scale = self._native.center, self._native.scale
         if center is None or scale is None:
@@ -296,7 +294,8 @@ class Model:
         )
         more = "" if len(self.feature_names) <= 40 else f"<p>... {len(self.feature_names) - 40} more</p>"
         return (_table_html("vigil.Model", rows)
-                + f"<table><tr><th>feature</th><th>median</th><th>scale</th></tr>{stats}</table>{more}")
+                + "<table><tr><th style='text-align:left'>feature</th><th style='text-align:left'>median</th>"
+                + f"<th style='text-align:left'>scale</th></tr>{stats}</table>{more}")
 
 
 def backend_info(backend: str = "auto") -> dict:

@@ -28,6 +28,7 @@ from typing import Any, Optional, Sequence, Union
 from . import _native
 from ._arrow import _as_arrow_input, _as_output
 from ._features import Feature
+from ._progress import Progress
 
 Duration = Optional[str]
 By = Union[str, Sequence[str]]
@@ -141,11 +142,13 @@ def aggregate(data: Any, aggregates: Sequence[Feature], backend: str = "auto") -
 
 
 def aggregate_parquet(path: str, aggregates: Sequence[Feature], *, batch_rows: int = 1 << 20,
-                      backend: str = "auto") -> Any:
+                      backend: str = "auto", progress: Optional[bool] = None) -> Any:
     """:func:`aggregate` over a Parquet file read in batches (bounded memory; windows that
-    span batches are exact). Returns a pyarrow Table."""
-    return _native.window_aggregate_parquet(json.dumps([a._spec() for a in aggregates]), str(path),
-                                            builtins.int(batch_rows), backend)
+    span batches are exact). Returns a pyarrow Table. ``progress``: a tqdm bar of the rows
+    read (None: only in a terminal or notebook; False: never)."""
+    with Progress(progress, "vigil aggregate_parquet") as bar:
+        return _native.window_aggregate_parquet(json.dumps([a._spec() for a in aggregates]), str(path),
+                                                builtins.int(batch_rows), backend, progress=bar.callback)
 
 
 def beacons(data: Any, src: str, dst: str, time: str = "ts") -> Any:

@@ -77,6 +77,18 @@ pub fn score_parquet(
     output: impl AsRef<Path>,
     batch_rows: usize,
 ) -> Result<ScoreSummary> {
+    score_parquet_with_progress(model, input, output, batch_rows, |_, _| {})
+}
+
+/// [`score_parquet`], calling `progress(rows_done, rows_total)` after each batch is written
+/// (`rows_total` from the file's metadata), e.g. to drive a progress bar.
+pub fn score_parquet_with_progress(
+    model: &FittedPipeline,
+    input: impl AsRef<Path>,
+    output: impl AsRef<Path>,
+    batch_rows: usize,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<ScoreSummary> {
     if model.threshold().is_per_batch() {
         return Err(Error::param(
             "threshold",
@@ -84,6 +96,7 @@ pub fn score_parquet(
         ));
     }
     let builder = ParquetRecordBatchReaderBuilder::try_new(open(input.as_ref())?)?;
+    let total = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
     let out_schema = model.output_schema(builder.schema())?;
     let reader = builder.with_batch_size(batch_rows.max(1)).build()?;
     let mut writer = writer(output.as_ref(), out_schema)?;
@@ -98,6 +111,7 @@ pub fn score_parquet(
             summary.alerts += alert.as_boolean().true_count() as u64;
         }
         writer.write(&scored)?;
+        progress(summary.rows, total);
     }
     writer.close()?;
     Ok(summary)

@@ -221,6 +221,16 @@ pub(crate) fn parquet_batches(
     )
 }
 
+/// Rows of the Parquet file at `path`, from its metadata.
+pub(crate) fn parquet_rows(path: &Path) -> Result<u64> {
+    let file = std::fs::File::open(path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?;
+    Ok(u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0))
+}
+
 /// Per-event broadcast of window aggregates of one batch: one Float32 column per spec
 /// (null where the row's time is null or the aggregate is undefined).
 pub(crate) fn broadcast(

@@ -479,9 +479,27 @@ pub fn aggregate_features_parquet(
     batch_rows: usize,
     backend: crate::Backend,
 ) -> Result<RecordBatch> {
+    aggregate_features_parquet_with_progress(path, features, batch_rows, backend, |_, _| {})
+}
+
+/// [`aggregate_features_parquet`], calling `progress(rows_read, rows_total)` after each
+/// batch (`rows_total` from the file's metadata), e.g. to drive a progress bar.
+pub fn aggregate_features_parquet_with_progress(
+    path: impl AsRef<std::path::Path>,
+    features: &[WindowStage],
+    batch_rows: usize,
+    backend: crate::Backend,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<RecordBatch> {
     let (mut agg, names) = feature_aggregator(features, backend)?;
-    for b in agg::parquet_batches(path.as_ref(), batch_rows)? {
-        agg.push(&b?)?;
+    let reader = agg::parquet_batches(path.as_ref(), batch_rows)?;
+    let total = agg::parquet_rows(path.as_ref())?;
+    let mut done = 0u64;
+    for b in reader {
+        let b = b?;
+        done += b.num_rows() as u64;
+        agg.push(&b)?;
+        progress(done, total);
     }
     agg.finish_named(Some(&names))
 }
