@@ -104,6 +104,19 @@ impl Stage {
         })
     }
 
+    /// Merges two fits of this stage on partitions of a baseline: fitted counts add up
+    /// (n-gram models); other stages must be equal.
+    pub(crate) fn merge(&self, other: &Stage) -> Result<Stage> {
+        match (self, other) {
+            (Stage::Row(a), Stage::Row(b)) => Ok(Stage::Row(a.merge(b)?)),
+            (a, b) if a == b => Ok(a.clone()),
+            _ => Err(Error::param(
+                "other",
+                "the models were fitted by different pipelines",
+            )),
+        }
+    }
+
     /// Computes the output columns for `batch`.
     pub(crate) fn compute(&self, batch: &RecordBatch, engine: &Engine) -> Result<Vec<ArrayRef>> {
         match self {

@@ -25,6 +25,9 @@ from typing import Any
 from . import _native
 from ._native import GpuError, InputError, ModelError, ParameterError, SchemaError, VigilError
 from ._features import Feature, char_classes, entropy, extract, length, log1p, ngrams, standardize
+from ._features import domain_parts, ngram_logprob
+from ._pipeline import BaselineMad
+from ._detect import TailRarity
 from ._detect import (Ensemble, Evaluation, IsolationForest, PcaResidual, Rarity, RobustZ, drift,
                       evaluate)
 # Windowed aggregates, time features, beaconing.
@@ -51,6 +54,7 @@ __all__ = [
     "count", "distinct_count", "mean", "std", "ratio", "first_seen", "last_seen", "since_previous",
     "time_features", "beaconing", "aggregate", "aggregate_parquet", "beacons",
     "read_log", "TemplateMiner", "count_vectors",
+    "domain_parts", "ngram_logprob", "BaselineMad", "TailRarity",
 ]
 
 
