@@ -133,11 +133,25 @@ struct FeatureFrame {
 }
 
 fn feature_frame(features: &[Stage], engine: &Engine, batch: &RecordBatch) -> Result<FeatureFrame> {
+    feature_frame_with(features, engine, batch, false)
+}
+
+/// [`feature_frame`]; `baseline`: `batch` is part of the baseline the stages were fitted on.
+fn feature_frame_with(
+    features: &[Stage],
+    engine: &Engine,
+    batch: &RecordBatch,
+    baseline: bool,
+) -> Result<FeatureFrame> {
     let rows = batch.num_rows();
     let mut columns = Vec::new();
     for f in features {
         let fields = f.output_fields();
-        let arrays = f.compute(batch, engine)?;
+        let arrays = if baseline {
+            f.compute_baseline(batch, engine)?
+        } else {
+            f.compute(batch, engine)?
+        };
         columns.extend(fields.into_iter().zip(arrays));
     }
     let width: usize = features.iter().map(|f| f.detector_names().len()).sum();
@@ -221,7 +235,7 @@ impl Pipeline {
         let mut matrix = Vec::with_capacity(rows * names.len());
         let mut augmented = Vec::with_capacity(baseline.len());
         for batch in baseline {
-            let frame = feature_frame(&features, &self.engine, batch)?;
+            let frame = feature_frame_with(&features, &self.engine, batch, true)?;
             augmented.push(with_feature_columns(batch, &frame.columns)?);
             matrix.extend(frame.matrix);
         }

@@ -117,6 +117,19 @@ impl Stage {
         }
     }
 
+    /// Computes the output columns for a batch of the baseline the stage was fitted on
+    /// (fitted models score its rows as held out; see `Feature::compute_with`).
+    pub(crate) fn compute_baseline(
+        &self,
+        batch: &RecordBatch,
+        engine: &Engine,
+    ) -> Result<Vec<ArrayRef>> {
+        match self {
+            Stage::Row(f) => f.compute_with(batch, engine, true),
+            Stage::Window(w) => w.compute(batch, engine),
+        }
+    }
+
     /// Computes the output columns for `batch`.
     pub(crate) fn compute(&self, batch: &RecordBatch, engine: &Engine) -> Result<Vec<ArrayRef>> {
         match self {

@@ -102,10 +102,10 @@ class WittenBell:
             p = (grams.get(h + c, 0) + th * p) / (ch + th)
         return p
 
-    def score(self, text: str) -> tuple[float, float]:
+    def score(self, text: str) -> tuple[float, float, float]:
         p = self.START * (self.n - 1) + text + self.END
         lps = [math.log(self.prob(p[i - self.n + 1:i], p[i])) for i in range(self.n - 1, len(p))]
-        return sum(lps) / len(lps), min(lps)
+        return sum(lps) / len(lps), min(lps), sum(lps)
 
 
 def test_ngram_logprob_hand_computed():
@@ -129,6 +129,7 @@ def test_ngram_logprob_matches_plain_python_and_merges():
     want = np.array([ref.score(t) for t in test])
     np.testing.assert_allclose(out["q_logprob_mean"].to_numpy(), want[:, 0], rtol=1e-5)
     np.testing.assert_allclose(out["q_logprob_min"].to_numpy(), want[:, 1], rtol=1e-5)
+    np.testing.assert_allclose(out["q_logprob_sum"].to_numpy(), want[:, 2], rtol=1e-5)
     # Saved in the model file, and two halves merge into the whole-baseline model.
     again = vigil.Model.from_json(model.to_json())
     np.testing.assert_array_equal(again.score(pl.DataFrame({"q": test}))["q_logprob_mean"].to_numpy(),
@@ -154,3 +155,20 @@ def test_registrable_label_part_and_rarity_of_suffix():
     forest = vigil.Pipeline([vigil.domain_parts("q"), vigil.ngram_logprob("q", n=2)],
                             detector=vigil.RobustZ()).fit(pa.table({"q": base}))
     assert forest.feature_names == ["q_labels", "q_logprob_mean", "q_logprob_min", "q_logprob_sum"]
+
+
+def test_baseline_rows_are_scored_leave_one_out_when_fitting():
+    """The detector is fitted on the model's values for names it has not seen: each baseline
+    row's log-probability is that of a model fitted without it (checked against the plain
+    implementation refitted once per row), while new rows see the whole model."""
+    words = ["google", "gmail", "yahoo", "goo", "bing", "mail", "maps", "bbc", "cnn", "ebay",
+             "amazon", "apple", "azure", "live", "office", "outlook", "skype", "github"]
+    model = vigil.Pipeline([vigil.ngram_logprob("q", n=3)], detector=vigil.RobustZ()).fit(pa.table({"q": words}))
+    held_out = [WittenBell(3, words[:i] + words[i + 1:]).score(w) for i, w in enumerate(words)]
+    medians = dict(zip(model.baseline_stats().column("feature").to_pylist(),
+                       model.baseline_stats().column("median").to_pylist()))
+    assert medians["q_logprob_mean"] == pytest.approx(float(np.median([h[0] for h in held_out])), rel=1e-5)
+    assert medians["q_logprob_sum"] == pytest.approx(float(np.median([h[2] for h in held_out])), rel=1e-5)
+    whole = WittenBell(3, words)
+    out = model.score(pa.table({"q": ["google"]}))
+    assert out.column("q_logprob_mean")[0].as_py() == pytest.approx(whole.score("google")[0], rel=1e-6)

@@ -174,17 +174,65 @@ impl NgramCounts {
     }
 }
 
+/// The n-grams of one string, to take out of the counts when that string is a baseline row
+/// (held-out scoring).
+struct Own {
+    grams: HashMap<String, u64>,
+    /// Per history: (occurrences, continuations whose whole count is this string's).
+    histories: HashMap<String, (u64, u64)>,
+    total: u64,
+    /// Characters seen only in this string.
+    vocab: u64,
+}
+
 impl CharLm {
-    /// `P(c | history)` with `history.len() == n - 1` (fewer for lower orders).
-    fn prob(&self, history: &[char], c: char) -> f64 {
-        let unigram = |c: char| {
-            let count = self.grams[0]
-                .get(c.to_string().as_str())
-                .copied()
-                .unwrap_or(0);
-            (count as f64 + 1.0) / (self.total as f64 + self.vocab as f64)
+    fn own(&self, text: &str) -> Own {
+        let p = padded(text, self.n);
+        let mut grams: HashMap<String, u64> = HashMap::new();
+        for t in self.n - 1..p.len() {
+            for k in 1..=self.n {
+                *grams.entry(p[t + 1 - k..=t].iter().collect()).or_default() += 1;
+            }
+        }
+        let mut histories: HashMap<String, (u64, u64)> = HashMap::new();
+        let (mut total, mut vocab) = (0, 0);
+        for (g, &c) in &grams {
+            let k = g.chars().count();
+            let gone = self.grams[k - 1].get(g.as_str()).copied().unwrap_or(0) <= c;
+            if k == 1 {
+                total += c;
+                vocab += u64::from(gone);
+            } else {
+                let e = histories
+                    .entry(g.chars().take(k - 1).collect())
+                    .or_default();
+                e.0 += c;
+                e.1 += u64::from(gone);
+            }
+        }
+        Own {
+            grams,
+            histories,
+            total,
+            vocab,
+        }
+    }
+
+    /// `P(c | history)` with `history.len() == n - 1` (fewer for lower orders), with the
+    /// n-grams of `own` taken out of the counts.
+    fn prob(&self, history: &[char], c: char, own: Option<&Own>) -> f64 {
+        let less = |key: &str| own.and_then(|o| o.grams.get(key)).copied().unwrap_or(0);
+        let key1 = c.to_string();
+        let count = self.grams[0].get(key1.as_str()).copied().unwrap_or(0);
+        let (total, vocab) = match own {
+            Some(o) => (
+                self.total.saturating_sub(o.total),
+                self.vocab.saturating_sub(o.vocab),
+            ),
+            None => (self.total, self.vocab),
         };
-        let mut p = unigram(c);
+        let count = count.saturating_sub(less(&key1));
+        let mut p = (count as f64 + 1.0) / (total as f64 + vocab as f64);
         let mut key = String::new();
         // From order 2 up to n, each using the previous order's estimate.
         for k in 2..=self.n.min(history.len() + 1) {
@@ -194,8 +242,20 @@ impl CharLm {
             let Some(&(ch, th)) = self.histories[k - 1].get(key.as_str()) else {
                 continue;
             };
+            let (oc, ot) = own
+                .and_then(|o| o.histories.get(key.as_str()))
+                .copied()
+                .unwrap_or((0, 0));
+            let (ch, th) = (ch.saturating_sub(oc), th.saturating_sub(ot));
+            if ch == 0 {
+                continue;
+            }
             key.push(c);
-            let count = self.grams[k - 1].get(key.as_str()).copied().unwrap_or(0);
+            let count = self.grams[k - 1]
+                .get(key.as_str())
+                .copied()
+                .unwrap_or(0)
+                .saturating_sub(less(&key));
             p = (count as f64 + th as f64 * p) / (ch as f64 + th as f64);
         }
         p
@@ -203,10 +263,21 @@ impl CharLm {
 
     /// Mean, minimum and sum of the per-character natural-log probabilities of `text`.
     pub(crate) fn score(&self, text: &str) -> (f64, f64, f64) {
+        self.score_with(text, None)
+    }
+
+    /// [`score`](Self::score) of a string that is one of the fitted ones, as if the model had
+    /// been fitted without it (leave-one-out: its n-grams are taken out of the counts).
+    pub(crate) fn score_held_out(&self, text: &str) -> (f64, f64, f64) {
+        let own = self.own(text);
+        self.score_with(text, Some(&own))
+    }
+
+    fn score_with(&self, text: &str, own: Option<&Own>) -> (f64, f64, f64) {
         let p = padded(text, self.n);
         let (mut sum, mut min, mut count) = (0.0, f64::INFINITY, 0usize);
         for t in self.n - 1..p.len() {
-            let lp = self.prob(&p[t + 1 - self.n..t], p[t]).ln();
+            let lp = self.prob(&p[t + 1 - self.n..t], p[t], own).ln();
             sum += lp;
             min = min.min(lp);
             count += 1;
@@ -215,12 +286,21 @@ impl CharLm {
     }
 }
 
-/// The three output columns (mean, min, sum) for `texts` (`None` = null).
-pub(crate) fn compute(model: &CharLm, texts: &[Option<String>]) -> Vec<ArrayRef> {
+/// The three output columns (mean, min, sum) for `texts` (`None` = null); `held_out`: the
+/// texts are the fitted ones, each scored leave-one-out.
+pub(crate) fn compute(model: &CharLm, texts: &[Option<String>], held_out: bool) -> Vec<ArrayRef> {
     use rayon::prelude::*;
     let scores: Vec<Option<(f64, f64, f64)>> = texts
         .par_iter()
-        .map(|t| t.as_deref().map(|t| model.score(t)))
+        .map(|t| {
+            t.as_deref().map(|t| {
+                if held_out {
+                    model.score_held_out(t)
+                } else {
+                    model.score(t)
+                }
+            })
+        })
         .collect();
     let nulls = NullBuffer::from_iter(scores.iter().map(Option::is_some));
     let nulls = (nulls.null_count() > 0).then_some(nulls);
@@ -247,7 +327,7 @@ mod tests {
         let p1 = |c: f64| (c + 1.0) / 10.0;
         // P(a|^) = (2 + 1 * P1(a)) / (2 + 1) with P1(a) = 3/10
         let pa = (2.0 + p1(2.0)) / 3.0;
-        assert!((lm.prob(&[START], 'a') - pa).abs() < 1e-12);
+        assert!((lm.prob(&[START], 'a', None) - pa).abs() < 1e-12);
         // "b" alone: P(b|^) = (0 + P1(b)) / 3, P($|b) = (2 + P1($)) / 3
         let pb = p1(2.0) / 3.0;
         let pe = (2.0 + p1(2.0)) / 3.0;
@@ -256,7 +336,25 @@ mod tests {
         assert!((sum - (pb.ln() + pe.ln())).abs() < 1e-12);
         assert!((min - pb.ln()).abs() < 1e-12);
         // An unseen character after an unseen history: the add-one unigram 1/10.
-        assert!((lm.prob(&['z'], 'q') - 0.1).abs() < 1e-12);
+        assert!((lm.prob(&['z'], 'q', None) - 0.1).abs() < 1e-12);
+    }
+
+    #[test]
+    fn held_out_equals_a_fit_without_the_string() {
+        let all = ["google", "gmail", "yahoo", "goo", "bing", "google"];
+        let lm = NgramCounts::fit(3, all).model();
+        for (i, t) in all.iter().enumerate() {
+            let rest: Vec<&str> = all
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .map(|(_, s)| *s)
+                .collect();
+            let without = NgramCounts::fit(3, rest).model();
+            let (a, b) = (lm.score_held_out(t), without.score(t));
+            assert!((a.0 - b.0).abs() < 1e-12, "{t}: {a:?} {b:?}");
+            assert!((a.1 - b.1).abs() < 1e-12 && (a.2 - b.2).abs() < 1e-12);
+        }
     }
 
     #[test]

@@ -277,6 +277,14 @@ impl Feature {
 
     /// The strings an n-gram model reads of `array` (`None` = null).
     fn lm_texts(&self, array: &dyn Array, part: TextPart) -> Result<Vec<Option<String>>> {
+        // A dictionary is read as its values, row by row.
+        let decoded;
+        let array = if let DataType::Dictionary(..) = array.data_type() {
+            decoded = arrow::compute::cast(array, &DataType::Utf8)?;
+            decoded.as_ref()
+        } else {
+            array
+        };
         let strings = Strings::new(array, &self.column)?;
         let nulls = array.logical_nulls();
         Ok((0..strings.len())
@@ -409,6 +417,21 @@ impl Feature {
 
     /// Computes the output columns for `batch`.
     pub(crate) fn compute(&self, batch: &RecordBatch, engine: &Engine) -> Result<Vec<ArrayRef>> {
+        self.compute_with(batch, engine, false)
+    }
+
+    /// Computes the output columns for `batch`; `baseline`: `batch` is part of the baseline
+    /// this feature was fitted on, so a fitted model scores each row as held out (an n-gram
+    /// model leaves the row's own n-grams out), as it will score rows it has not seen.
+    pub(crate) fn compute_with(
+        &self,
+        batch: &RecordBatch,
+        engine: &Engine,
+        baseline: bool,
+    ) -> Result<Vec<ArrayRef>> {
+        if baseline && matches!(self.kind, FeatureKind::NgramLogprob { .. }) {
+            return self.compute_strings(column(batch, &self.column)?.as_ref(), engine, true);
+        }
         if self.is_numeric() {
             let (values, nulls) = numeric_input(batch, &self.column)?;
             let op = match self.kind {
@@ -447,7 +470,7 @@ impl Feature {
                     found: DataType::Dictionary(Box::new(DataType::Int32), value_type.clone()),
                 });
             }
-            let per_value = self.compute_strings(dict.values().as_ref(), engine)?;
+            let per_value = self.compute_strings(dict.values().as_ref(), engine, false)?;
             let keys = dict.normalized_keys();
             let indices =
                 arrow::array::UInt32Array::from_iter(keys.iter().enumerate().map(|(i, &k)| {
@@ -462,10 +485,15 @@ impl Feature {
                 .map(|a| arrow::compute::take(a.as_ref(), &indices, None).map_err(Error::from))
                 .collect();
         }
-        self.compute_strings(array.as_ref(), engine)
+        self.compute_strings(array.as_ref(), engine, false)
     }
 
-    fn compute_strings(&self, array: &dyn Array, engine: &Engine) -> Result<Vec<ArrayRef>> {
+    fn compute_strings(
+        &self,
+        array: &dyn Array,
+        engine: &Engine,
+        held_out: bool,
+    ) -> Result<Vec<ArrayRef>> {
         let strings = Strings::new(array, &self.column)?;
         let nulls = array.logical_nulls();
         let rows = strings.len();
@@ -479,7 +507,7 @@ impl Feature {
                     ))
                 })?;
                 let texts = self.lm_texts(array, *part)?;
-                return Ok(char_lm::compute(&model.model(), &texts));
+                return Ok(char_lm::compute(&model.model(), &texts, held_out));
             }
             _ => {}
         }
