@@ -785,3 +785,43 @@ fn forest_and_histogram_kernels_agree_on_real_domains() {
         r.histogram(&now, Backend::Gpu).unwrap()
     );
 }
+
+#[test]
+fn non_finite_baseline_values_are_fitted_as_nulls() {
+    // +-inf and NaN in a baseline must not poison a model: each detector fitted on them equals
+    // the one fitted with those cells null, and scores stay finite.
+    let mut rng = Rng(17);
+    let n = 300;
+    let clean: Vec<Option<f64>> = (0..n).map(|_| Some(rng.unit() * 10.0)).collect();
+    let other: Vec<Option<f64>> = (0..n).map(|_| Some(rng.unit())).collect();
+    let mut dirty = clean.clone();
+    let mut nulled = clean.clone();
+    for i in (0..n).step_by(9) {
+        dirty[i] = Some(if i % 2 == 0 {
+            f64::INFINITY
+        } else {
+            f64::NEG_INFINITY
+        });
+        nulled[i] = None;
+    }
+    dirty[4] = Some(f64::NAN);
+    nulled[4] = None;
+    let a = numeric_batch(vec![("x", dirty), ("y", other.clone())]);
+    let b = numeric_batch(vec![("x", nulled), ("y", other)]);
+    let cols = vec!["x".to_string(), "y".to_string()];
+    for det in [
+        Detector::IsolationForest(IsolationForest::default()),
+        Detector::RobustZ(vigil::detect::RobustZ::default()),
+        Detector::PcaResidual(vigil::detect::PcaResidual::default()),
+    ] {
+        let fa = det
+            .fit_batches(std::slice::from_ref(&a), &cols, Backend::Cpu)
+            .unwrap();
+        let fb = det
+            .fit_batches(std::slice::from_ref(&b), &cols, Backend::Cpu)
+            .unwrap();
+        assert_eq!(fa.to_json().unwrap(), fb.to_json().unwrap());
+        let scores = fa.score_samples(&a, Backend::Cpu).unwrap();
+        assert!(scores.iter().all(|s| s.is_finite()), "{det:?}");
+    }
+}

@@ -133,13 +133,27 @@ struct FeatureFrame {
 }
 
 fn feature_frame(features: &[Stage], engine: &Engine, batch: &RecordBatch) -> Result<FeatureFrame> {
+    feature_frame_with(features, engine, batch, false)
+}
+
+/// [`feature_frame`]; `baseline`: `batch` is part of the baseline the stages were fitted on.
+fn feature_frame_with(
+    features: &[Stage],
+    engine: &Engine,
+    batch: &RecordBatch,
+    baseline: bool,
+) -> Result<FeatureFrame> {
     let rows = batch.num_rows();
     let mut columns = Vec::new();
     // Whether each column feeds the detector (rule-hit columns are carried, not scored).
     let mut feeds = Vec::new();
     for f in features {
         let fields = f.output_fields();
-        let arrays = f.compute(batch, engine)?;
+        let arrays = if baseline {
+            f.compute_baseline(batch, engine)?
+        } else {
+            f.compute(batch, engine)?
+        };
         feeds.extend(std::iter::repeat_n(
             !f.detector_names().is_empty(),
             fields.len(),
@@ -179,6 +193,8 @@ fn feature_frame(features: &[Stage], engine: &Engine, batch: &RecordBatch) -> Re
                     put(&|i| values.value(i * d + k));
                 }
             }
+            // Text outputs are not in the matrix (see `scalar_names`).
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {}
             other => {
                 return Err(Error::InvalidInput(format!(
                     "internal: feature type {other} not scorable"
@@ -187,6 +203,19 @@ fn feature_frame(features: &[Stage], engine: &Engine, batch: &RecordBatch) -> Re
         }
     }
     Ok(FeatureFrame { columns, matrix })
+}
+
+/// `batch` with the feature columns appended: what column-reading detectors (rarity) see, so
+/// they can name feature outputs such as a domain's registrable part.
+fn with_feature_columns(batch: &RecordBatch, columns: &[(Field, ArrayRef)]) -> Result<RecordBatch> {
+    let mut fields: Vec<Arc<Field>> = batch.schema().fields().iter().cloned().collect();
+    let mut arrays = batch.columns().to_vec();
+    for (f, a) in columns {
+        fields.push(Arc::new(f.clone()));
+        arrays.push(a.clone());
+    }
+    let schema = Arc::new(Schema::new(fields));
+    Ok(RecordBatch::try_new(schema, arrays)?)
 }
 
 impl Pipeline {
@@ -210,13 +239,18 @@ impl Pipeline {
             .collect::<Result<Vec<_>>>()?;
         let names: Vec<String> = features.iter().flat_map(|f| f.detector_names()).collect();
         let mut matrix = Vec::with_capacity(rows * names.len());
+        let mut augmented = Vec::with_capacity(baseline.len());
         for batch in baseline {
-            matrix.extend(feature_frame(&features, &self.engine, batch)?.matrix);
+            let frame = feature_frame_with(&features, &self.engine, batch, true)?;
+            augmented.push(with_feature_columns(batch, &frame.columns)?);
+            matrix.extend(frame.matrix);
         }
-        let detector = self.detector.fit(&names, &matrix, baseline, &self.engine)?;
+        let detector = self
+            .detector
+            .fit(&names, &matrix, &augmented, &self.engine)?;
         let mut scores = Vec::with_capacity(rows);
         let mut at = 0;
-        for batch in baseline {
+        for batch in &augmented {
             let end = at + batch.num_rows() * names.len();
             scores.extend(
                 detector
@@ -290,7 +324,7 @@ impl FittedPipeline {
     /// baseline (see [`FittedDetector::merge`]). The cut-off of a baseline-quantile
     /// threshold cannot be merged exactly: the merged model keeps the larger of the two.
     pub fn merge(&self, other: &FittedPipeline) -> Result<FittedPipeline> {
-        if self.model.features != other.model.features
+        if self.model.features.len() != other.model.features.len()
             || self.model.threshold != other.model.threshold
         {
             return Err(Error::param(
@@ -299,6 +333,13 @@ impl FittedPipeline {
             ));
         }
         let mut out = self.clone();
+        out.model.features = self
+            .model
+            .features
+            .iter()
+            .zip(&other.model.features)
+            .map(|(a, b)| a.merge(b))
+            .collect::<Result<Vec<_>>>()?;
         out.model.detector = self.model.detector.merge(&other.model.detector)?;
         out.model.baseline_rows += other.model.baseline_rows;
         out.model.cutoff = match (self.model.cutoff, other.model.cutoff) {
@@ -364,7 +405,11 @@ impl FittedPipeline {
         let schema = self.output_schema(batch.schema().as_ref())?;
         let frame = feature_frame(&self.model.features, &self.engine, batch)?;
         let det = &self.model.detector;
-        let out = det.score(&self.engine, &frame.matrix, batch)?;
+        let out = det.score(
+            &self.engine,
+            &frame.matrix,
+            &with_feature_columns(batch, &frame.columns)?,
+        )?;
         let flags = self
             .model
             .threshold

@@ -126,6 +126,32 @@ impl Stage {
         })
     }
 
+    /// Merges two fits of this stage on partitions of a baseline: fitted counts add up
+    /// (n-gram models); other stages must be equal.
+    pub(crate) fn merge(&self, other: &Stage) -> Result<Stage> {
+        match (self, other) {
+            (Stage::Row(a), Stage::Row(b)) => Ok(Stage::Row(a.merge(b)?)),
+            (a, b) if a == b => Ok(a.clone()),
+            _ => Err(Error::param(
+                "other",
+                "the models were fitted by different pipelines",
+            )),
+        }
+    }
+
+    /// Computes the output columns for a batch of the baseline the stage was fitted on
+    /// (fitted models score its rows as held out; see `Feature::compute_with`).
+    pub(crate) fn compute_baseline(
+        &self,
+        batch: &RecordBatch,
+        engine: &Engine,
+    ) -> Result<Vec<ArrayRef>> {
+        match self {
+            Stage::Row(f) => f.compute_with(batch, engine, true),
+            other => other.compute(batch, engine),
+        }
+    }
+
     /// Computes the output columns for `batch`.
     pub(crate) fn compute(&self, batch: &RecordBatch, engine: &Engine) -> Result<Vec<ArrayRef>> {
         match self {

@@ -45,19 +45,19 @@ def test_isolation_forest_ranks_like_scikit_learn():
     theirs = SkForest(n_estimators=100, max_samples=256, random_state=3).fit(train)
     floor = spearman(-theirs.score_samples(test),
                      -SkForest(n_estimators=100, max_samples=256, random_state=4).fit(train).score_samples(test))
-    rho = spearman(ours.score_samples(test), -theirs.score_samples(test))
+    rho = spearman(ours.decision_function(test), -theirs.score_samples(test))
     print(f"Spearman vigil vs scikit-learn, 100 trees: {rho:.4f} (scikit-learn vs itself, other seed: {floor:.4f})")
     assert rho >= 0.95
 
     train, test = blobs(4000, seed=1), blobs(2000, seed=2, outliers=40)
     ours = vigil.IsolationForest(n_trees=1000, max_samples=256, seed=3).fit(train, backend="cpu")
     theirs = SkForest(n_estimators=1000, max_samples=256, random_state=3).fit(train)
-    rho = spearman(ours.score_samples(test), -theirs.score_samples(test))
+    rho = spearman(ours.decision_function(test), -theirs.score_samples(test))
     print(f"Spearman vigil vs scikit-learn, 1000 trees, two clusters + outliers: {rho:.4f}")
     assert rho >= 0.98
     # Both put the same rows on top: mostly the planted uniform outliers (a few of which land
     # inside a cluster).
-    top = np.argsort(-ours.score_samples(test))[:40]
+    top = np.argsort(-ours.decision_function(test))[:40]
     top_sk = np.argsort(theirs.score_samples(test))[:40]
     assert len(set(top) & set(top_sk)) >= 36
     assert (top >= 2000).mean() >= 0.75
@@ -71,12 +71,12 @@ def test_scikit_learn_like_api_on_numpy_and_polars():
     assert pred.dtype == np.int8 and set(np.unique(pred)) <= {0, 1}
     assert 0.005 <= pred.mean() <= 0.015  # the 0.99 quantile of the baseline's own scores
     df = pl.DataFrame({c: train[:, j] for j, c in enumerate("abcde")})
-    np.testing.assert_allclose(det.score_samples(df), det.score_samples(train), rtol=0, atol=0)
+    np.testing.assert_allclose(det.decision_function(df), det.decision_function(train), rtol=0, atol=0)
     explained = det.explain(df)
     assert isinstance(explained, pl.DataFrame) and explained.height == 3000
     item = explained["explanation"][0].to_list()[0]
     assert set(item) == {"feature", "contribution", "value"} and item["feature"] in "abcde"
-    assert (det.decision_function(train) > 0).sum() == pred.sum()
+    assert (det.decision_function(train) > det.threshold_).sum() == pred.sum()
     with pytest.raises(RuntimeError):
         vigil.PcaResidual().score_samples(train)
 
@@ -87,12 +87,12 @@ def test_detectors_save_merge_and_reject_corrupted_files(tmp_path):
     b = vigil.PcaResidual().fit(train[1000:], backend="cpu")
     whole = vigil.PcaResidual().fit(train, backend="cpu")
     merged = a.merge(b)
-    np.testing.assert_allclose(merged.score_samples(train), whole.score_samples(train), rtol=1e-4)
+    np.testing.assert_allclose(merged.decision_function(train), whole.decision_function(train), rtol=1e-4)
     path = tmp_path / "pca.json"
     merged.save(str(path))
     loaded = vigil.PcaResidual.load(str(path))
     assert isinstance(loaded, vigil.PcaResidual)
-    np.testing.assert_array_equal(loaded.score_samples(train), merged.score_samples(train))
+    np.testing.assert_array_equal(loaded.decision_function(train), merged.decision_function(train))
     spec = json.loads(path.read_text())
     spec["detector"]["components"] = spec["detector"]["components"][:-1]
     path.write_text(json.dumps(spec))

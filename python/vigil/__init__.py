@@ -26,6 +26,9 @@ from typing import Any
 from . import _native
 from ._native import GpuError, InputError, ModelError, ParameterError, SchemaError, VigilError
 from ._features import Feature, char_classes, entropy, extract, length, log1p, ngrams, standardize
+from ._features import domain_parts, ngram_logprob
+from ._pipeline import BaselineMad
+from ._detect import TailRarity
 from ._detect import (Ensemble, Evaluation, IsolationForest, PcaResidual, Rarity, RobustZ, drift,
                       evaluate)
 # Windowed aggregates, time features, beaconing.
@@ -59,6 +62,7 @@ __all__ = [
     "read_log", "TemplateMiner", "count_vectors",
     "read_evtx",
     "SigmaRules",
+    "domain_parts", "ngram_logprob", "BaselineMad", "TailRarity",
 ]
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import html
+import inspect
 import json
 from typing import Any, Optional, Sequence
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -13,7 +16,7 @@ from . import _native
 from ._arrow import _as_arrow_input, _as_output
 
 __all__ = [
-    "RobustZ", "IsolationForest", "PcaResidual", "Rarity", "Ensemble",
+    "RobustZ", "IsolationForest", "PcaResidual", "Rarity", "Ensemble", "TailRarity",
     "Evaluation", "evaluate", "drift",
 ]
 
@@ -26,18 +29,41 @@ def _table_html(title: str, rows: Sequence[tuple[str, str]]) -> str:
     return f"<div><b>{html.escape(title)}</b><table>{body}</table></div>"
 
 
-def _as_table(data: Any, columns: Optional[Sequence[str]] = None) -> tuple[Any, Optional[list[str]]]:
-    """Arrow-readable data and the column names it provides. A 2-D numpy array becomes a
-    table with columns ``columns`` or ``f0, f1, ...``."""
-    if hasattr(data, "shape") and hasattr(data, "dtype") and not hasattr(data, "columns"):
-        import numpy as np
+def _is_table_like(data: Any) -> bool:
+    return (hasattr(data, "__arrow_c_stream__") or hasattr(data, "columns")
+            or isinstance(data, (pa.Table, pa.RecordBatch)))
 
-        arr = np.asarray(data)
-        if arr.ndim != 2:
-            raise ValueError(f"expected a 2-D array (rows x features), got shape {arr.shape}")
+
+def _dense_2d(data: Any) -> Any:
+    """A 2-D float array from an array-like, with scikit-learn's input checks and messages."""
+    if hasattr(data, "tocsr") or type(data).__module__.startswith("scipy.sparse"):
+        raise TypeError("vigil detectors take dense data: sparse input is not supported; "
+                        "convert it with X.toarray()")
+    arr = np.asarray(data)
+    if np.iscomplexobj(arr):
+        raise ValueError("Complex data not supported")
+    if arr.dtype.kind not in "fiub":
+        arr = arr.astype(np.float64)
+    if arr.ndim != 2:
+        raise ValueError(f"Expected 2D array, got {arr.ndim}D array instead (shape {arr.shape}). Reshape your "
+                         "data either using array.reshape(-1, 1) if your data has a single feature or "
+                         "array.reshape(1, -1) if it contains a single sample.")
+    if arr.shape[0] == 0:
+        raise ValueError(f"Found array with 0 sample(s) (shape={arr.shape}) while a minimum of 1 is required.")
+    if arr.shape[1] == 0:
+        raise ValueError(f"Found array with 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required.")
+    return arr
+
+
+def _as_table(data: Any, columns: Optional[Sequence[str]] = None) -> tuple[Any, Optional[list[str]]]:
+    """Arrow-readable data and the column names it provides. An array-like (numpy, nested
+    lists) becomes a table with columns ``columns`` or ``f0, f1, ...``."""
+    if not _is_table_like(data):
+        arr = _dense_2d(data)
         names = list(columns) if columns is not None else [f"f{j}" for j in range(arr.shape[1])]
         if len(names) != arr.shape[1]:
-            raise ValueError(f"{len(names)} column names for {arr.shape[1]} columns")
+            raise ValueError(f"X has {arr.shape[1]} features, but the detector is expecting {len(names)} "
+                             "features as input.")
         return pa.table({n: arr[:, j] for j, n in enumerate(names)}), names
     table, _ = _as_arrow_input(data)
     return table, None
@@ -54,20 +80,79 @@ def _numeric_columns(table: Any) -> list[str]:
     return [name for name, dtype in schema.items() if dtype.is_numeric() or str(dtype) == "Boolean"]
 
 
-class _Detector:
-    """Shared behaviour: ``fit``, ``score_samples``, ``predict``, ``explain``, ``merge``, save/load.
+_COMMON_PARAMS = ("contamination", "cutoff", "robust_k", "columns", "backend")
+_CUTOFFS = ("contamination", "robust")
 
-    Scores are anomaly scores: **higher = more anomalous** (as in PyOD; scikit-learn's
-    ``IsolationForest.score_samples`` returns the negation). ``predict`` follows PyOD too:
-    1 = anomaly, 0 = normal, against the cut-off fitted on the baseline (``cutoff_``).
+
+class _Detector:
+    """Shared behaviour of vigil's detectors used alone: PyOD's ``BaseDetector`` contract and
+    a scikit-learn estimator.
+
+    Every hyperparameter is a constructor argument (``get_params`` / ``set_params``, so
+    ``sklearn.base.clone``, ``GridSearchCV`` and ``Pipeline`` work), including the cut-off:
+
+    - ``contamination`` (0 < c <= 0.5, default 0.01): as in PyOD, ``threshold_`` is the
+      ``1 - contamination`` quantile of the baseline's own scores (``decision_scores_``);
+    - ``cutoff="robust"``: ``threshold_ = median + robust_k * 1.4826 * MAD`` of
+      ``decision_scores_`` (1.2533 x the mean absolute deviation when the MAD is 0), which a
+      few percent of anomalies in the baseline barely move; ``robust_k`` = 3.5 is Iglewicz and
+      Hoaglin's modified z-score rule.
+
+    ``fit(X)`` returns the detector and sets ``decision_scores_``, ``threshold_``, ``labels_``
+    (1 = anomaly), ``features_`` and ``n_features_in_``; these exist only after fit.
+    ``decision_function`` is the anomaly score (**higher = more anomalous**, as in PyOD);
+    ``predict`` gives 1 for scores above ``threshold_``, else 0; ``predict_proba`` PyOD's linear
+    or unify scaling. ``score_samples`` has scikit-learn's sign (higher = more normal, the
+    negated anomaly score), as ``sklearn.ensemble.IsolationForest``.
+
+    Non-finite values (NaN, +-inf) in the input are nulls: a detector never learns from them
+    (isolation forest: replaced by the baseline mean; robust z and PCA: left out of the row).
     """
 
     kind: str = ""
+    _estimator_type = "outlier_detector"
 
-    def __init__(self) -> None:
-        self._fitted: Optional[_native.NativeDetector] = None
-        self.cutoff_: Optional[float] = None
-        self.backend = "auto"
+    # --- scikit-learn parameters
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return sorted(p.name for p in sig.parameters.values()
+                      if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL))
+
+    def get_params(self, deep: bool = True) -> dict:
+        """The constructor arguments (scikit-learn's contract)."""
+        out = {}
+        for name in self._get_param_names():
+            value = getattr(self, name)
+            if deep and hasattr(value, "get_params") and not isinstance(value, type):
+                out.update((f"{name}__{k}", v) for k, v in value.get_params().items())
+            out[name] = value
+        return out
+
+    def set_params(self, **params: Any) -> "_Detector":
+        """Sets constructor arguments (``name__sub`` reaches a nested estimator)."""
+        valid = self._get_param_names()
+        nested: dict = {}
+        for key, value in params.items():
+            name, _, sub = key.partition("__")
+            if name not in valid:
+                raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}; valid: {valid}")
+            if sub:
+                nested.setdefault(name, {})[sub] = value
+            else:
+                setattr(self, name, value)
+        for name, sub_params in nested.items():
+            getattr(self, name).set_params(**sub_params)
+        return self
+
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.utils import InputTags, Tags, TargetTags
+
+        return Tags(estimator_type="outlier_detector", target_tags=TargetTags(required=False),
+                    input_tags=InputTags(allow_nan=True))
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return getattr(self, "_fitted", None) is not None
 
     # --- spec (what a Pipeline or the native side reads)
     def _params(self) -> dict:
@@ -86,74 +171,143 @@ class _Detector:
     def __hash__(self) -> int:
         return hash(json.dumps(self._spec(), sort_keys=True))
 
-    # --- scikit-learn-like use
+    # --- PyOD / scikit-learn use
+    def _check_cutoff_params(self, contamination: float) -> None:
+        if self.cutoff not in _CUTOFFS:
+            raise ValueError(f"cutoff must be one of {_CUTOFFS}, not {self.cutoff!r}")
+        if not (0.0 < float(contamination) <= 0.5):
+            raise ValueError(f"contamination must be in (0, 0.5], got {contamination}")
+        if not (np.isfinite(self.robust_k) and self.robust_k > 0):
+            raise ValueError(f"robust_k must be finite and > 0, got {self.robust_k}")
+
     def fit(self, X: Any, y: Any = None, *, columns: Optional[Sequence[str]] = None,
-            quantile: float = 0.99, backend: str = "auto") -> "_Detector":
-        """Fits on the baseline ``X`` (polars, pyarrow, pandas, or a 2-D numpy array): on
-        ``columns``, by default every numeric column. Sets ``cutoff_`` to the ``quantile`` of
-        the baseline's own scores (used by :meth:`predict`). ``y`` is ignored."""
+            quantile: Optional[float] = None, backend: Optional[str] = None) -> "_Detector":
+        """Fits on the baseline ``X`` (polars, pyarrow, pandas, or a 2-D numpy array) on the
+        ``columns`` parameter's columns, by default every numeric column; then scores the
+        baseline (``decision_scores_``) and sets ``threshold_`` and ``labels_``. ``y`` is
+        ignored (unsupervised). The keyword arguments override the constructor's ``columns``,
+        ``1 - contamination`` and ``backend`` for this fit only (older vigil's ``fit``)."""
+        contamination = self.contamination if quantile is None else 1.0 - float(quantile)
+        self._check_cutoff_params(contamination)
+        backend = backend or self.backend
+        columns = columns if columns is not None else self.columns
         table, names = _as_table(X, columns)
         cols = list(columns) if columns is not None else (names or _numeric_columns(table))
-        self.backend = backend
-        self._fitted = _native.fit_detector(json.dumps(self._spec()), table, cols, backend)
-        scores = self.score_samples(table)
-        import numpy as np
-
-        finite = scores[~np.isnan(scores)]
-        self.cutoff_ = float(np.quantile(finite, quantile)) if finite.size else None
+        self._fit_native(table, cols, backend)
+        self.backend_ = backend
+        self.features_ = list(self._fitted.features)
+        self.n_features_in_ = len(cols)
+        self._set_threshold(self._scores(table), contamination)
         return self
 
+    def _fit_native(self, table: Any, cols: list[str], backend: str) -> None:
+        self._fitted = _native.fit_detector(json.dumps(self._spec()), table, cols, backend)
+
+    def _set_threshold(self, scores: Any, contamination: float) -> None:
+        finite = scores[np.isfinite(scores)]
+        if finite.size == 0:
+            raise ValueError(f"no baseline row could be scored ({scores.size} sample(s), n_samples = "
+                             f"{scores.size}): fit needs rows with finite values")
+        self.decision_scores_ = scores
+        self.threshold_ = _cutoff(finite, self.cutoff, contamination, self.robust_k)
+        self.labels_ = (np.nan_to_num(scores, nan=-np.inf) > self.threshold_).astype(np.int8)
+
     def _native_model(self) -> "_native.NativeDetector":
-        if self._fitted is None:
-            raise RuntimeError(f"{type(self).__name__} is not fitted: call .fit(baseline) first")
-        return self._fitted
+        fitted = getattr(self, "_fitted", None)
+        if fitted is None:
+            raise _not_fitted(self)
+        return fitted
 
     def _table_columns(self) -> Optional[list[str]]:
         """Names for the columns of a numpy input: the fitted features."""
-        return self.features_ or None
+        return list(self._native_model().features) or None
 
-    def score_samples(self, X: Any) -> Any:
-        """Anomaly score of every row as a float32 numpy array (higher = more anomalous; NaN
-        where a row cannot be scored)."""
-        table, _ = _as_table(X, self._table_columns())
-        scores = self._native_model().score_samples(table, self.backend)
-        return pc.fill_null(scores, float("nan")).to_numpy(zero_copy_only=False)
+    def _scores(self, X: Any) -> Any:
+        cols = self._table_columns()
+        n_in = getattr(self, "n_features_in_", None)
+        if not _is_table_like(X) and cols is None and n_in is not None:
+            cols = [f"f{j}" for j in range(n_in)]
+        if not _is_table_like(X) and cols is not None:
+            width = _dense_2d(X).shape[1]
+            if width != len(cols):
+                raise ValueError(f"X has {width} features, but {type(self).__name__} is expecting "
+                                 f"{len(cols)} features as input.")
+        table, _ = _as_table(X, cols)
+        scores = self._native_model().score_samples(table, getattr(self, "backend_", self.backend))
+        return pc.fill_null(scores, float("nan")).to_numpy(zero_copy_only=False).astype(np.float64)
 
     def decision_function(self, X: Any) -> Any:
-        """``score_samples(X) - cutoff_``: positive for anomalies."""
-        if self.cutoff_ is None:
-            raise RuntimeError("no cut-off: fit on a baseline with scorable rows")
-        return self.score_samples(X) - self.cutoff_
+        """Anomaly score of every row (float64 numpy; **higher = more anomalous**, as PyOD;
+        NaN where a row cannot be scored)."""
+        return self._scores(X)
+
+    def score_samples(self, X: Any) -> Any:
+        """scikit-learn's sign: the negated anomaly score (higher = more normal)."""
+        return -self._scores(X)
 
     def predict(self, X: Any) -> Any:
-        """1 for rows scoring above ``cutoff_`` (anomalies), else 0, as an int8 numpy array."""
-        import numpy as np
+        """1 for rows scoring above ``threshold_`` (anomalies), else 0 (PyOD's convention, not
+        scikit-learn's -1/+1)."""
+        threshold = self._threshold()
+        return (np.nan_to_num(self._scores(X), nan=-np.inf) > threshold).astype(np.int8)
 
-        return (np.nan_to_num(self.decision_function(X), nan=-1.0) > 0).astype(np.int8)
+    def predict_proba(self, X: Any, method: str = "linear") -> Any:
+        """Outlier probability as PyOD computes it, shape (rows, 2) = [normal, anomaly]:
+        ``"linear"`` min-max scales the score by ``decision_scores_`` and clips to [0, 1];
+        ``"unify"`` is ``erf((s - mean) / (std * sqrt 2))`` clipped at 0 (Kriegel et al.)."""
+        self._threshold()
+        train = self.decision_scores_[np.isfinite(self.decision_scores_)]
+        s = self._scores(X)
+        if method == "linear":
+            lo, hi = (float(train.min()), float(train.max())) if train.size else (0.0, 0.0)
+            p = np.clip((s - lo) / (hi - lo), 0, 1) if hi > lo else (s > lo).astype(float)
+        elif method == "unify":
+            from scipy.special import erf
+
+            sd = float(train.std()) or 1.0
+            p = np.clip(erf((s - float(train.mean())) / (sd * np.sqrt(2))), 0, 1)
+        else:
+            raise ValueError(f"method must be 'linear' or 'unify', not {method!r}")
+        p = np.nan_to_num(p, nan=0.0)
+        return np.column_stack([1 - p, p])
+
+    def fit_predict(self, X: Any, y: Any = None) -> Any:
+        """``fit(X).labels_``."""
+        return self.fit(X).labels_
+
+    def _threshold(self) -> float:
+        self._native_model()
+        threshold = getattr(self, "threshold_", None)
+        if threshold is None:
+            raise RuntimeError(f"{type(self).__name__} has no threshold_: loaded detectors keep no baseline "
+                               "scores; fit it, or set threshold_ by hand")
+        return threshold
+
+    @property
+    def cutoff_(self) -> Optional[float]:
+        """Older name of ``threshold_``."""
+        return getattr(self, "threshold_", None)
 
     def explain(self, X: Any) -> Any:
         """``X`` with ``score`` and ``explanation`` columns added, as the same kind of object."""
         data, kind = _as_arrow_input(X) if not (hasattr(X, "shape") and not hasattr(X, "columns")) else (X, "table")
         table, _ = _as_table(data, self._table_columns())
-        scored = self._native_model().score(table, self.backend)
+        scored = self._native_model().score(table, getattr(self, "backend_", self.backend))
         base = table if isinstance(table, pa.Table) else pa.table(table)
         for name in scored.column_names:
             base = base.append_column(name, scored.column(name))
         return _as_output(base, kind)
 
-    @property
-    def features_(self) -> list[str]:
-        """Feature columns the fitted detector reads (empty for rarity)."""
-        return list(self._native_model().features)
-
     def merge(self, other: "_Detector") -> "_Detector":
         """A detector equal to one fitted on both baselines, where the statistics allow an exact
-        merge (isolation-forest trees and means, PCA moments, rarity counts); raises otherwise."""
-        out = type(self).__new__(type(self))
-        out.__dict__.update(self.__dict__)
+        merge (isolation-forest trees and means, PCA moments, rarity counts); raises otherwise.
+        ``decision_scores_`` are both fits' baseline scores and ``threshold_`` is recomputed
+        on them (each partition scored by its own fit: not exact)."""
+        out = copy.copy(self)
         out._fitted = self._native_model().merge(other._native_model())
-        out.cutoff_ = max(c for c in (self.cutoff_, other.cutoff_) if c is not None) \
-            if (self.cutoff_ is not None or other.cutoff_ is not None) else None
+        scores = np.concatenate([getattr(self, "decision_scores_", np.empty(0)),
+                                 getattr(other, "decision_scores_", np.empty(0))])
+        out._set_threshold(scores, self.contamination)
         return out
 
     def to_json(self) -> str:
@@ -167,15 +321,22 @@ class _Detector:
 
     @classmethod
     def load(cls, path: str, backend: str = "auto") -> "_Detector":
-        """Reads a detector saved by :meth:`save` (checked: a corrupted file raises ModelError)."""
+        """Reads a detector saved by :meth:`save` (checked: a corrupted file raises ModelError).
+        The file holds no baseline scores: ``threshold_`` is unset until you fit or set it."""
         with open(path, encoding="utf-8") as f:
             native = _native.NativeDetector.from_json(f.read())
         spec = json.loads(native.to_json())["detector"]
-        kinds = {c.kind: c for c in (RobustZ, IsolationForest, PcaResidual, Rarity, Ensemble)}
-        out = kinds[spec["kind"]].__new__(kinds[spec["kind"]])
-        _Detector.__init__(out)
-        out._fitted, out.backend = native, backend
+        kinds = {c.kind: c for c in (RobustZ, IsolationForest, PcaResidual, Rarity, Ensemble, TailRarity)}
+        klass = kinds[spec["kind"]]
+        out = klass.__new__(klass)
+        for name in klass._get_param_names():
+            default = inspect.signature(klass.__init__).parameters[name].default
+            setattr(out, name, None if default is inspect.Parameter.empty else default)
         out._load_params(spec)
+        out.backend = backend
+        out._fitted, out.backend_ = native, backend
+        out.features_ = list(native.features)
+        out.n_features_in_ = len(out.features_)
         return out
 
     def _load_params(self, spec: dict) -> None:
@@ -189,26 +350,59 @@ class _Detector:
         if isinstance(members, list) and members:
             # An ensemble: one row per member, as the member's own repr.
             rows = [(f"member {i}", repr(m)) for i, m in enumerate(members)] + [r for r in rows if r[0] != "members"]
-        if self._fitted is not None:
-            cut = self.cutoff_
+        rows += [(k, repr(getattr(self, k))) for k in ("contamination", "cutoff")]
+        if getattr(self, "_fitted", None) is not None:
+            cut = getattr(self, "threshold_", None)
             rows += [("fitted on", ", ".join(self.features_) or "(columns)"),
-                     ("cutoff_", "n/a" if cut is None else f"{cut:.4g}")]
+                     ("threshold_", "n/a" if cut is None else f"{cut:.4g}")]
         else:
             rows += [("state", "not fitted")]
         return _table_html(f"vigil.{type(self).__name__}", rows)
+
+
+_NOT_FITTED: list = []
+
+
+def _not_fitted(est: Any) -> Exception:
+    """scikit-learn's NotFittedError (when scikit-learn is installed), also a RuntimeError."""
+    if not _NOT_FITTED:
+        try:
+            from sklearn.exceptions import NotFittedError as base
+        except ImportError:
+            base = ValueError
+        _NOT_FITTED.append(type("NotFittedError", (base, RuntimeError), {"__module__": "vigil"}))
+    return _NOT_FITTED[0](f"{type(est).__name__} is not fitted: call .fit(baseline) first")
+
+
+def _cutoff(scores: Any, method: str, contamination: float, k: float) -> Optional[float]:
+    """The score above which a row is an anomaly, from the baseline's own scores."""
+    if scores.size == 0:
+        return None
+    if method == "contamination":
+        return float(np.percentile(scores, 100.0 * (1.0 - contamination)))
+    med = float(np.median(scores))
+    dev = np.abs(scores - med)
+    scale = 1.4826 * float(np.median(dev))
+    if scale == 0.0:
+        scale = 1.2533 * float(dev.mean())
+    return med + k * scale
 
 
 class RobustZ(_Detector):
     """Robust z-score detector: median and MAD per feature on the baseline (1.4826 x MAD;
     1.2533 x mean absolute deviation when the MAD is 0); the score is the root mean square of
     the features' robust z values (each clamped to +-``z_cap``); the explanation lists the
-    ``top_k`` features by |z|. Exact merges are not possible (medians)."""
+    ``top_k`` features by |z|. Exact merges are not possible (medians). See :class:`_Detector`
+    for ``contamination``, ``cutoff``, ``robust_k``, ``columns`` and ``backend``."""
 
     kind = "robust_z"
 
-    def __init__(self, top_k: int = 3, z_cap: float = 100.0) -> None:
-        super().__init__()
+    def __init__(self, top_k: int = 3, z_cap: float = 100.0, *, contamination: float = 0.01,
+                 cutoff: str = "contamination", robust_k: float = 3.5,
+                 columns: Optional[Sequence[str]] = None, backend: str = "auto") -> None:
         self.top_k, self.z_cap = top_k, z_cap
+        self.contamination, self.cutoff, self.robust_k = contamination, cutoff, robust_k
+        self.columns, self.backend = columns, backend
 
     def _params(self) -> dict:
         return {"top_k": int(self.top_k), "z_cap": float(self.z_cap)}
@@ -222,9 +416,12 @@ class IsolationForest(_Detector):
 
     kind = "isolation_forest"
 
-    def __init__(self, n_trees: int = 100, max_samples: int = 256, seed: int = 0, top_k: int = 3) -> None:
-        super().__init__()
+    def __init__(self, n_trees: int = 100, max_samples: int = 256, seed: int = 0, top_k: int = 3, *,
+                 contamination: float = 0.01, cutoff: str = "contamination", robust_k: float = 3.5,
+                 columns: Optional[Sequence[str]] = None, backend: str = "auto") -> None:
         self.n_trees, self.max_samples, self.seed, self.top_k = n_trees, max_samples, seed, top_k
+        self.contamination, self.cutoff, self.robust_k = contamination, cutoff, robust_k
+        self.columns, self.backend = columns, backend
 
     def _params(self) -> dict:
         return {"n_trees": int(self.n_trees), "max_samples": int(self.max_samples),
@@ -238,9 +435,12 @@ class PcaResidual(_Detector):
 
     kind = "pca_residual"
 
-    def __init__(self, variance: float = 0.95, standardize: bool = True, top_k: int = 3) -> None:
-        super().__init__()
+    def __init__(self, variance: float = 0.95, standardize: bool = True, top_k: int = 3, *,
+                 contamination: float = 0.01, cutoff: str = "contamination", robust_k: float = 3.5,
+                 columns: Optional[Sequence[str]] = None, backend: str = "auto") -> None:
         self.variance, self.standardize, self.top_k = variance, standardize, top_k
+        self.contamination, self.cutoff, self.robust_k = contamination, cutoff, robust_k
+        self.columns, self.backend = columns, backend
 
     def _params(self) -> dict:
         return {"variance": float(self.variance), "standardize": bool(self.standardize), "top_k": int(self.top_k)}
@@ -254,24 +454,29 @@ class Rarity(_Detector):
 
     kind = "rarity"
 
-    def __init__(self, columns: Sequence[Any], alpha: float = 1.0, top_k: int = 3) -> None:
-        super().__init__()
-        self.columns = [[c] if isinstance(c, str) else list(c) for c in columns]
-        self.alpha, self.top_k = alpha, top_k
+    def __init__(self, columns: Sequence[Any] = (), alpha: float = 1.0, top_k: int = 3, *,
+                 contamination: float = 0.01, cutoff: str = "contamination", robust_k: float = 3.5,
+                 backend: str = "auto") -> None:
+        self.columns, self.alpha, self.top_k = columns, alpha, top_k
+        self.contamination, self.cutoff, self.robust_k = contamination, cutoff, robust_k
+        self.backend = backend
 
     def _params(self) -> dict:
-        return {"columns": self.columns, "alpha": float(self.alpha), "top_k": int(self.top_k)}
+        combos = [[c] if isinstance(c, str) else list(c) for c in self.columns]
+        return {"columns": combos, "alpha": float(self.alpha), "top_k": int(self.top_k)}
 
     def fit(self, X: Any, y: Any = None, *, columns: Optional[Sequence[str]] = None,
-            quantile: float = 0.99, backend: str = "auto") -> "Rarity":
-        """Counts the values of the combinations on the baseline ``X``."""
+            quantile: Optional[float] = None, backend: Optional[str] = None) -> "Rarity":
+        """Counts the values of the combinations on the baseline ``X``; ``columns`` is not
+        used (the combinations are the constructor's ``columns``)."""
+        contamination = self.contamination if quantile is None else 1.0 - float(quantile)
+        self._check_cutoff_params(contamination)
         table, _ = _as_table(X)
-        self.backend = backend
+        backend = backend or self.backend
         self._fitted = _native.fit_detector(json.dumps(self._spec()), table, [], backend)
-        import numpy as np
-
-        scores = self.score_samples(table)
-        self.cutoff_ = float(np.quantile(scores, quantile)) if scores.size else None
+        self.backend_, self.features_ = backend, []
+        self.n_features_in_ = len({c for combo in self._params()["columns"] for c in combo})
+        self._set_threshold(self._scores(table), contamination)
         return self
 
     def _table_columns(self) -> Optional[list[str]]:
@@ -285,15 +490,39 @@ class Ensemble(_Detector):
 
     kind = "ensemble"
 
-    def __init__(self, members: Sequence[_Detector], combine: str = "mean", top_k: int = 3) -> None:
-        super().__init__()
-        self.members, self.combine, self.top_k = list(members), combine, top_k
+    def __init__(self, members: Sequence[_Detector] = (), combine: str = "mean", top_k: int = 3, *,
+                 contamination: float = 0.01, cutoff: str = "contamination", robust_k: float = 3.5,
+                 columns: Optional[Sequence[str]] = None, backend: str = "auto") -> None:
+        self.members, self.combine, self.top_k = members, combine, top_k
+        self.contamination, self.cutoff, self.robust_k = contamination, cutoff, robust_k
+        self.columns, self.backend = columns, backend
 
     def _params(self) -> dict:
         return {"members": [m._spec() for m in self.members], "combine": self.combine, "top_k": int(self.top_k)}
 
     def _load_params(self, spec: dict) -> None:
         self.combine, self.top_k, self.members = spec["combine"], spec["top_k"], []
+
+
+class TailRarity(_Detector):
+    """One-sided tail rarity of each feature against the baseline: p = the smoothed share of
+    baseline values at least as extreme, ``(n * share + 1) / (n + 1)``, on the lower tail for
+    the features in ``lower`` (rare when low, e.g. ``*_logprob_mean``) and the upper tail for
+    those in ``upper``; only the listed features count (every feature, upper tail, when both
+    are empty). Score = sum of ``-ln p`` (Fisher's combination); explanation: each feature's
+    ``-ln p``. Quantiles do not merge exactly."""
+
+    kind = "tail_rarity"
+
+    def __init__(self, lower: Sequence[str] = (), upper: Sequence[str] = (), top_k: int = 3, *,
+                 contamination: float = 0.01, cutoff: str = "contamination", robust_k: float = 3.5,
+                 columns: Optional[Sequence[str]] = None, backend: str = "auto") -> None:
+        self.lower, self.upper, self.top_k = lower, upper, top_k
+        self.contamination, self.cutoff, self.robust_k = contamination, cutoff, robust_k
+        self.columns, self.backend = columns, backend
+
+    def _params(self) -> dict:
+        return {"lower": list(self.lower), "upper": list(self.upper), "top_k": int(self.top_k)}
 
 
 # ----------------------------------------------------------------------------- evaluation

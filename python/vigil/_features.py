@@ -10,7 +10,8 @@ from typing import Any, Optional, Sequence
 from . import _native
 from ._arrow import _as_arrow_input, _as_output
 
-__all__ = ["Feature", "length", "entropy", "char_classes", "ngrams", "log1p", "standardize", "extract"]
+__all__ = ["Feature", "length", "entropy", "char_classes", "ngrams", "log1p", "standardize", "extract",
+           "domain_parts", "ngram_logprob"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,30 @@ def standardize(column: str, *, mean: Optional[float] = None, std: Optional[floa
     """``(x - mean) / std`` of a numeric column (``<col>_standardized``); mean and std are
     fitted on the baseline unless given."""
     return Feature(column, "standardize", {"mean": mean, "std": std}, name)
+
+
+def domain_parts(column: str, *, name: Optional[str] = None) -> Feature:
+    """Splits a domain-name column by the Public Suffix List (compiled in; ICANN and private
+    sections, wildcard and exception rules; an unknown top-level label is a suffix of its own):
+    ``<col>_registrable`` (e.g. ``bbc.co.uk``), ``<col>_suffix`` (``co.uk``), ``<col>_subdomain``
+    (``a.b``; ``""`` when none) as strings, and ``<col>_labels`` (4 for ``a.b.bbc.co.uk``).
+    Names are lowercased, IDNA dots become ``.`` and one trailing dot is dropped; Unicode and
+    punycode names both work. An invalid name (empty label, label over 63 bytes, name over
+    253, spaces or URL punctuation, an IPv4 address) gives nulls. The text columns are not
+    read by matrix detectors; :class:`Rarity` can name them (e.g. ``Rarity(["q_suffix"])``)."""
+    return Feature(column, "domain_parts", name=name)
+
+
+def ngram_logprob(column: str, n: int = 3, *, part: str = "whole", name: Optional[str] = None) -> Feature:
+    """Mean and minimum per-character natural-log probability of each string
+    (``<col>_logprob_mean``, ``<col>_logprob_min``) under a character n-gram model of order
+    ``n`` (1..6) fitted on the pipeline's baseline, with interpolated Witten-Bell smoothing
+    (add-one at the unigram level). The model is saved in the model file and merges by adding
+    counts. ``part="registrable_label"`` reads, of a domain name, the label left of the public
+    suffix (``google`` of ``mail.google.co.uk``) instead of the whole string."""
+    if part not in ("whole", "registrable_label"):
+        raise ValueError(f"part must be 'whole' or 'registrable_label', not {part!r}")
+    return Feature(column, "ngram_logprob", {"n": int(n), "part": part}, name)
 
 
 def extract(data: Any, features: Sequence[Feature], backend: str = "auto") -> Any:

@@ -18,7 +18,7 @@ from ._native import ParameterError
 from ._progress import Progress
 
 __all__ = ["TopN", "TopFraction", "TopPerWindow", "BaselineQuantile", "ScoreAbove", "Threshold",
-           "Pipeline", "Model", "backend_info"]
+           "Pipeline", "Model", "backend_info", "BaselineMad"]
 
 
 # ----------------------------------------------------------------------------- thresholds
@@ -93,6 +93,18 @@ class BaselineQuantile:
 
 
 @dataclass(frozen=True)
+class BaselineMad:
+    """Alert on scores above ``median + k * 1.4826 * MAD`` of the baseline's scores: robust to
+    a few percent of anomalies hidden in the baseline, where a high quantile lands among them
+    (k=3.5: Iglewicz and Hoaglin's modified z-score rule)."""
+
+    k: float = 3.5
+
+    def _spec(self) -> dict:
+        return {"kind": "baseline_mad", "k": float(self.k)}
+
+
+@dataclass(frozen=True)
 class ScoreAbove:
     """Alert on scores above a fixed value."""
 
@@ -102,7 +114,7 @@ class ScoreAbove:
         return {"kind": "score", "value": float(self.value)}
 
 
-Threshold = Union[TopN, TopFraction, TopPerWindow, BaselineQuantile, ScoreAbove]
+Threshold = Union[TopN, TopFraction, TopPerWindow, BaselineQuantile, ScoreAbove, BaselineMad]
 
 
 # ----------------------------------------------------------------------------- pipeline and model
@@ -223,6 +235,8 @@ class Model:
             return TopPerWindow(t["n"], t["every_seconds"], t["time_column"])
         if t["kind"] == "baseline_quantile":
             return BaselineQuantile(t["q"])
+        if t["kind"] == "baseline_mad":
+            return BaselineMad(t["k"])
         return ScoreAbove(t["value"])
 
     @property

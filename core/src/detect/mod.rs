@@ -7,6 +7,7 @@ mod iforest;
 mod pca;
 mod rarity;
 mod robust_z;
+mod tail;
 mod threshold;
 
 pub use ensemble::{Combine, Ensemble, FittedEnsemble};
@@ -16,6 +17,7 @@ pub use iforest::{FittedIsolationForest, IsolationForest, MAX_TREES, average_pat
 pub use pca::{FittedPcaResidual, PcaResidual};
 pub use rarity::{FittedRarity, Rarity, ValueCounts};
 pub use robust_z::{FittedRobustZ, RobustZ};
+pub use tail::{FittedTailRarity, TailRarity};
 pub use threshold::Threshold;
 
 use arrow::array::RecordBatch;
@@ -44,6 +46,8 @@ pub enum Detector {
     Rarity(Rarity),
     /// Several detectors combined ([`Ensemble`]).
     Ensemble(Ensemble),
+    /// One-sided tail rarity of each feature, surprisals added ([`TailRarity`]).
+    TailRarity(TailRarity),
 }
 
 impl Default for Detector {
@@ -76,6 +80,12 @@ impl From<Rarity> for Detector {
     }
 }
 
+impl From<TailRarity> for Detector {
+    fn from(d: TailRarity) -> Self {
+        Detector::TailRarity(d)
+    }
+}
+
 impl From<Ensemble> for Detector {
     fn from(d: Ensemble) -> Self {
         Detector::Ensemble(d)
@@ -97,6 +107,8 @@ pub enum FittedDetector {
     Rarity(FittedRarity),
     /// A fitted [`Ensemble`].
     Ensemble(FittedEnsemble),
+    /// A fitted [`TailRarity`].
+    TailRarity(FittedTailRarity),
 }
 
 /// The row-major f32 matrix of numeric `columns` of `batch` (any integer, float or boolean
@@ -114,6 +126,37 @@ pub fn matrix_from_batch(batch: &RecordBatch, columns: &[String]) -> Result<Vec<
     Ok(x)
 }
 
+/// Logs a warning naming each column whose baseline holds NaN or +-inf: those values are
+/// fitted as nulls (left out of medians, moments and sums; replaced by the mean in trees).
+fn warn_non_finite(baseline: &[RecordBatch], columns: &[String]) {
+    for name in columns {
+        let mut bad = 0usize;
+        for b in baseline {
+            let Some(array) = b.column_by_name(name) else {
+                continue;
+            };
+            if !array.data_type().is_floating() {
+                continue;
+            }
+            if let Ok(f) =
+                arrow::compute::cast(array.as_ref(), &arrow::datatypes::DataType::Float64)
+            {
+                use arrow::array::AsArray;
+                bad += f
+                    .as_primitive::<arrow::datatypes::Float64Type>()
+                    .iter()
+                    .filter(|v| v.is_some_and(|v| !v.is_finite()))
+                    .count();
+            }
+        }
+        if bad > 0 {
+            log::warn!(
+                "column `{name}` has {bad} non-finite value(s) (NaN or +-inf) in the baseline; they are fitted as nulls"
+            );
+        }
+    }
+}
+
 impl Detector {
     /// Fits on the numeric `columns` of baseline batches (see [`matrix_from_batch`]), outside
     /// a pipeline; `backend` runs any scoring the fit needs.
@@ -128,6 +171,7 @@ impl Detector {
         for b in baseline {
             x.extend(matrix_from_batch(b, columns)?);
         }
+        warn_non_finite(baseline, columns);
         self.fit(columns, &x, baseline, &Engine::new(backend))
     }
 
@@ -138,6 +182,7 @@ impl Detector {
             Detector::PcaResidual(d) => d.validate(),
             Detector::Rarity(d) => d.validate(),
             Detector::Ensemble(d) => d.validate(),
+            Detector::TailRarity(d) => d.validate(),
         }
     }
 
@@ -164,6 +209,7 @@ impl Detector {
             Detector::IsolationForest(d) => FittedDetector::IsolationForest(d.fit(names, x)?),
             Detector::PcaResidual(d) => FittedDetector::PcaResidual(d.fit(names, x)?),
             Detector::Rarity(d) => FittedDetector::Rarity(d.fit(baseline)?),
+            Detector::TailRarity(d) => FittedDetector::TailRarity(d.fit(names, x)?),
             Detector::Ensemble(e) => {
                 e.validate()?;
                 let mut members = Vec::with_capacity(e.members.len());
@@ -206,6 +252,7 @@ impl FittedDetector {
             FittedDetector::RobustZ(d) => &d.features,
             FittedDetector::IsolationForest(d) => &d.features,
             FittedDetector::PcaResidual(d) => &d.features,
+            FittedDetector::TailRarity(d) => &d.features,
             FittedDetector::Rarity(_) => &[],
             FittedDetector::Ensemble(e) => e
                 .members
@@ -233,6 +280,7 @@ impl FittedDetector {
             FittedDetector::PcaResidual(d) => d.params.top_k,
             FittedDetector::Rarity(d) => d.params.top_k,
             FittedDetector::Ensemble(e) => e.top_k,
+            FittedDetector::TailRarity(d) => d.params.top_k,
         }
     }
 
@@ -254,6 +302,7 @@ impl FittedDetector {
             FittedDetector::RobustZ(d) => d.score(engine, x)?,
             FittedDetector::IsolationForest(d) => d.score(engine, x, explain)?,
             FittedDetector::PcaResidual(d) => d.score(x),
+            FittedDetector::TailRarity(d) => d.score(x),
             FittedDetector::Rarity(d) => {
                 let (contributions, values, scores) = d.score(batch)?;
                 return Ok(Scores {
@@ -358,6 +407,10 @@ impl FittedDetector {
                 "an ensemble's baseline quantiles cannot be merged exactly; merge its members \
                  and fit the ensemble on the whole baseline",
             )),
+            (FittedDetector::TailRarity(_), FittedDetector::TailRarity(_)) => Err(Error::param(
+                "other",
+                "tail rarity's baseline quantiles cannot be merged exactly; fit it on the whole baseline",
+            )),
             (FittedDetector::RobustZ(_), FittedDetector::RobustZ(_)) => Err(Error::param(
                 "other",
                 "robust_z medians and MADs cannot be merged exactly; fit it on the whole baseline",
@@ -376,6 +429,7 @@ impl FittedDetector {
             FittedDetector::PcaResidual(d) => d.validate_shape(),
             FittedDetector::Rarity(d) => d.validate_shape(),
             FittedDetector::Ensemble(d) => d.validate_shape(),
+            FittedDetector::TailRarity(d) => d.validate_shape(),
         }
     }
 }

@@ -39,6 +39,14 @@ pub enum Threshold {
         /// Quantile of the baseline scores.
         q: f64,
     },
+    /// Scores above `median + k * 1.4826 * MAD` of the baseline's own scores (1.2533 x the
+    /// mean absolute deviation when the MAD is 0): a cut-off that a few percent of anomalies
+    /// hidden in the baseline barely move, unlike a high quantile, which lands among them.
+    /// `k = 3.5` is Iglewicz and Hoaglin's modified z-score rule.
+    BaselineMad {
+        /// Robust deviations above the median (> 0).
+        k: f64,
+    },
     /// Scores above a fixed value.
     Score {
         /// The cut-off.
@@ -66,6 +74,10 @@ impl Threshold {
             Threshold::BaselineQuantile { q } if (0.0..=1.0).contains(q) => Ok(()),
             Threshold::BaselineQuantile { q } => {
                 Err(Error::param("q", format!("{q} is not in [0, 1]")))
+            }
+            Threshold::BaselineMad { k } if k.is_finite() && *k > 0.0 => Ok(()),
+            Threshold::BaselineMad { k } => {
+                Err(Error::param("k", format!("{k} is not finite and > 0")))
             }
             Threshold::Score { value } if value.is_finite() => Ok(()),
             Threshold::Score { value } => {
@@ -98,6 +110,22 @@ impl Threshold {
                     .collect();
                 s.sort_by(f64::total_cmp);
                 Some(quantile_sorted(&s, q))
+            }
+            Threshold::BaselineMad { k } => {
+                let mut s: Vec<f64> = baseline_scores
+                    .iter()
+                    .filter(|v| !v.is_nan())
+                    .map(|&v| f64::from(v))
+                    .collect();
+                s.sort_by(f64::total_cmp);
+                let med = quantile_sorted(&s, 0.5);
+                let mut dev: Vec<f64> = s.iter().map(|v| (v - med).abs()).collect();
+                dev.sort_by(f64::total_cmp);
+                let mut scale = 1.4826 * quantile_sorted(&dev, 0.5);
+                if scale == 0.0 && !dev.is_empty() {
+                    scale = 1.2533 * dev.iter().sum::<f64>() / dev.len() as f64;
+                }
+                Some(med + k * scale)
             }
         }
     }
@@ -166,5 +194,22 @@ fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
             let hi = pos.ceil() as usize;
             sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn baseline_mad_cutoff_hand_computed() {
+        // median 3; |deviations| 2 1 0 1 97 -> MAD 1; 3 + 3.5 * 1.4826 * 1
+        let t = Threshold::BaselineMad { k: 3.5 };
+        let c = t.cutoff(&[1.0, 2.0, 3.0, 4.0, 100.0, f32::NAN]);
+        assert!((c.unwrap_or(0.0) - (3.0 + 3.5 * 1.4826)).abs() < 1e-9);
+        // MAD 0: 1.2533 x the mean absolute deviation (4 / 5)
+        let c = t.cutoff(&[1.0, 1.0, 1.0, 1.0, 5.0]);
+        assert!((c.unwrap_or(0.0) - (1.0 + 3.5 * 1.2533 * 0.8)).abs() < 1e-9);
+        assert!(Threshold::BaselineMad { k: 0.0 }.validate().is_err());
     }
 }

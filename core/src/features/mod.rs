@@ -18,6 +18,12 @@ use crate::columns::{STRING_TYPES, Strings, column, numeric_input};
 use crate::engine::{Engine, NumericOp, StringOp};
 use crate::error::{Error, Result};
 
+mod char_lm;
+mod domain;
+
+pub use char_lm::{NgramCounts, TextPart};
+pub use domain::{DomainParts, parse_domain};
+
 /// What a feature computes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -49,6 +55,23 @@ pub enum FeatureKind {
         mean: Option<f64>,
         /// Standard deviation to divide by (> 0); fitted when `None`.
         std: Option<f64>,
+    },
+    /// Public Suffix List split of a domain-name column ([`parse_domain`]): `_registrable`,
+    /// `_suffix`, `_subdomain` (Utf8, not read by matrix detectors; `Rarity` can name them) and
+    /// `_labels` (UInt32). An invalid name gives nulls.
+    DomainParts,
+    /// Mean, minimum and sum of the per-character natural-log probabilities (`_logprob_mean`,
+    /// `_logprob_min`, `_logprob_sum`: the whole name's log-probability), Float32, under a character n-gram model with interpolated
+    /// Witten-Bell smoothing, fitted on the baseline (see `NgramCounts`).
+    NgramLogprob {
+        /// Order of the model (characters of history + 1), 1..=6.
+        n: u32,
+        /// What the model reads of each string.
+        #[serde(default)]
+        part: TextPart,
+        /// The fitted counts; fitted on the baseline when `None`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        model: Option<NgramCounts>,
     },
 }
 
@@ -111,6 +134,24 @@ pub fn standardize(column: &str) -> Feature {
     )
 }
 
+/// Registrable domain, public suffix, subdomain and label count of a domain-name column.
+pub fn domain_parts(column: &str) -> Feature {
+    spec(column, FeatureKind::DomainParts)
+}
+
+/// Per-character log-probability (mean, minimum) of a string column under a character
+/// n-gram model of order `n` fitted on the baseline, reading the whole string.
+pub fn ngram_logprob(column: &str, n: u32) -> Feature {
+    spec(
+        column,
+        FeatureKind::NgramLogprob {
+            n,
+            part: TextPart::Whole,
+            model: None,
+        },
+    )
+}
+
 /// Names of the char-class ratio outputs, in kernel order.
 const CLASS_RATIOS: [&str; 8] = [
     "digit_ratio",
@@ -134,6 +175,15 @@ impl Feature {
     pub fn normalized(mut self) -> Self {
         if let FeatureKind::Ngrams { normalize, .. } = &mut self.kind {
             *normalize = true;
+        }
+        self
+    }
+
+    /// Makes an n-gram log-probability feature read `part` of each string (no effect on
+    /// other kinds).
+    pub fn reading(mut self, part: TextPart) -> Self {
+        if let FeatureKind::NgramLogprob { part: p, .. } = &mut self.kind {
+            *p = part;
         }
         self
     }
@@ -176,9 +226,83 @@ impl Feature {
                     return Err(Error::param("std", "must be finite and > 0"));
                 }
             }
+            FeatureKind::NgramLogprob { n, ref model, .. } => {
+                if !(1..=6).contains(&n) {
+                    return Err(Error::param(
+                        "n",
+                        format!("n-gram order {n} is not in 1..=6"),
+                    ));
+                }
+                if let Some(m) = model {
+                    m.validate(n as usize)?;
+                }
+            }
             _ => {}
         }
         Ok(())
+    }
+
+    /// Merges two fits of the same spec (n-gram counts add up; other kinds must be equal).
+    pub(crate) fn merge(&self, other: &Feature) -> Result<Feature> {
+        if self == other {
+            return Ok(self.clone());
+        }
+        if let (
+            FeatureKind::NgramLogprob {
+                n,
+                part,
+                model: Some(a),
+            },
+            FeatureKind::NgramLogprob {
+                n: n2,
+                part: part2,
+                model: Some(b),
+            },
+        ) = (&self.kind, &other.kind)
+            && (n, part, &self.column, &self.prefix) == (n2, part2, &other.column, &other.prefix)
+        {
+            let mut out = self.clone();
+            out.kind = FeatureKind::NgramLogprob {
+                n: *n,
+                part: *part,
+                model: Some(a.merge(b)?),
+            };
+            return Ok(out);
+        }
+        Err(Error::param(
+            "other",
+            "the models were fitted by different pipelines",
+        ))
+    }
+
+    /// The strings an n-gram model reads of `array` (`None` = null).
+    fn lm_texts(&self, array: &dyn Array, part: TextPart) -> Result<Vec<Option<String>>> {
+        // A dictionary is read as its values, row by row.
+        let decoded;
+        let array = if let DataType::Dictionary(..) = array.data_type() {
+            decoded = arrow::compute::cast(array, &DataType::Utf8)?;
+            decoded.as_ref()
+        } else {
+            array
+        };
+        let strings = Strings::new(array, &self.column)?;
+        let nulls = array.logical_nulls();
+        Ok((0..strings.len())
+            .map(|i| {
+                if nulls.as_ref().is_some_and(|n| n.is_null(i)) {
+                    return None;
+                }
+                let text = String::from_utf8_lossy(strings.row(i));
+                match part {
+                    TextPart::Whole => Some(text.into_owned()),
+                    TextPart::RegistrableLabel => parse_domain(&text).map(|p| {
+                        p.registrable_label()
+                            .map(String::from)
+                            .unwrap_or_else(|| p.name.clone())
+                    }),
+                }
+            })
+            .collect())
     }
 
     /// Output columns, in order.
@@ -211,6 +335,17 @@ impl Feature {
             )],
             FeatureKind::Log1p => vec![f32f("log1p")],
             FeatureKind::Standardize { .. } => vec![f32f("standardized")],
+            FeatureKind::DomainParts => vec![
+                Field::new(format!("{p}_registrable"), DataType::Utf8, true),
+                Field::new(format!("{p}_suffix"), DataType::Utf8, true),
+                Field::new(format!("{p}_subdomain"), DataType::Utf8, true),
+                Field::new(format!("{p}_labels"), DataType::UInt32, true),
+            ],
+            FeatureKind::NgramLogprob { .. } => vec![
+                f32f("logprob_mean"),
+                f32f("logprob_min"),
+                f32f("logprob_sum"),
+            ],
         }
     }
 
@@ -228,6 +363,25 @@ impl Feature {
 
     /// Fills in what is fitted on the baseline (standardisation's mean and std).
     pub(crate) fn fit(&self, baseline: &[RecordBatch]) -> Result<Feature> {
+        if let FeatureKind::NgramLogprob {
+            n,
+            part,
+            model: None,
+        } = self.kind
+        {
+            let mut texts = Vec::new();
+            for batch in baseline {
+                texts.extend(self.lm_texts(column(batch, &self.column)?.as_ref(), part)?);
+            }
+            let counts = NgramCounts::fit(n as usize, texts.iter().flatten().map(String::as_str));
+            let mut fitted = self.clone();
+            fitted.kind = FeatureKind::NgramLogprob {
+                n,
+                part,
+                model: Some(counts),
+            };
+            return Ok(fitted);
+        }
         let FeatureKind::Standardize { mean, std } = self.kind else {
             return Ok(self.clone());
         };
@@ -263,6 +417,21 @@ impl Feature {
 
     /// Computes the output columns for `batch`.
     pub(crate) fn compute(&self, batch: &RecordBatch, engine: &Engine) -> Result<Vec<ArrayRef>> {
+        self.compute_with(batch, engine, false)
+    }
+
+    /// Computes the output columns for `batch`; `baseline`: `batch` is part of the baseline
+    /// this feature was fitted on, so a fitted model scores each row as held out (an n-gram
+    /// model leaves the row's own n-grams out), as it will score rows it has not seen.
+    pub(crate) fn compute_with(
+        &self,
+        batch: &RecordBatch,
+        engine: &Engine,
+        baseline: bool,
+    ) -> Result<Vec<ArrayRef>> {
+        if baseline && matches!(self.kind, FeatureKind::NgramLogprob { .. }) {
+            return self.compute_strings(column(batch, &self.column)?.as_ref(), engine, true);
+        }
         if self.is_numeric() {
             let (values, nulls) = numeric_input(batch, &self.column)?;
             let op = match self.kind {
@@ -301,7 +470,7 @@ impl Feature {
                     found: DataType::Dictionary(Box::new(DataType::Int32), value_type.clone()),
                 });
             }
-            let per_value = self.compute_strings(dict.values().as_ref(), engine)?;
+            let per_value = self.compute_strings(dict.values().as_ref(), engine, false)?;
             let keys = dict.normalized_keys();
             let indices =
                 arrow::array::UInt32Array::from_iter(keys.iter().enumerate().map(|(i, &k)| {
@@ -316,13 +485,32 @@ impl Feature {
                 .map(|a| arrow::compute::take(a.as_ref(), &indices, None).map_err(Error::from))
                 .collect();
         }
-        self.compute_strings(array.as_ref(), engine)
+        self.compute_strings(array.as_ref(), engine, false)
     }
 
-    fn compute_strings(&self, array: &dyn Array, engine: &Engine) -> Result<Vec<ArrayRef>> {
+    fn compute_strings(
+        &self,
+        array: &dyn Array,
+        engine: &Engine,
+        held_out: bool,
+    ) -> Result<Vec<ArrayRef>> {
         let strings = Strings::new(array, &self.column)?;
         let nulls = array.logical_nulls();
         let rows = strings.len();
+        match &self.kind {
+            FeatureKind::DomainParts => return Ok(domain::compute(&strings, nulls)),
+            FeatureKind::NgramLogprob { part, model, .. } => {
+                let model = model.as_ref().ok_or_else(|| {
+                    Error::InvalidInput(format!(
+                        "ngram_logprob(`{}`) has no model: fit the pipeline first",
+                        self.column
+                    ))
+                })?;
+                let texts = self.lm_texts(array, *part)?;
+                return Ok(char_lm::compute(&model.model(), &texts, held_out));
+            }
+            _ => {}
+        }
         let op = match self.kind {
             FeatureKind::Length => StringOp::Length,
             FeatureKind::Entropy => StringOp::Entropy,
@@ -405,6 +593,8 @@ pub(crate) fn scalar_names(fields: &[Field]) -> Vec<String> {
             DataType::FixedSizeList(_, d) => {
                 names.extend((0..*d).map(|i| format!("{}[{i}]", f.name())))
             }
+            // Text outputs (domain parts) are for rarity and people, not for the matrix.
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {}
             _ => names.push(f.name().clone()),
         }
     }
