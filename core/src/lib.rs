@@ -32,6 +32,7 @@ pub mod logs;
 mod pipeline;
 mod rng;
 mod stage;
+pub mod stream;
 #[doc(hidden)]
 pub mod synth;
 pub mod template;
@@ -45,6 +46,7 @@ pub use pipeline::{
     PipelineBuilder, SCORE, UNSCORED_REASON,
 };
 pub use stage::{Stage, extract};
+pub use stream::{Scorer, Stream, StreamStats};
 
 /// Row-level kernels exposed for tests and benchmarks that compare backends directly.
 #[doc(hidden)]

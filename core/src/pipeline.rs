@@ -133,11 +133,25 @@ struct FeatureFrame {
 }
 
 fn feature_frame(features: &[Stage], engine: &Engine, batch: &RecordBatch) -> Result<FeatureFrame> {
+    feature_frame_with(features, engine, batch, &[])
+}
+
+/// [`feature_frame`] where `given[i]`, when present, holds stage `i`'s columns already
+/// computed (by a stream, which computes window stages over the rows of whole windows).
+fn feature_frame_with(
+    features: &[Stage],
+    engine: &Engine,
+    batch: &RecordBatch,
+    given: &[Option<Vec<ArrayRef>>],
+) -> Result<FeatureFrame> {
     let rows = batch.num_rows();
     let mut columns = Vec::new();
-    for f in features {
+    for (i, f) in features.iter().enumerate() {
         let fields = f.output_fields();
-        let arrays = f.compute(batch, engine)?;
+        let arrays = match given.get(i) {
+            Some(Some(arrays)) => arrays.clone(),
+            _ => f.compute(batch, engine)?,
+        };
         columns.extend(fields.into_iter().zip(arrays));
     }
     let width: usize = features.iter().map(|f| f.detector_names().len()).sum();
@@ -355,8 +369,27 @@ impl FittedPipeline {
     /// Scores one batch: the input columns, then the feature columns, `score`, `explanation`,
     /// `alert` and `unscored_reason`. Every input row comes out, in order.
     pub fn score(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        self.score_given(batch, &[])
+    }
+
+    /// The stages, in order.
+    pub(crate) fn stages(&self) -> &[Stage] {
+        &self.model.features
+    }
+
+    /// The engine the model runs on.
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// [`score`](Self::score) with the columns of some stages given (`given[i]` for stage `i`).
+    pub(crate) fn score_given(
+        &self,
+        batch: &RecordBatch,
+        given: &[Option<Vec<ArrayRef>>],
+    ) -> Result<RecordBatch> {
         let schema = self.output_schema(batch.schema().as_ref())?;
-        let frame = feature_frame(&self.model.features, &self.engine, batch)?;
+        let frame = feature_frame_with(&self.model.features, &self.engine, batch, given)?;
         let det = &self.model.detector;
         let out = det.score(&self.engine, &frame.matrix, batch)?;
         let flags = self
