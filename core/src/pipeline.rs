@@ -211,6 +211,18 @@ impl Pipeline {
                 "the baseline has no rows; fit needs at least one".into(),
             ));
         }
+        // Window stages look across rows: their baseline values come from the whole
+        // baseline, not from each batch apart.
+        let whole;
+        let baseline = if baseline.len() > 1 && !self.features.iter().all(Stage::is_row_local) {
+            whole = [arrow::compute::concat_batches(
+                &baseline[0].schema(),
+                baseline,
+            )?];
+            &whole[..]
+        } else {
+            baseline
+        };
         let features = self
             .features
             .iter()

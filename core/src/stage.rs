@@ -98,7 +98,7 @@ impl Stage {
 
     /// Whether the stage's value for a row depends on that row alone, nothing fitted on the
     /// input (so any split of the input into batches gives the same values).
-    pub(crate) fn is_row_local(&self) -> bool {
+    pub fn is_row_local(&self) -> bool {
         match self {
             Stage::Row(f) => !f.needs_fit(),
             Stage::Window(w) => matches!(w.kind, crate::window::WindowKind::TimeFeatures { .. }),

@@ -39,6 +39,9 @@ from ._counts import count_vectors
 from ._pipeline import (BaselineQuantile, Model, Pipeline, ScoreAbove, TopFraction, TopN, TopPerWindow,
                         backend_info)
 from ._pipeline import Threshold  # noqa: F401  (the threshold type; public, outside __all__ as before)
+# Streaming: Model.stream's iterator, and tail -f of a growing log.
+from ._pipeline import Stream
+from ._stream import tail
 
 __version__: str = _native.__version__
 
@@ -51,6 +54,7 @@ __all__ = [
     "count", "distinct_count", "mean", "std", "ratio", "first_seen", "last_seen", "since_previous",
     "time_features", "beaconing", "aggregate", "aggregate_parquet", "beacons",
     "read_log", "TemplateMiner", "count_vectors",
+    "Stream", "tail",
 ]
 
 

@@ -34,6 +34,8 @@
 //! Late events (beyond the lateness) still come out, in order, with null window features,
 //! and are counted in [`StreamStats::late_rows`] and logged: never silently dropped.
 
+mod tail;
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -45,6 +47,8 @@ use crate::columns::times;
 use crate::error::{Error, Result};
 use crate::pipeline::FittedPipeline;
 use crate::stage::Stage;
+pub use tail::LogTail;
+
 use crate::window::{EventTimeState, Horizon, Window, broadcast_window_end, last_window_end};
 
 /// Counters of a [`Scorer`].
@@ -567,6 +571,13 @@ impl FittedPipeline {
             input: batches.into_iter(),
             ended: false,
         })
+    }
+
+    /// Whether some stage's value for a row depends on other rows (windowed aggregates,
+    /// beacon scores, or a feature fitted on the input): then a table must be scored in one
+    /// piece, or streamed, never batch by batch with [`score`](Self::score).
+    pub fn looks_across_rows(&self) -> bool {
+        !self.stages().iter().all(Stage::is_row_local)
     }
 
     /// A [`Scorer`] of this model (see [`crate::stream`]).
