@@ -439,3 +439,36 @@ fn extract_parquet_with_window_stages_equals_whole_table_extract() {
     let whole = vigil::extract(&stages, &input, Backend::Cpu).unwrap();
     assert_same("extract_parquet", &got, &whole);
 }
+
+#[test]
+fn window_stages_over_two_time_columns_are_refused() {
+    let base = events(200, 8);
+    let mut cols = base.columns().to_vec();
+    cols.push(base.column_by_name("ts").unwrap().clone());
+    let mut fields: Vec<Field> = base
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new("ts2", fields[6].data_type().clone(), true));
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap();
+    let model = fit(
+        vec![
+            agg(Agg::Count, None, Some("1m")),
+            window::feature(WindowFeature::new(Agg::Count, None, &["src"], Some("1m")).time("ts2"))
+                .named("n2")
+                .into(),
+        ],
+        &batch,
+    );
+    assert!(matches!(
+        model.scorer(0),
+        Err(vigil::Error::Unstreamable { .. })
+    ));
+    // One time column is fine, and a negative lateness is a parameter error.
+    assert!(matches!(
+        fit(vec![agg(Agg::Count, None, Some("1m"))], &batch).scorer(-1),
+        Err(vigil::Error::InvalidParameter { .. })
+    ));
+}
