@@ -57,6 +57,15 @@ pub enum Error {
     /// A Parquet operation failed.
     #[error("Parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
+    /// A stage or threshold cannot be computed exactly batch by batch (a stream, Parquet
+    /// batches), so the call refuses rather than give per-batch values.
+    #[error("cannot stream `{stage}` exactly: {reason}")]
+    Unstreamable {
+        /// The stage's first output column (or `threshold`).
+        stage: String,
+        /// Why, and what to do instead.
+        reason: String,
+    },
 }
 
 /// `Result` with [`Error`].

@@ -33,6 +33,7 @@ mod pipeline;
 mod rng;
 pub mod sigma;
 mod stage;
+pub mod stream;
 #[doc(hidden)]
 pub mod synth;
 pub mod template;
@@ -46,6 +47,7 @@ pub use pipeline::{
     PipelineBuilder, SCORE, UNSCORED_REASON,
 };
 pub use stage::{Stage, extract};
+pub use stream::{Scorer, Stream, StreamStats};
 
 /// Row-level kernels exposed for tests and benchmarks that compare backends directly.
 #[doc(hidden)]

@@ -132,27 +132,26 @@ struct FeatureFrame {
     matrix: Vec<f32>,
 }
 
-fn feature_frame(features: &[Stage], engine: &Engine, batch: &RecordBatch) -> Result<FeatureFrame> {
-    feature_frame_with(features, engine, batch, false)
-}
-
-/// [`feature_frame`]; `baseline`: `batch` is part of the baseline the stages were fitted on.
+/// The feature columns and detector matrix of `batch`, where `given[i]`, when present, holds stage `i`'s columns already
+/// computed (by a stream, which computes window stages over the rows of whole windows);
+/// `baseline`: `batch` is part of the baseline the stages were fitted on.
 fn feature_frame_with(
     features: &[Stage],
     engine: &Engine,
     batch: &RecordBatch,
     baseline: bool,
+    given: &[Option<Vec<ArrayRef>>],
 ) -> Result<FeatureFrame> {
     let rows = batch.num_rows();
     let mut columns = Vec::new();
     // Whether each column feeds the detector (rule-hit columns are carried, not scored).
     let mut feeds = Vec::new();
-    for f in features {
+    for (i, f) in features.iter().enumerate() {
         let fields = f.output_fields();
-        let arrays = if baseline {
-            f.compute_baseline(batch, engine)?
-        } else {
-            f.compute(batch, engine)?
+        let arrays = match given.get(i) {
+            Some(Some(arrays)) => arrays.clone(),
+            _ if baseline => f.compute_baseline(batch, engine)?,
+            _ => f.compute(batch, engine)?,
         };
         feeds.extend(std::iter::repeat_n(
             !f.detector_names().is_empty(),
@@ -232,6 +231,18 @@ impl Pipeline {
                 "the baseline has no rows; fit needs at least one".into(),
             ));
         }
+        // Window stages look across rows: their baseline values come from the whole
+        // baseline, not from each batch apart.
+        let whole;
+        let baseline = if baseline.len() > 1 && !self.features.iter().all(Stage::is_row_local) {
+            whole = [arrow::compute::concat_batches(
+                &baseline[0].schema(),
+                baseline,
+            )?];
+            &whole[..]
+        } else {
+            baseline
+        };
         let features = self
             .features
             .iter()
@@ -241,7 +252,7 @@ impl Pipeline {
         let mut matrix = Vec::with_capacity(rows * names.len());
         let mut augmented = Vec::with_capacity(baseline.len());
         for batch in baseline {
-            let frame = feature_frame_with(&features, &self.engine, batch, true)?;
+            let frame = feature_frame_with(&features, &self.engine, batch, true, &[])?;
             augmented.push(with_feature_columns(batch, &frame.columns)?);
             matrix.extend(frame.matrix);
         }
@@ -402,8 +413,27 @@ impl FittedPipeline {
     /// Scores one batch: the input columns, then the feature columns, `score`, `explanation`,
     /// `alert` and `unscored_reason`. Every input row comes out, in order.
     pub fn score(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        self.score_given(batch, &[])
+    }
+
+    /// The stages, in order.
+    pub(crate) fn stages(&self) -> &[Stage] {
+        &self.model.features
+    }
+
+    /// The engine the model runs on.
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// [`score`](Self::score) with the columns of some stages given (`given[i]` for stage `i`).
+    pub(crate) fn score_given(
+        &self,
+        batch: &RecordBatch,
+        given: &[Option<Vec<ArrayRef>>],
+    ) -> Result<RecordBatch> {
         let schema = self.output_schema(batch.schema().as_ref())?;
-        let frame = feature_frame(&self.model.features, &self.engine, batch)?;
+        let frame = feature_frame_with(&self.model.features, &self.engine, batch, false, given)?;
         let det = &self.model.detector;
         let out = det.score(
             &self.engine,

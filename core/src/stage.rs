@@ -117,6 +117,17 @@ impl Stage {
         scalar_names(&self.output_fields())
     }
 
+    /// Whether the stage's value for a row depends on that row alone, nothing fitted on the
+    /// input (so any split of the input into batches gives the same values).
+    pub fn is_row_local(&self) -> bool {
+        match self {
+            Stage::Row(f) => !f.needs_fit(),
+            Stage::Window(w) => matches!(w.kind, crate::window::WindowKind::TimeFeatures { .. }),
+            // Rule hits read the event alone (correlation rules are not evaluated).
+            Stage::Sigma(_) => true,
+        }
+    }
+
     /// Fills in what is fitted on the baseline (e.g. standardisation's mean and std).
     pub(crate) fn fit(&self, baseline: &[RecordBatch]) -> Result<Stage> {
         Ok(match self {

@@ -20,6 +20,7 @@ use vigil::{Backend, FittedPipeline, Pipeline};
 
 mod logs;
 mod sigma;
+mod stream;
 mod windows;
 
 create_exception!(
@@ -69,6 +70,7 @@ fn to_py(err: vigil::Error) -> PyErr {
         vigil::Error::InvalidInput(_) => InputError::new_err(msg),
         vigil::Error::Gpu(_) => GpuError::new_err(msg),
         vigil::Error::Model(_) => ModelError::new_err(msg),
+        vigil::Error::Unstreamable { .. } => ParameterError::new_err(msg),
         _ => VigilError::new_err(msg),
     }
 }
@@ -146,7 +148,14 @@ impl NativeModel {
         if let Some(c) = chunk_bytes {
             model = model.with_chunk_bytes(c);
         }
-        let (input, schema) = batches(data.0);
+        let (mut input, schema) = batches(data.0);
+        if input.len() > 1 && model.looks_across_rows() {
+            // Window stages look across rows: score the table in one piece, never per chunk.
+            input = vec![
+                arrow::compute::concat_batches(&schema, &input)
+                    .map_err(|e| SchemaError::new_err(e.to_string()))?,
+            ];
+        }
         let out = py.detach(move || -> vigil::Result<Table> {
             let out_schema = model.output_schema(&schema)?;
             let scored = input
@@ -286,7 +295,14 @@ fn extract(
 ) -> PyResult<PyArrowType<Table>> {
     let features: Vec<Stage> = spec(features_json, "features")?;
     let b = self::backend(backend)?;
-    let (input, schema) = batches(data.0);
+    let (mut input, schema) = batches(data.0);
+    if input.len() > 1 && !features.iter().all(Stage::is_row_local) {
+        // Window stages look across rows: extract over the table in one piece.
+        input = vec![
+            arrow::compute::concat_batches(&schema, &input)
+                .map_err(|e| SchemaError::new_err(e.to_string()))?,
+        ];
+    }
     let out = py.detach(move || -> vigil::Result<Table> {
         let batches = input
             .iter()
@@ -382,6 +398,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_string_data_address, m)?)?;
     windows::register(m)?;
     evtx::register(m)?;
+    stream::register(m)?;
     m.add("VigilError", py.get_type::<VigilError>())?;
     m.add("SchemaError", py.get_type::<SchemaError>())?;
     m.add("ParameterError", py.get_type::<ParameterError>())?;

@@ -48,6 +48,9 @@ from ._pipeline import (BaselineQuantile, Model, Pipeline, ScoreAbove, TopFracti
 from ._pipeline import Threshold  # noqa: F401  (the threshold type; public, outside __all__ as before)
 # Plots (matplotlib, imported when a plot is drawn: pip install 'vigil[plot]').
 from . import plot  # noqa: F401
+# Streaming: Model.stream's iterator, and tail -f of a growing log.
+from ._pipeline import Stream
+from ._stream import tail
 
 __version__: str = _native.__version__
 
@@ -63,6 +66,7 @@ __all__ = [
     "read_evtx",
     "SigmaRules",
     "domain_parts", "ngram_logprob", "BaselineMad", "TailRarity",
+    "Stream", "tail",
 ]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 
 import pyarrow as pa
 
@@ -18,7 +18,7 @@ from ._native import ParameterError
 from ._progress import Progress
 
 __all__ = ["TopN", "TopFraction", "TopPerWindow", "BaselineQuantile", "ScoreAbove", "Threshold",
-           "Pipeline", "Model", "backend_info", "BaselineMad"]
+           "Pipeline", "Model", "Stream", "backend_info", "BaselineMad"]
 
 
 # ----------------------------------------------------------------------------- thresholds
@@ -213,6 +213,17 @@ class Model:
             return self._native.score_parquet(str(input), str(output), int(batch_rows), self.backend,
                                               self.chunk_bytes, progress=bar.callback)
 
+    def stream(self, batches: Iterable[Any], *, lateness: Union[str, int, float] = 0) -> Iterator[Any]:
+        """Scores an iterable of tables (polars DataFrames, pyarrow Tables or RecordBatches, an
+        Arrow IPC reader, ...) as a stream, carrying window state across them; yields scored
+        tables of the same kind as the first input. Rows leave in input order once their
+        windows have closed (an event at or past a window's end plus ``lateness`` has
+        arrived), so the concatenated output equals :meth:`score` of the concatenated input,
+        with events up to ``lateness`` (a duration such as ``"30s"``, or seconds) out of time
+        order. Later events come out with null window features and are counted in
+        :attr:`Stream.stats`; beacon scores and whole-input aggregates hold rows until the end."""
+        return Stream(self, batches, lateness=lateness)
+
     def alerts(self, data: Any) -> Any:
         """Only the rows that alert, highest score first."""
         scored = self.score(data)
@@ -315,3 +326,54 @@ class Model:
 def backend_info(backend: str = "auto") -> dict:
     """Which backend runs and on which GPU adapter (``adapter`` is None without one)."""
     return _native.backend_info(backend)
+
+
+class Stream:
+    """The scored batches of :meth:`Model.stream`, an iterator; :attr:`stats` counts rows in
+    and out, late rows, rows waiting and the watermark."""
+
+    def __init__(self, model: "Model", batches: Iterable[Any], *, lateness: Union[str, int, float] = 0) -> None:
+        self._scorer = _native.NativeScorer(model._native, _native.parse_duration(lateness, "lateness")
+                                            if lateness else 0, model.backend)
+        self._input = iter(batches)
+        self._kind: Optional[str] = None
+        self._ended = False
+
+    def __iter__(self) -> "Stream":
+        return self
+
+    def push(self, data: Any) -> Any:
+        """Adds one table; returns the rows now final, scored (None when none are)."""
+        data, kind = _as_arrow_input(data)
+        if self._kind is None:
+            self._kind = kind
+        out = self._scorer.push(data)
+        return None if out is None else _as_output(out, self._kind)
+
+    def finish(self) -> Any:
+        """Ends the input: every waiting row, scored (None when none wait)."""
+        self._ended = True
+        out = self._scorer.finish()
+        return None if out is None else _as_output(out, self._kind or "table")
+
+    def __next__(self) -> Any:
+        while not self._ended:
+            try:
+                data = next(self._input)
+            except StopIteration:
+                out = self.finish()
+                if out is not None:
+                    return out
+                break
+            out = self.push(data)
+            if out is not None:
+                return out
+        raise StopIteration
+
+    @property
+    def stats(self) -> dict:
+        """rows_in, rows_out, late_rows, pending_rows, carried_entries, watermark (ns)."""
+        return self._scorer.stats()
+
+    def __repr__(self) -> str:
+        return f"vigil.Stream({self.stats})"

@@ -361,6 +361,11 @@ impl Feature {
         )
     }
 
+    /// Whether something (standardisation's mean or std) is still to be fitted.
+    pub(crate) fn needs_fit(&self) -> bool {
+        matches!(self.kind, FeatureKind::Standardize { mean, std } if mean.is_none() || std.is_none())
+    }
+
     /// Fills in what is fitted on the baseline (standardisation's mean and std).
     pub(crate) fn fit(&self, baseline: &[RecordBatch]) -> Result<Feature> {
         if let FeatureKind::NgramLogprob {

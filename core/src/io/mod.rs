@@ -68,16 +68,20 @@ pub struct ScoreSummary {
     pub unscored: u64,
 }
 
-/// Scores the Parquet file `input` into the Parquet file `output`, one record batch of
-/// `batch_rows` rows at a time, so memory stays bounded whatever the file size. A top-N
-/// threshold is refused (it needs the whole file); use a quantile or fixed threshold.
+/// Scores the Parquet file `input` into the Parquet file `output`, reading `batch_rows` rows
+/// at a time through a [`Scorer`](crate::Scorer) that carries window state across batches,
+/// so the output equals [`FittedPipeline::score`] of the whole file (for a file in time
+/// order; rows more than `lateness` behind get null window features and are counted, see
+/// [`crate::stream`]). Memory holds the open windows, not the file. Refused with
+/// [`Error::Unstreamable`]: top-N / top-fraction / per-window thresholds (they rank the
+/// whole file), beacon scores and whole-input aggregates (they would hold every row).
 pub fn score_parquet(
     model: &FittedPipeline,
     input: impl AsRef<Path>,
     output: impl AsRef<Path>,
     batch_rows: usize,
 ) -> Result<ScoreSummary> {
-    score_parquet_with_progress(model, input, output, batch_rows, |_, _| {})
+    score_parquet_late(model, input, output, batch_rows, 0, |_, _| {}).map(|(s, _)| s)
 }
 
 /// [`score_parquet`], calling `progress(rows_done, rows_total)` after each batch is written
@@ -87,22 +91,29 @@ pub fn score_parquet_with_progress(
     input: impl AsRef<Path>,
     output: impl AsRef<Path>,
     batch_rows: usize,
-    mut progress: impl FnMut(u64, u64),
+    progress: impl FnMut(u64, u64),
 ) -> Result<ScoreSummary> {
-    if model.threshold().is_per_batch() {
-        return Err(Error::param(
-            "threshold",
-            "top-N and top-fraction alerts need the whole table; score_parquet streams, so use a baseline quantile or a fixed score",
-        ));
-    }
+    score_parquet_late(model, input, output, batch_rows, 0, progress).map(|(s, _)| s)
+}
+
+/// [`score_parquet_with_progress`] accepting events up to `lateness_ns` behind the
+/// watermark; also returns the stream's counters (late rows, ...).
+pub fn score_parquet_late(
+    model: &FittedPipeline,
+    input: impl AsRef<Path>,
+    output: impl AsRef<Path>,
+    batch_rows: usize,
+    lateness_ns: i64,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<(ScoreSummary, crate::StreamStats)> {
+    let mut scorer = crate::Scorer::bounded(model, lateness_ns)?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(open(input.as_ref())?)?;
     let total = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
     let out_schema = model.output_schema(builder.schema())?;
     let reader = builder.with_batch_size(batch_rows.max(1)).build()?;
     let mut writer = writer(output.as_ref(), out_schema)?;
     let mut summary = ScoreSummary::default();
-    for batch in reader {
-        let scored = model.score(&batch?)?;
+    let mut write = |scored: RecordBatch| -> Result<()> {
         summary.rows += scored.num_rows() as u64;
         if let Some(score) = scored.column_by_name(crate::SCORE) {
             summary.unscored += score.null_count() as u64;
@@ -112,9 +123,18 @@ pub fn score_parquet_with_progress(
         }
         writer.write(&scored)?;
         progress(summary.rows, total);
+        Ok(())
+    };
+    for batch in reader {
+        if let Some(scored) = scorer.push(&batch?)? {
+            write(scored)?;
+        }
+    }
+    if let Some(scored) = scorer.finish()? {
+        write(scored)?;
     }
     writer.close()?;
-    Ok(summary)
+    Ok((summary, scorer.stats()))
 }
 
 fn row_groups(path: &Path) -> Result<usize> {
@@ -155,13 +175,29 @@ pub fn read_parquet_parallel(path: impl AsRef<Path>) -> Result<Vec<RecordBatch>>
     })
 }
 
-/// Reads a Parquet file and extracts `features` (see [`crate::extract`]), row
-/// groups in parallel; batches come back in file order.
+/// Reads a Parquet file and extracts `features` (see [`crate::extract`]); batches come back
+/// in file order. Row-local features run on row groups in parallel; window stages and
+/// features fitted on the input (a `standardize` without mean and std) see the whole file at
+/// once, so the result equals [`crate::extract`] of the whole table.
 pub fn extract_parquet<S: Clone + Into<crate::Stage> + Sync>(
     path: impl AsRef<Path>,
     features: &[S],
     backend: crate::Backend,
 ) -> Result<Vec<RecordBatch>> {
+    if !features
+        .iter()
+        .all(|f| Into::<crate::Stage>::into(f.clone()).is_row_local())
+    {
+        let batches = read_parquet_parallel(path.as_ref())?;
+        let schema = match batches.first() {
+            Some(b) => b.schema(),
+            None => ParquetRecordBatchReaderBuilder::try_new(open(path.as_ref())?)?
+                .schema()
+                .clone(),
+        };
+        let whole = arrow::compute::concat_batches(&schema, &batches)?;
+        return Ok(vec![crate::extract(features, &whole, backend)?]);
+    }
     per_row_group(path.as_ref(), |reader| {
         reader
             .map(|b| crate::extract(features, &b?, backend))

@@ -230,6 +230,12 @@ impl LogReader {
         ))
     }
 
+    /// Reads on after the end of the input: for an input that grows (a followed file, see
+    /// [`crate::stream::LogTail`]), the next batches hold the lines appended since.
+    pub fn resume(&mut self) {
+        self.done = false;
+    }
+
     /// What has been read so far.
     pub fn report(&self) -> &ReadReport {
         &self.report

@@ -54,6 +54,7 @@
 
 mod agg;
 mod beacon;
+mod carry;
 mod distinct;
 mod group;
 mod keys;
@@ -71,6 +72,7 @@ pub use crate::columns::parse_duration;
 use crate::columns::parse_duration_param;
 pub use agg::{Aggregator, aggregate, aggregate_parquet};
 pub use beacon::{BEACON_COLUMNS, beaconing};
+pub(crate) use carry::{EventTimeState, Horizon, broadcast_window_end, last_window_end};
 
 /// Relative standard error of the HyperLogLog estimate (2^12 registers: 1.04 / 64). Values
 /// are hashed to 32 bits, so estimates hold up to ~10^8 distinct values per group (no
