@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::{Backend, Engine};
 use crate::error::{Error, Result};
 use crate::features::{Feature, scalar_names};
+use crate::intel::IntelStage;
 use crate::window::WindowStage;
 
 /// One step of a pipeline. Saved in model files as the inner spec (`column`, `kind`, its
@@ -23,11 +24,19 @@ pub enum Stage {
     Row(Feature),
     /// A windowed aggregate, time features or a beacon score.
     Window(WindowStage),
+    /// Threat-intel matches per row (`intel_hits`, `intel_max_confidence`).
+    Intel(IntelStage),
 }
 
 impl From<Feature> for Stage {
     fn from(f: Feature) -> Self {
         Stage::Row(f)
+    }
+}
+
+impl From<IntelStage> for Stage {
+    fn from(i: IntelStage) -> Self {
+        Stage::Intel(i)
     }
 }
 
@@ -45,6 +54,7 @@ impl Serialize for Stage {
         match self {
             Stage::Row(f) => f.serialize(s),
             Stage::Window(w) => w.serialize(s),
+            Stage::Intel(i) => i.serialize(s),
         }
     }
 }
@@ -54,7 +64,11 @@ impl<'de> Deserialize<'de> for Stage {
         use serde::de::Error as _;
         let value = serde_json::Value::deserialize(d)?;
         let kind = value.get("kind").and_then(|k| k.as_str());
-        if kind.is_some_and(|k| WINDOW_KINDS.contains(&k)) {
+        if kind == Some("intel") {
+            IntelStage::deserialize(value)
+                .map(Stage::Intel)
+                .map_err(D::Error::custom)
+        } else if kind.is_some_and(|k| WINDOW_KINDS.contains(&k)) {
             WindowStage::deserialize(value)
                 .map(Stage::Window)
                 .map_err(D::Error::custom)
@@ -72,6 +86,7 @@ impl Stage {
         match self {
             Stage::Row(f) => &f.column,
             Stage::Window(w) => &w.column,
+            Stage::Intel(i) => i.column(),
         }
     }
 
@@ -80,6 +95,7 @@ impl Stage {
         match self {
             Stage::Row(f) => f.validate(),
             Stage::Window(w) => w.validate(),
+            Stage::Intel(i) => i.validate(),
         }
     }
 
@@ -88,6 +104,7 @@ impl Stage {
         match self {
             Stage::Row(f) => f.output_fields(),
             Stage::Window(w) => w.output_fields(),
+            Stage::Intel(i) => i.output_fields(),
         }
     }
 
@@ -101,6 +118,7 @@ impl Stage {
         Ok(match self {
             Stage::Row(f) => Stage::Row(f.fit(baseline)?),
             Stage::Window(w) => Stage::Window(w.clone()),
+            Stage::Intel(i) => Stage::Intel(i.clone()),
         })
     }
 
@@ -109,6 +127,7 @@ impl Stage {
         match self {
             Stage::Row(f) => f.compute(batch, engine),
             Stage::Window(w) => w.compute(batch, engine),
+            Stage::Intel(i) => i.compute(batch),
         }
     }
 }

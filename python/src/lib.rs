@@ -17,6 +17,7 @@ use vigil::Stage;
 use vigil::detect::{Detector, Threshold};
 use vigil::{Backend, FittedPipeline, Pipeline};
 
+mod intel;
 mod logs;
 mod windows;
 
@@ -327,6 +328,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(extract, m)?)?;
     m.add_function(wrap_pyfunction!(_string_data_address, m)?)?;
     windows::register(m)?;
+    intel::register(m)?;
     m.add("VigilError", py.get_type::<VigilError>())?;
     m.add("SchemaError", py.get_type::<SchemaError>())?;
     m.add("ParameterError", py.get_type::<ParameterError>())?;

@@ -20,7 +20,7 @@ from typing import Any
 
 # Modules in dependency order; each imports what it needs at its top, none inside a function:
 #   _native <- _arrow <- _features <- _windows
-#              _arrow <- _detect, _logs, _counts
+#              _arrow <- _detect, _logs, _counts, _intel
 #   _native, _arrow, _features, _detect <- _pipeline <- vigil
 from . import _native
 from ._native import GpuError, InputError, ModelError, ParameterError, SchemaError, VigilError
@@ -36,6 +36,8 @@ from ._windows import (
 # Log readers, template mining and count vectors.
 from ._logs import TemplateMiner, read_log
 from ._counts import count_vectors
+# Threat-intel indicators, matching and sightings.
+from ._intel import Intel, IntelStage, misp_sightings, stix_sightings
 from ._pipeline import (BaselineQuantile, Model, Pipeline, ScoreAbove, TopFraction, TopN, TopPerWindow,
                         backend_info)
 from ._pipeline import Threshold  # noqa: F401  (the threshold type; public, outside __all__ as before)
@@ -51,6 +53,7 @@ __all__ = [
     "count", "distinct_count", "mean", "std", "ratio", "first_seen", "last_seen", "since_previous",
     "time_features", "beaconing", "aggregate", "aggregate_parquet", "beacons",
     "read_log", "TemplateMiner", "count_vectors",
+    "Intel", "IntelStage", "stix_sightings", "misp_sightings",
 ]
 
 
