@@ -27,6 +27,7 @@ mod engine;
 mod error;
 pub mod features;
 mod gpu;
+pub mod intel;
 pub mod io;
 pub mod logs;
 mod pipeline;

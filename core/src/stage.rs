@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::{Backend, Engine};
 use crate::error::{Error, Result};
 use crate::features::{Feature, scalar_names};
+use crate::intel::IntelStage;
 use crate::sigma::SigmaStage;
 use crate::window::WindowStage;
 
@@ -24,6 +25,8 @@ pub enum Stage {
     Row(Feature),
     /// A windowed aggregate, time features or a beacon score.
     Window(WindowStage),
+    /// Threat-intel matches per row (`intel_hits`, `intel_max_confidence`).
+    Intel(IntelStage),
     /// Sigma rule hits per event (`sigma_max_level`, `sigma_rules`).
     Sigma(SigmaStage),
 }
@@ -37,6 +40,12 @@ impl From<SigmaStage> for Stage {
 impl From<Feature> for Stage {
     fn from(f: Feature) -> Self {
         Stage::Row(f)
+    }
+}
+
+impl From<IntelStage> for Stage {
+    fn from(i: IntelStage) -> Self {
+        Stage::Intel(i)
     }
 }
 
@@ -55,6 +64,7 @@ impl Serialize for Stage {
             Stage::Row(f) => f.serialize(s),
             Stage::Window(w) => w.serialize(s),
             Stage::Sigma(r) => r.serialize(s),
+            Stage::Intel(i) => i.serialize(s),
         }
     }
 }
@@ -64,7 +74,11 @@ impl<'de> Deserialize<'de> for Stage {
         use serde::de::Error as _;
         let value = serde_json::Value::deserialize(d)?;
         let kind = value.get("kind").and_then(|k| k.as_str());
-        if kind == Some("sigma") {
+        if kind == Some("intel") {
+            IntelStage::deserialize(value)
+                .map(Stage::Intel)
+                .map_err(D::Error::custom)
+        } else if kind == Some("sigma") {
             SigmaStage::deserialize(value)
                 .map(Stage::Sigma)
                 .map_err(D::Error::custom)
@@ -87,6 +101,7 @@ impl Stage {
             Stage::Row(f) => &f.column,
             Stage::Window(w) => &w.column,
             Stage::Sigma(_) => "",
+            Stage::Intel(i) => i.column(),
         }
     }
 
@@ -96,6 +111,7 @@ impl Stage {
             Stage::Row(f) => f.validate(),
             Stage::Window(w) => w.validate(),
             Stage::Sigma(_) => Ok(()),
+            Stage::Intel(i) => i.validate(),
         }
     }
 
@@ -105,6 +121,7 @@ impl Stage {
             Stage::Row(f) => f.output_fields(),
             Stage::Window(w) => w.output_fields(),
             Stage::Sigma(r) => r.output_fields(),
+            Stage::Intel(i) => i.output_fields(),
         }
     }
 
@@ -125,6 +142,8 @@ impl Stage {
             Stage::Window(w) => matches!(w.kind, crate::window::WindowKind::TimeFeatures { .. }),
             // Rule hits read the event alone (correlation rules are not evaluated).
             Stage::Sigma(_) => true,
+            // Indicator matches read the row alone.
+            Stage::Intel(_) => true,
         }
     }
 
@@ -134,6 +153,7 @@ impl Stage {
             Stage::Row(f) => Stage::Row(f.fit(baseline)?),
             Stage::Window(w) => Stage::Window(w.clone()),
             Stage::Sigma(r) => Stage::Sigma(r.clone()),
+            Stage::Intel(i) => Stage::Intel(i.clone()),
         })
     }
 
@@ -169,6 +189,7 @@ impl Stage {
             Stage::Row(f) => f.compute(batch, engine),
             Stage::Window(w) => w.compute(batch, engine),
             Stage::Sigma(r) => r.compute(batch),
+            Stage::Intel(i) => i.compute(batch),
         }
     }
 }

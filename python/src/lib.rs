@@ -18,6 +18,7 @@ use vigil::Stage;
 use vigil::detect::{Detector, Threshold};
 use vigil::{Backend, FittedPipeline, Pipeline};
 
+mod intel;
 mod logs;
 mod sigma;
 mod stream;
@@ -399,6 +400,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     windows::register(m)?;
     evtx::register(m)?;
     stream::register(m)?;
+    intel::register(m)?;
     m.add("VigilError", py.get_type::<VigilError>())?;
     m.add("SchemaError", py.get_type::<SchemaError>())?;
     m.add("ParameterError", py.get_type::<ParameterError>())?;

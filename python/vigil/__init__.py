@@ -20,8 +20,7 @@ from typing import Any
 
 # Modules in dependency order; each imports what it needs at its top, none inside a function:
 #   _native <- _arrow <- _features <- _windows
-#              _arrow <- _detect, _logs, _counts
-#              _arrow <- _sigma
+#              _arrow <- _detect, _logs, _counts, _sigma, _intel
 #   _native, _arrow, _features, _detect <- _pipeline <- vigil
 from . import _native
 from ._native import GpuError, InputError, ModelError, ParameterError, SchemaError, VigilError
@@ -43,6 +42,8 @@ from ._logs import read_evtx
 from ._counts import count_vectors
 # Sigma rules.
 from ._sigma import SigmaRules
+# Threat-intel indicators, matching and sightings.
+from ._intel import Intel, IntelStage, misp_sightings, stix_sightings
 from ._pipeline import (BaselineQuantile, Model, Pipeline, ScoreAbove, TopFraction, TopN, TopPerWindow,
                         backend_info)
 from ._pipeline import Threshold  # noqa: F401  (the threshold type; public, outside __all__ as before)
@@ -67,6 +68,7 @@ __all__ = [
     "SigmaRules",
     "domain_parts", "ngram_logprob", "BaselineMad", "TailRarity",
     "Stream", "tail",
+    "Intel", "IntelStage", "stix_sightings", "misp_sightings",
 ]
 
 
