@@ -54,6 +54,10 @@ class TemplateMiner:
     join a template), ``max_children`` per tree node, ``min_variable_values`` (distinct words
     a position needs before it becomes a variable) and ``masks`` (names of the built-in mask
     rules: number, ip, hex, uuid, path, host, digit_heavy, date_name; default all).
+    ``segmenter`` says how text of scripts written without spaces (Chinese, Japanese, Thai)
+    is cut into tokens: ``"words"`` (Unicode word boundaries, default), ``"chars"`` (one
+    token per character) or ``"whitespace"`` (not cut). ``max_clusters`` caps the live
+    clusters: past it the least recently used template is evicted (as in drain3).
     """
 
     def __init__(
@@ -63,6 +67,8 @@ class TemplateMiner:
         max_children: int = 100,
         min_variable_values: int = 4,
         masks: Optional[Sequence[str]] = None,
+        segmenter: str = "words",
+        max_clusters: int = 100_000,
         *,
         _native_miner: Optional[Any] = None,
     ) -> None:
@@ -74,6 +80,8 @@ class TemplateMiner:
             "similarity": similarity,
             "max_children": max_children,
             "min_variable_values": min_variable_values,
+            "segmenter": segmenter,
+            "max_clusters": max_clusters,
         }
         if masks is not None:
             config["masks"] = {"rules": list(masks)}

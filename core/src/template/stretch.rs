@@ -112,24 +112,29 @@ impl TemplateMiner {
                 found.push((c, generalised(&p, t, &under)));
             }
         }
+        let mut root = r;
         for (c, tokens) in found {
-            // `c` and what was merged into it join `r`; `c` stays live at its length.
-            self.detach(c);
-            let mut moved = self.members.remove(&c).unwrap_or_default();
-            for &m in &moved {
-                self.alias[m as usize] = r;
-            }
-            moved.push(c);
-            self.alias[c as usize] = r;
-            let size = std::mem::take(&mut self.clusters[c as usize].size);
-            self.clusters[r as usize].size += size;
-            let used = std::mem::take(&mut self.clusters[c as usize].used);
-            let ru = &mut self.clusters[r as usize].used;
-            *ru = (*ru).max(used);
-            self.members.entry(r).or_default().extend(moved);
+            // `c` takes the generalised tokens and stays live at its length; its template
+            // and `r`'s become one, kept under the earlier of the two (merges always point
+            // to an earlier cluster).
             self.index.remove(c, &self.clusters[c as usize].tokens);
             self.index.insert(c, &tokens);
             self.clusters[c as usize].tokens = tokens;
+            self.detach(c);
+            let (keep, gone) = (root.min(c), root.max(c));
+            let mut moved = self.members.remove(&gone).unwrap_or_default();
+            for &m in &moved {
+                self.alias[m as usize] = keep;
+            }
+            moved.push(gone);
+            self.alias[gone as usize] = keep;
+            let size = std::mem::take(&mut self.clusters[gone as usize].size);
+            self.clusters[keep as usize].size += size;
+            let used = std::mem::take(&mut self.clusters[gone as usize].used);
+            let ku = &mut self.clusters[keep as usize].used;
+            *ku = (*ku).max(used);
+            self.members.entry(keep).or_default().extend(moved);
+            root = keep;
         }
     }
 }
