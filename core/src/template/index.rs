@@ -142,6 +142,8 @@ impl Index {
 pub(crate) struct Lru {
     /// Lines parsed so far.
     pub(crate) tick: u64,
+    /// Queue length that triggers the next sweep of stale entries.
+    limit: usize,
     queue: VecDeque<(u64, u32)>,
 }
 
@@ -159,11 +161,16 @@ impl TemplateMiner {
             _ => return,
         }
         self.lru.queue.push_back((t, r));
-        if self.lru.queue.len() > 2 * self.live + 1024 {
+        if self.lru.queue.len() > self.lru.limit.max(2 * self.live + 1024) {
+            // Drop stale entries; the next sweep waits until the queue has doubled, so
+            // sweeps cost O(1) per touch.
             let clusters = &self.clusters;
-            self.lru
-                .queue
-                .retain(|&(t, c)| clusters.get(c as usize).is_some_and(|cl| cl.used == t));
+            self.lru.queue.retain(|&(t, c)| {
+                clusters
+                    .get(c as usize)
+                    .is_some_and(|cl| cl.used == t && !cl.evicted)
+            });
+            self.lru.limit = 2 * self.lru.queue.len() + 1024;
         }
     }
 
