@@ -45,22 +45,31 @@ pub fn csv_fields(line: &str) -> Vec<String> {
     out
 }
 
-/// Loghub grouping accuracy of `predicted` against `truth`.
-fn grouping_accuracy(predicted: &[u64], truth: &[String]) -> f64 {
+/// Per line, whether it is grouped correctly (Loghub's definition): the set of lines with
+/// its predicted id equals the set of lines with its true template.
+pub fn line_correct(predicted: &[u64], truth: &[String]) -> Vec<bool> {
     let mut by_truth: HashMap<&str, Vec<usize>> = HashMap::new();
     let mut by_pred: HashMap<u64, Vec<usize>> = HashMap::new();
     for (i, (p, t)) in predicted.iter().zip(truth).enumerate() {
         by_truth.entry(t).or_default().push(i);
         by_pred.entry(*p).or_default().push(i);
     }
-    let mut correct = 0;
+    let mut ok = vec![false; predicted.len()];
     for (_, lines) in by_truth {
         let p = predicted[lines[0]];
         if by_pred[&p] == lines {
-            correct += lines.len();
+            for i in lines {
+                ok[i] = true;
+            }
         }
     }
-    correct as f64 / predicted.len() as f64
+    ok
+}
+
+/// Loghub grouping accuracy of `predicted` against `truth`.
+pub fn grouping_accuracy(predicted: &[u64], truth: &[String]) -> f64 {
+    let ok = line_correct(predicted, truth);
+    ok.iter().filter(|&&b| b).count() as f64 / predicted.len().max(1) as f64
 }
 
 fn main() -> vigil::Result<()> {

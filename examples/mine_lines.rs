@@ -3,6 +3,7 @@
 //! Used by `benches/logs_vs_drain3.py`; also a small example of the miner API.
 //!
 //! Run: `cargo run --release -p vigil --example mine_lines -- <file>`
+//! (`MAX_CLUSTERS=n` in the environment sets the cluster cap; default: the miner's).
 
 use std::io::BufRead;
 use std::time::Instant;
@@ -20,7 +21,14 @@ fn main() -> vigil::Result<()> {
         source,
     })?;
     let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-    let mut miner = TemplateMiner::default();
+    let mut config = vigil::template::MinerConfig::default();
+    if let Some(n) = std::env::var("MAX_CLUSTERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.max_clusters = n;
+    }
+    let mut miner = TemplateMiner::new(config)?;
     let mut lines = 0usize;
     let mut batch = arrow::array::StringBuilder::new();
     let mut buf = Vec::new();

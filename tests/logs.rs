@@ -236,7 +236,10 @@ fn state_round_trip_and_untrusted_input() {
         "null",
         "[]",
         "{\"format\":\"vigil.template_miner\"}",
-        &json.replace("\"version\":1", "\"version\":99"),
+        &json.replace(
+            &format!("\"version\":{}", vigil::template::STATE_VERSION),
+            "\"version\":99",
+        ),
         &json.replace("vigil.template_miner", "pickle"),
         &json.replace("\"depth\":4", "\"depth\":1000000"),
         &json.replace("\"similarity\":0.5", "\"similarity\":-1"),

@@ -117,3 +117,24 @@ def test_read_log_malformed(tmp_path):
         vigil.read_log(p, format="nope")
     with pytest.raises(vigil.VigilError):
         vigil.read_log(tmp_path / "missing.log", format="syslog")
+
+
+def test_template_miner_languages_and_cap():
+    # Chinese without spaces: one template for names of 2 to 4 ideographs (hand-checked).
+    names = ["张三", "李四", "王五", "赵六", "黄晓明", "欧阳娜娜"]
+    df = pl.DataFrame({"message": [f"用户{n}登录成功" for n in names]})
+    out = vigil.TemplateMiner().parse(df)
+    assert out["template_id"].n_unique() == 1
+    assert out["template"][0] == "用 户 <*> 登 录 成 功"
+    assert out["parameters"][5].to_list() == ["欧阳娜娜"]
+    # Not cut at all with the white-space segmenter: six templates.
+    out = vigil.TemplateMiner(segmenter="whitespace").parse(df)
+    assert out["template_id"].n_unique() == 6
+    # The cap keeps the most recently used templates only.
+    m = vigil.TemplateMiner(max_clusters=2)
+    m.parse(pl.DataFrame({"message": ["a b", "c d e", "f g h i"]}))
+    assert [t for t in json.loads(m.to_json())["clusters"]] and len(json.loads(m.to_json())["clusters"]) == 2
+    with pytest.raises(vigil.VigilError):
+        vigil.TemplateMiner(max_clusters=0)
+    with pytest.raises(vigil.VigilError):
+        vigil.TemplateMiner(segmenter="dictionary")

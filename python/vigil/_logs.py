@@ -52,6 +52,10 @@ class TemplateMiner:
     join a template), ``max_children`` per tree node, ``min_variable_values`` (distinct words
     a position needs before it becomes a variable) and ``masks`` (names of the built-in mask
     rules: number, ip, hex, uuid, path, host, digit_heavy, date_name; default all).
+    ``segmenter`` says how text of scripts written without spaces (Chinese, Japanese, Thai)
+    is cut into tokens: ``"words"`` (Unicode word boundaries, default), ``"chars"`` (one
+    token per character) or ``"whitespace"`` (not cut). ``max_clusters`` caps the live
+    clusters: past it the least recently used template is evicted (as in drain3).
     """
 
     def __init__(
@@ -61,6 +65,8 @@ class TemplateMiner:
         max_children: int = 100,
         min_variable_values: int = 4,
         masks: Optional[Sequence[str]] = None,
+        segmenter: str = "words",
+        max_clusters: int = 100_000,
         *,
         _native_miner: Optional[Any] = None,
     ) -> None:
@@ -72,6 +78,8 @@ class TemplateMiner:
             "similarity": similarity,
             "max_children": max_children,
             "min_variable_values": min_variable_values,
+            "segmenter": segmenter,
+            "max_clusters": max_clusters,
         }
         if masks is not None:
             config["masks"] = {"rules": list(masks)}
@@ -162,7 +170,7 @@ class TemplateMiner:
         return f"vigil.TemplateMiner({len(self._m.templates())} templates, settings {self._m.config_json()})"
 
 
-def read_evtx(path: str, *, report: bool = False, to: str = "polars", format: str = "auto") -> Any:
+def read_evtx(path: str, *, report: bool = False, to: Optional[str] = None, format: str = "auto") -> Any:
     """Reads Windows event logs into a DataFrame: an ``.evtx`` file, a JSON file of events, or
     a directory (every ``*.evtx`` under it, recursively; with ``format="json"`` every
     ``*.json``/``*.jsonl``/``*.ndjson``). Files are read in parallel; the GIL is released.
@@ -184,8 +192,9 @@ def read_evtx(path: str, *, report: bool = False, to: str = "polars", format: st
     A record, chunk or file that cannot be read keeps one row with ``parse_error`` set (rows in
     = records found). With ``report=True`` returns ``(frame, report)``; ``report`` counts files,
     records, parsed, damaged, unreadable_files, truncated_files and gives a few examples.
-    ``to="pyarrow"`` returns a pyarrow Table.
+    ``to``: ``"polars"``, ``"pyarrow"`` (a pyarrow Table), or None (polars when it is
+    installed, else pyarrow).
     """
     table, rep = _native.read_evtx(str(path), format)
-    out = _convert(table, to)
+    out = _to_kind(table, to)
     return (out, rep) if report else out

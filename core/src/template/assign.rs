@@ -10,7 +10,8 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Int32Type, Schema};
 use rayon::prelude::*;
 
-use super::mask::{glob_params, masked_groups, tokens};
+use super::mask::{glob_params, masked_groups};
+use super::segment::tokens;
 use super::tree::interleave;
 use super::{PARAMETERS, TEMPLATE, TEMPLATE_ID, TemplateMiner, WILDCARD, get, template_id};
 use crate::error::Result;
@@ -45,12 +46,15 @@ impl TemplateMiner {
         line_cluster: Vec<u32>,
     ) -> Result<RecordBatch> {
         let rules = self.rules;
+        let seg = rules.segmenter();
         let outs = self.output_templates();
         let texts: Vec<String> = outs.iter().map(|(t, g)| interleave(t, g)).collect();
-        let line_cluster: Vec<u32> = line_cluster
-            .into_iter()
-            .map(|c| if c == u32::MAX { c } else { self.resolve(c) })
+        let placed = line_cluster;
+        let line_cluster: Vec<u32> = placed
+            .iter()
+            .map(|&c| if c == u32::MAX { c } else { self.resolve(c) })
             .collect();
+        let placed = &placed;
         let ids: Vec<u64> = texts.iter().map(|t| template_id(t)).collect();
         let template_ids: UInt64Array = line_cluster
             .iter()
@@ -89,10 +93,10 @@ impl TemplateMiner {
                         lb.append(false);
                         continue;
                     };
-                    let plain = own[c as usize] && cl.tokens.len() == tokens(s).count();
+                    let plain = own[c as usize] && cl.tokens.len() == tokens(s, seg).count();
                     if plain {
                         // Token i of the template covers whitespace token i of the message.
-                        for (t, orig) in cl.tokens.iter().zip(tokens(s)) {
+                        for (t, orig) in cl.tokens.iter().zip(tokens(s, seg)) {
                             push_params(&mut lb, t, orig, &mut scratch);
                         }
                         lb.append(true);
@@ -108,22 +112,35 @@ impl TemplateMiner {
                         lb.append(true);
                         continue;
                     }
-                    // A template with optional variables: align skeletons, "" for an absent
-                    // optional variable.
+                    // A template with optional variables, or a variable spanning several
+                    // tokens: align skeletons (the cluster's own `<*>` tokens say which
+                    // tokens of the message are variables; a run of them is one variable),
+                    // "" for an absent optional variable.
                     let (sk, gaps) = &outs[c as usize];
-                    let mut gap_text: Vec<Option<&str>> = vec![None];
+                    let mut gap_text: Vec<Option<(usize, usize)>> = vec![None];
                     let mut skel_text: Vec<&str> = Vec::new();
-                    for (f, &(a, b)) in buf.split(' ').zip(&groups) {
-                        let text = s.get(a..b).unwrap_or_default();
-                        if f == WILDCARD {
+                    // The tokens of the cluster the line was placed in (its own length).
+                    let at = placed[k * OUT_CHUNK + j] as usize;
+                    let mine = clusters
+                        .get(at)
+                        .map(|p| &p.tokens)
+                        .filter(|t| t.len() == groups.len());
+                    for (i, (f, &(a, b))) in buf.split(' ').zip(&groups).enumerate() {
+                        let wild = f == WILDCARD
+                            || mine.is_some_and(|t| t.get(i).is_some_and(|t| &**t == WILDCARD));
+                        if wild {
                             if let Some(g) = gap_text.last_mut() {
-                                *g = Some(text);
+                                *g = Some(g.map_or((a, b), |(a0, _)| (a0, b)));
                             }
                         } else {
-                            skel_text.push(text);
+                            skel_text.push(s.get(a..b).unwrap_or_default());
                             gap_text.push(None);
                         }
                     }
+                    let gap_text: Vec<Option<&str>> = gap_text
+                        .into_iter()
+                        .map(|g| g.map(|(a, b)| s.get(a..b).unwrap_or_default()))
+                        .collect();
                     for (i, has_gap) in gaps.iter().enumerate() {
                         if *has_gap {
                             lb.values()

@@ -133,7 +133,7 @@ pub fn count_by_session(
             msgs.len()
         )));
     }
-    let mut index: FnvMap<String, u32> = FnvMap::default();
+    let mut index: super::RandMap<String, u32> = super::RandMap::default();
     let mut keys = Vec::new();
     let mut pairs = Vec::new();
     let mut seen: Vec<u32> = Vec::new();

@@ -9,6 +9,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::MAX_TOKENS;
+use super::names::is_local_date_name;
+use super::segment::{Segmenter, tokens};
+use super::wide::mask_unicode_token;
 
 /// The wildcard that replaces a variable in a template.
 pub const WILDCARD: &str = "<*>";
@@ -65,22 +68,26 @@ impl Default for Masks {
     }
 }
 
-/// Rules as bit flags for the hot path.
+/// Rules as bit flags for the hot path, and the segmenter.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct RuleBits(u32);
+pub(crate) struct RuleBits(u32, Segmenter);
 
 impl RuleBits {
-    pub(crate) fn of(masks: &Masks) -> Self {
-        RuleBits(masks.rules.iter().fold(0, |b, r| b | 1 << (*r as u32)))
+    pub(crate) fn of(masks: &Masks, seg: Segmenter) -> Self {
+        RuleBits(masks.rules.iter().fold(0, |b, r| b | 1 << (*r as u32)), seg)
     }
     #[inline]
-    fn has(self, r: MaskRule) -> bool {
+    pub(super) fn has(self, r: MaskRule) -> bool {
         self.0 & (1 << (r as u32)) != 0
+    }
+    #[inline]
+    pub(crate) fn segmenter(self) -> Segmenter {
+        self.1
     }
 }
 
 #[inline]
-fn is_delim(b: u8) -> bool {
+pub(super) fn is_delim(b: u8) -> bool {
     matches!(
         b,
         b'=' | b':'
@@ -248,12 +255,13 @@ const DATE_NAMES: &[&str] = &[
 ];
 
 fn is_date_name(s: &[u8]) -> bool {
-    (3..=9).contains(&s.len())
+    ((3..=9).contains(&s.len())
         && s[0].is_ascii_uppercase()
         && s[1..].iter().all(u8::is_ascii_lowercase)
         && DATE_NAMES
             .iter()
-            .any(|d| d.as_bytes().eq_ignore_ascii_case(s))
+            .any(|d| d.as_bytes().eq_ignore_ascii_case(s)))
+        || std::str::from_utf8(s).is_ok_and(is_local_date_name)
 }
 
 /// Whether a segment (no delimiters inside) is a variable under `rules`.
@@ -308,6 +316,9 @@ fn is_ipv6(t: &[u8]) -> bool {
 /// Masks one whitespace-free token into `out`: the whole token when it is a path, URL or
 /// IPv6 address, else each variable segment. Returns whether anything was masked.
 pub(crate) fn mask_token(t: &str, rules: RuleBits, out: &mut String) -> bool {
+    if !t.is_ascii() {
+        return mask_unicode_token(t, rules, out);
+    }
     let b = t.as_bytes();
     if (rules.has(MaskRule::Path) && is_path_token(b)) || (rules.has(MaskRule::Ip) && is_ipv6(b)) {
         out.push_str(WILDCARD);
@@ -383,11 +394,6 @@ pub(crate) fn glob_params<'a>(pattern: &str, token: &'a str, params: &mut Vec<&'
     rest.is_empty()
 }
 
-/// Splits a message at ASCII whitespace.
-pub(crate) fn tokens(s: &str) -> impl Iterator<Item = &str> {
-    s.split_ascii_whitespace()
-}
-
 /// The masked form of a message: masked tokens joined by one space (at most `MAX_TOKENS`
 /// tokens, then one wildcard for the rest).
 pub(crate) fn masked_form(s: &str, rules: RuleBits, out: &mut String) {
@@ -435,7 +441,7 @@ pub(crate) fn masked_groups(
     let mut count = 0usize;
     let mut last_plain = false;
     let mut last_bare = false;
-    for t in tokens(s) {
+    for t in tokens(s, rules.segmenter()) {
         let start = t.as_ptr() as usize - base;
         let end = start + t.len();
         if count == MAX_TOKENS {
@@ -484,7 +490,7 @@ mod tests {
 
     fn m(t: &str) -> String {
         let mut s = String::new();
-        mask_token(t, RuleBits::of(&Masks::default()), &mut s);
+        mask_token(t, RuleBits::of(&Masks::default(), Segmenter::Words), &mut s);
         s
     }
 
@@ -506,6 +512,16 @@ mod tests {
         assert_eq!(m("123e4567-e89b-12d3-a456-426614174000"), "<*>");
         assert_eq!(m("(uid=0)"), "(uid=<*>)");
         assert_eq!(m("[preauth]"), "[preauth]");
+        // Non-ASCII digits, full-width punctuation, local month and day names.
+        assert_eq!(m("２２３２MB"), "<*>");
+        assert_eq!(m("٣٤٥"), "<*>");
+        assert_eq!(m("ID：１２"), "ID：<*>");
+        assert_eq!(m("（１２）"), "（<*>）");
+        assert_eq!(m("müller"), "müller");
+        assert_eq!(m("Montag"), "<*>");
+        assert_eq!(m("décembre"), "<*>");
+        assert_eq!(m("января"), "<*>");
+        assert_eq!(m("Пользователь"), "Пользователь");
     }
 
     #[test]

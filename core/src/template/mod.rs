@@ -26,9 +26,14 @@
 
 mod assign;
 pub mod counts;
+mod index;
 mod mask;
+mod names;
+mod segment;
 mod state;
+mod stretch;
 mod tree;
+mod wide;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -40,9 +45,12 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+pub(crate) use index::RandMap;
+use index::{Index, Lru};
 pub use mask::{MaskRule, Masks, WILDCARD};
 use mask::{RuleBits, masked_form};
-use tree::{Cluster, Node, interleave};
+pub use segment::Segmenter;
+use tree::{Cluster, interleave};
 
 /// Output column: template id (UInt64, FNV-1a of the template text).
 pub const TEMPLATE_ID: &str = "template_id";
@@ -53,8 +61,8 @@ pub const PARAMETERS: &str = "parameters";
 
 /// Format tag of a saved miner state.
 pub const STATE_FORMAT: &str = "vigil.template_miner";
-/// Version of the saved miner state.
-pub const STATE_VERSION: u32 = 1;
+/// Version of the saved miner state (version 1 states still load).
+pub const STATE_VERSION: u32 = 2;
 /// Largest miner state [`TemplateMiner::from_json`] accepts, in bytes.
 pub const MAX_STATE_BYTES: usize = 256 << 20;
 /// Most tokens a message may have to be clustered; longer messages are clustered on their
@@ -99,19 +107,26 @@ pub fn template_id(template: &str) -> u64 {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MinerConfig {
-    /// Depth of the parse tree as in Drain: the root, the token-count layer, `depth - 2`
-    /// token layers. At least 3.
+    /// Depth of the parse tree as in Drain (state version 1), 3 to 16. Since version 2
+    /// the miner searches all clusters of a message's token count through an index, so
+    /// that variables in the first tokens merge; the setting is kept for compatibility.
     pub depth: usize,
     /// Least similarity (share of a template's tokens equal to the message's) to join a
     /// cluster, in (0, 1].
     pub similarity: f64,
-    /// Most children of a tree node before new tokens route to the wildcard child.
+    /// Most children of a tree node (state version 1); kept for compatibility, at least 2.
     pub max_children: usize,
     /// Distinct plain words one position must show before it becomes a variable (fewer
     /// distinct words there are kept as distinct templates). At least 2.
     pub min_variable_values: usize,
     /// Mask rules applied before clustering.
     pub masks: Masks,
+    /// How text of scripts written without spaces (Chinese, Japanese, Thai, ...) is cut
+    /// into tokens.
+    pub segmenter: Segmenter,
+    /// Most live clusters; past it the least recently used template is evicted (see
+    /// [`TemplateMiner`]). At least 1.
+    pub max_clusters: usize,
 }
 
 impl Default for MinerConfig {
@@ -122,6 +137,8 @@ impl Default for MinerConfig {
             max_children: 100,
             min_variable_values: 4,
             masks: Masks::default(),
+            segmenter: Segmenter::default(),
+            max_clusters: 100_000,
         }
     }
 }
@@ -140,6 +157,9 @@ impl MinerConfig {
         if self.max_children < 2 {
             return Err(Error::param("max_children", "must be at least 2"));
         }
+        if self.max_clusters < 1 {
+            return Err(Error::param("max_clusters", "must be at least 1"));
+        }
         Ok(())
     }
 }
@@ -147,19 +167,34 @@ impl MinerConfig {
 /// A template miner. Feed it messages with [`parse`](Self::parse); save and load its state
 /// with [`to_json`](Self::to_json) / [`from_json`](Self::from_json); combine shards with
 /// [`merge`](Self::merge).
+///
+/// At most [`MinerConfig::max_clusters`] clusters are live: when a new cluster makes one
+/// too many, the least recently used template (by its last message) is evicted with the
+/// clusters merged into it, as drain3's `max_clusters` does. Rows parsed before keep the
+/// template they were given; later messages like it start a new template (with the same
+/// text and id once it has seen them again). Maps keyed by message text use randomly
+/// keyed hashers (no hash flooding); results never depend on the keys.
 #[derive(Clone, Debug)]
 pub struct TemplateMiner {
     config: MinerConfig,
     rules: RuleBits,
-    nodes: Vec<Node>,
     clusters: Vec<Cluster>,
-    /// `alias[c]`: the cluster `c` was merged into (`c` itself while it is live); always
-    /// `alias[c] <= c`.
+    /// `alias[c]`: the cluster `c` was merged into (`c` itself while it is a template of
+    /// its own); `alias[c] <= c`.
     alias: Vec<u32>,
+    /// Per template with clusters merged into it, those clusters.
+    members: RandMap<u32, Vec<u32>>,
     /// Skeleton (template without bare `<*>`) → first cluster with it.
-    skeletons: FnvMap<String, u32>,
+    skeletons: RandMap<String, u32>,
     /// Masked form → cluster, for forms already clustered.
-    cache: FnvMap<Box<str>, u32>,
+    cache: RandMap<Box<str>, u32>,
+    /// Live clusters by (token count, position, token).
+    index: Index,
+    /// Live clusters.
+    live: usize,
+    /// Evicted clusters not yet dropped.
+    evicted: usize,
+    lru: Lru,
 }
 
 /// One mined template.
@@ -189,7 +224,7 @@ fn distinct_forms(
     (0..n.div_ceil(chunk))
         .into_par_iter()
         .map(|c| {
-            let mut local: FnvMap<String, u32> = FnvMap::default();
+            let mut local: RandMap<String, u32> = RandMap::default();
             let mut order = Vec::new();
             let mut ids = Vec::with_capacity(chunk.min(n));
             let mut buf = String::new();
@@ -231,13 +266,17 @@ impl TemplateMiner {
 
     fn build(config: MinerConfig) -> Self {
         TemplateMiner {
-            rules: RuleBits::of(&config.masks),
+            rules: RuleBits::of(&config.masks, config.segmenter),
             config,
-            nodes: vec![Node::default()],
             clusters: Vec::new(),
             alias: Vec::new(),
-            skeletons: FnvMap::default(),
-            cache: FnvMap::default(),
+            members: RandMap::default(),
+            skeletons: RandMap::default(),
+            cache: RandMap::default(),
+            index: Index::default(),
+            live: 0,
+            evicted: 0,
+            lru: Lru::default(),
         }
     }
 
@@ -254,7 +293,7 @@ impl TemplateMiner {
             sizes[self.resolve(c as u32) as usize] += cl.size;
         }
         (0..self.clusters.len())
-            .filter(|&i| self.alias[i] == i as u32)
+            .filter(|&i| self.alias[i] == i as u32 && !self.clusters[i].evicted)
             .map(|i| {
                 let text = interleave(&outs[i].0, &outs[i].1);
                 Template {
@@ -299,7 +338,9 @@ impl TemplateMiner {
         // Phase 2 (serial): forms not seen before go through the tree, in first-seen order.
         let line_cluster = self.cluster_forms(&chunks, strings.len());
         // Phase 3 (parallel): final templates, ids and parameters per line.
-        self.assign(&strings, line_cluster)
+        let out = self.assign(&strings, line_cluster);
+        self.compact();
+        out
     }
 
     /// `batch` with [`TEMPLATE_ID`], [`TEMPLATE`] and [`PARAMETERS`] of its `column` appended.
@@ -337,6 +378,7 @@ impl TemplateMiner {
             self.add_masked(&form, c.size);
         }
         self.cache.clear();
+        self.compact();
         Ok(())
     }
 }
