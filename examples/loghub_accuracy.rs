@@ -72,6 +72,21 @@ pub fn grouping_accuracy(predicted: &[u64], truth: &[String]) -> f64 {
     ok.iter().filter(|&&b| b).count() as f64 / predicted.len().max(1) as f64
 }
 
+/// The ground-truth `EventId` of every line of `<dir>/<sys>/<sys>_2k.log_structured.csv`.
+pub fn ground_truth(dir: &std::path::Path, sys: &str) -> vigil::Result<Vec<String>> {
+    let path = dir.join(sys).join(format!("{sys}_2k.log_structured.csv"));
+    let csv = std::fs::read_to_string(&path).map_err(|source| vigil::Error::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let mut lines = csv.lines();
+    let header = csv_fields(lines.next().unwrap_or_default());
+    let ev = header.iter().position(|h| h == "EventId").unwrap_or(0);
+    Ok(lines
+        .map(|l| csv_fields(l).get(ev).cloned().unwrap_or_default())
+        .collect())
+}
+
 fn main() -> vigil::Result<()> {
     let dir = std::env::args()
         .nth(1)
@@ -85,16 +100,7 @@ fn main() -> vigil::Result<()> {
     let (mut sum, mut drain_sum) = (0.0, 0.0);
     for (sys, drain) in SYSTEMS {
         let log = dir.join(sys).join(format!("{sys}_2k.log"));
-        let csv =
-            std::fs::read_to_string(dir.join(sys).join(format!("{sys}_2k.log_structured.csv")))
-                .map_err(|source| vigil::Error::Io {
-                    path: sys.into(),
-                    source,
-                })?;
-        let mut lines = csv.lines();
-        let header = csv_fields(lines.next().unwrap_or_default());
-        let ev = header.iter().position(|h| h == "EventId").unwrap_or(0);
-        let truth: Vec<String> = lines.map(|l| csv_fields(l)[ev].clone()).collect();
+        let truth = ground_truth(&dir, sys)?;
         let (batch, report) = read_log(&log, LogFormat::parse(&format!("loghub:{sys}"))?)?;
         assert_eq!(report.malformed, 0, "{sys}: {:?}", report.examples);
         let mut miner = TemplateMiner::default();

@@ -18,7 +18,7 @@ use vigil::template::{MinerConfig, Segmenter, TemplateMiner};
 #[allow(dead_code)]
 #[path = "loghub_accuracy.rs"]
 mod loghub_accuracy;
-use loghub_accuracy::{SYSTEMS, csv_fields, grouping_accuracy, line_correct};
+use loghub_accuracy::{SYSTEMS, ground_truth, grouping_accuracy, line_correct};
 
 fn ids(m: &mut TemplateMiner, msgs: &ArrayRef) -> vigil::Result<Vec<u64>> {
     let out = m.parse(msgs.as_ref())?;
@@ -65,16 +65,7 @@ fn main() -> vigil::Result<()> {
         line += &format!(" {:.4} |", grouping_accuracy(&pred, &truth));
         let mut sum = 0.0;
         for (sys, _) in SYSTEMS {
-            let csv =
-                std::fs::read_to_string(dir.join(sys).join(format!("{sys}_2k.log_structured.csv")))
-                    .map_err(|source| vigil::Error::Io {
-                        path: sys.into(),
-                        source,
-                    })?;
-            let mut lines = csv.lines();
-            let header = csv_fields(lines.next().unwrap_or_default());
-            let ev = header.iter().position(|h| h == "EventId").unwrap_or(0);
-            let truth: Vec<String> = lines.map(|l| csv_fields(l)[ev].clone()).collect();
+            let truth = ground_truth(&dir, sys)?;
             let (batch, _) = read_log(
                 dir.join(sys).join(format!("{sys}_2k.log")),
                 LogFormat::parse(&format!("loghub:{sys}"))?,

@@ -79,3 +79,28 @@ impl Error {
         }
     }
 }
+
+/// Reads at most `max + 1` bytes of the file `path` (so callers can tell "over `max`" from
+/// "exactly `max`"); I/O errors name the file.
+pub(crate) fn read_capped(path: &std::path::Path, max: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let io = |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut buf = Vec::new();
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(max.saturating_add(1))
+        .read_to_end(&mut buf)
+        .map_err(io)?;
+    Ok(buf)
+}
+
+/// [`read_capped`] as UTF-8 text; invalid UTF-8 is an I/O error naming the file.
+pub(crate) fn read_capped_text(path: &std::path::Path, max: u64) -> Result<String> {
+    String::from_utf8(read_capped(path, max)?).map_err(|e| Error::Io {
+        path: path.display().to_string(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+    })
+}

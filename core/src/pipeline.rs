@@ -548,17 +548,8 @@ impl FittedPipeline {
 
     /// Reads a model saved by [`save`](Self::save) (at most 256 MiB).
     pub fn load(path: impl AsRef<std::path::Path>) -> Result<Self> {
-        use std::io::Read;
         let path = path.as_ref();
-        let io = |source| Error::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        let file = std::fs::File::open(path).map_err(io)?;
-        let mut text = String::new();
-        file.take(MAX_MODEL_BYTES + 1)
-            .read_to_string(&mut text)
-            .map_err(io)?;
+        let text = crate::error::read_capped_text(path, MAX_MODEL_BYTES)?;
         if text.len() as u64 > MAX_MODEL_BYTES {
             return Err(Error::Model(format!(
                 "{} is larger than {MAX_MODEL_BYTES} bytes",

@@ -5,7 +5,6 @@
 //! normalise to itself, an unknown kind or a source index out of range is an error naming the
 //! indicator), never a panic (fuzz target `intel_file`).
 
-use std::io::Read;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -181,16 +180,9 @@ impl Intel {
 
     /// Reads a file written by [`Intel::save`] (at most [`MAX_INTEL_BYTES`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Intel> {
-        let p = path.as_ref();
-        let io = |source| Error::Io {
-            path: p.display().to_string(),
-            source,
-        };
-        let f = std::fs::File::open(p).map_err(io)?;
-        let mut text = String::new();
-        f.take(MAX_INTEL_BYTES + 1)
-            .read_to_string(&mut text)
-            .map_err(io)?;
-        Self::from_json(&text)
+        Self::from_json(&crate::error::read_capped_text(
+            path.as_ref(),
+            MAX_INTEL_BYTES,
+        )?)
     }
 }

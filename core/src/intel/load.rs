@@ -3,7 +3,6 @@
 //! STIX bundle, a MISP event or a warninglist (by its keys); text with a `value,kind`
 //! header is CSV, else a plain list; a saved indicator file ([`Intel::save`]) merges in.
 
-use std::io::Read;
 use std::path::Path;
 
 use serde_json::Value;
@@ -18,15 +17,7 @@ use crate::error::{Error, Result};
 pub const MAX_SOURCE_BYTES: u64 = 1 << 30;
 
 fn read(path: &Path) -> Result<String> {
-    let io = |source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let f = std::fs::File::open(path).map_err(io)?;
-    let mut buf = Vec::new();
-    f.take(MAX_SOURCE_BYTES + 1)
-        .read_to_end(&mut buf)
-        .map_err(io)?;
+    let buf = crate::error::read_capped(path, MAX_SOURCE_BYTES)?;
     if buf.len() as u64 > MAX_SOURCE_BYTES {
         return Err(Error::InvalidInput(format!(
             "`{}` is over {} bytes; split it",
