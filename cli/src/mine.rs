@@ -1,10 +1,7 @@
 //! `vigil mine`: log templates of a log file.
 
-use std::fs::File;
-use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::{RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
@@ -57,20 +54,6 @@ pub(crate) struct MineArgs {
     /// No progress bar.
     #[arg(short, long)]
     quiet: bool,
-}
-
-/// A reader that counts the bytes read, for the progress bar.
-struct Counting<R> {
-    inner: R,
-    read: Arc<AtomicU64>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
 }
 
 fn message_column(batch: &RecordBatch, asked: Option<&str>) -> Result<String, Failure> {
@@ -150,28 +133,9 @@ pub(crate) fn run(args: MineArgs) -> Result<Outcome, Failure> {
         ..Default::default()
     };
     let mut miner = TemplateMiner::new(config)?;
-    let file = File::open(&args.log).map_err(|source| vigil::Error::Io {
-        path: args.log.display().to_string(),
-        source,
-    })?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-        return Err(Failure::error(format!(
-            "`{}` is a directory; name a log file",
-            args.log.display()
-        )));
-    }
-    let read = Arc::new(AtomicU64::new(0));
-    let counting = Counting {
-        inner: file,
-        read: read.clone(),
-    };
-    let mut reader = LogReader::new(
-        Box::new(BufReader::with_capacity(1 << 20, counting)),
-        format,
-        vigil::logs::DEFAULT_BATCH_ROWS,
-    );
-    let bar = crate::progress_bar(size, args.quiet, "bytes");
+    let (mut reader, progress) =
+        LogReader::open_with_progress(&args.log, format, vigil::logs::DEFAULT_BATCH_ROWS)?;
+    let bar = crate::progress_bar(progress.total(), args.quiet, "bytes");
     bar.set_message("mining");
     let mut column = None;
     let mut parsed = Vec::new();
@@ -186,7 +150,7 @@ pub(crate) fn run(args: MineArgs) -> Result<Outcome, Failure> {
             if args.parsed.is_some() {
                 parsed.push(out);
             }
-            bar.set_position(read.load(Ordering::Relaxed));
+            bar.set_position(progress.read());
         }
         Ok(())
     })();

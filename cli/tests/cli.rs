@@ -1,8 +1,10 @@
 //! The `vigil` command run as a user would: each subcommand on the bundled data, its output
 //! checked against the library's own answer, and the error cases (one line, right exit code).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch, StringArray};
@@ -11,52 +13,10 @@ use vigil::detect::{RobustZ, Threshold};
 use vigil::logs::LogFormat;
 use vigil::template::TemplateMiner;
 
-fn shared_data() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")
-}
+use common::{assert_fails, path_str, scratch, shared_data, stderr, stdout, vigil};
 
 fn linux_log() -> PathBuf {
     shared_data().join("loghub/Linux/Linux_2k.log")
-}
-
-/// A fresh directory for one test's files.
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
-fn vigil(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .env("VIGIL_BACKEND", "cpu")
-        .output()
-        .expect("run vigil")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// A failed run: the exit code, and exactly one line on stderr that starts `vigil: error:`
-/// and contains `needle` — never a panic or backtrace.
-fn assert_fails(o: &Output, code: i32, needle: &str) {
-    let err = stderr(o);
-    assert_eq!(o.status.code(), Some(code), "exit code; stderr: {err}");
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "one line on stderr, got: {err:?}");
-    assert!(lines[0].starts_with("vigil: error: "), "{err}");
-    assert!(lines[0].contains(needle), "`{needle}` not in: {err}");
-    assert!(
-        !err.contains("panicked") && !err.contains("backtrace"),
-        "{err}"
-    );
 }
 
 /// Benign domains from the bundled OpenDNS list and DGA domains (so that some rows alert),
@@ -92,10 +52,6 @@ fn fitted(threshold: Threshold) -> vigil::FittedPipeline {
         .expect("pipeline")
         .fit(&[baseline])
         .expect("fit")
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
 }
 
 #[test]

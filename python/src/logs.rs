@@ -1,9 +1,5 @@
 //! Log readers, the template miner and event-count vectors for Python.
 
-use std::io::Read;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use arrow::array::RecordBatch;
 use arrow::pyarrow::{PyArrowType, Table};
 use pyo3::prelude::*;
@@ -17,20 +13,6 @@ fn one_batch(data: Table) -> PyResult<RecordBatch> {
     let (batches, schema) = data.into_inner();
     arrow::compute::concat_batches(&schema, &batches)
         .map_err(|e| SchemaError::new_err(e.to_string()))
-}
-
-/// A reader that counts the bytes read, for progress reports.
-struct Counting<R> {
-    inner: R,
-    read: Arc<AtomicU64>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
 }
 
 /// Reads a log file into a table and a report dict; `progress(bytes_read, file_bytes)` is
@@ -48,25 +30,11 @@ fn read_log<'py>(
     let path = path.to_string();
     let (batch, report) = py
         .detach(move || -> vigil::Result<_> {
-            let file = std::fs::File::open(&path).map_err(|source| vigil::Error::Io {
-                path: path.clone(),
-                source,
-            })?;
-            let total = file.metadata().map(|m| m.len()).unwrap_or(0);
-            let read = Arc::new(AtomicU64::new(0));
-            let counting = Counting {
-                inner: file,
-                read: read.clone(),
-            };
-            let mut r = LogReader::new(
-                Box::new(std::io::BufReader::with_capacity(1 << 20, counting)),
-                format,
-                batch_rows,
-            );
+            let (mut r, read) = LogReader::open_with_progress(&path, format, batch_rows)?;
             let mut batches = Vec::new();
             for b in r.by_ref() {
                 batches.push(b?);
-                crate::report_progress(progress.as_ref(), read.load(Ordering::Relaxed), total);
+                crate::report_progress(progress.as_ref(), read.read(), read.total());
             }
             Ok((vigil::logs::concat_batches(&batches)?, r.report().clone()))
         })

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 
 pub use duration::{parse_duration, parse_duration_param, parse_seconds};
 pub(crate) use strings::{STRING_TYPES, Strings};
-pub use time::{TIME_TYPES, Times, array_times, times};
+pub use time::{TIME_TYPES, Times, array_times, text_times, times};
 
 /// The column `name` of `batch`, or [`Error::MissingColumn`] listing the columns present.
 pub fn column<'b>(batch: &'b RecordBatch, name: &str) -> Result<&'b ArrayRef> {

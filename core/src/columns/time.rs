@@ -138,6 +138,61 @@ fn scale<T: ArrowPrimitiveType<Native = i64>>(
         .collect()
 }
 
+/// Text times (Utf8, LargeUtf8 or Utf8View; the column `name`, named in errors) as a
+/// `Timestamp(ns, "UTC")` array, for log readers that give every field as text: each value
+/// is epoch seconds (`1331901000.25`) or an ISO 8601 / RFC 3339 time as arrow's parser reads
+/// it (`2026-01-02T03:04:05Z`, `2026-01-02 03:04:05.5+01:00`; no zone = UTC). A value that
+/// is neither becomes null; the second result counts those rows. A time column that is not
+/// text is returned as it is (with 0).
+pub fn text_times(array: &dyn Array, name: &str) -> Result<(arrow::array::ArrayRef, usize)> {
+    use arrow::array::TimestampNanosecondArray;
+    use arrow::compute::kernels::cast_utils::string_to_timestamp_nanos;
+    if !matches!(
+        array.data_type(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    ) {
+        return Ok((arrow::array::make_array(array.to_data()), 0));
+    }
+    let text = arrow::compute::kernels::cast::cast(array, &DataType::Utf8)
+        .map_err(|e| Error::InvalidInput(format!("time column `{name}`: {e}")))?;
+    let text = text.as_string::<i32>();
+    let mut bad = 0;
+    let parsed: TimestampNanosecondArray = text
+        .iter()
+        .map(|v| {
+            let v = v?.trim();
+            let t = match epoch_text(v) {
+                Some(ns) => ns,
+                None => string_to_timestamp_nanos(v).ok(),
+            };
+            bad += usize::from(t.is_none());
+            t
+        })
+        .collect();
+    Ok((Arc::new(parsed.with_timezone("UTC")), bad))
+}
+
+/// Decimal epoch seconds (`-?digits[.digits]`) as nanoseconds, exactly (digits past the
+/// ninth decimal are cut): `Some(None)` when it overflows, `None` when `v` is not decimal.
+fn epoch_text(v: &str) -> Option<Option<i64>> {
+    let (neg, body) = match v.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, v),
+    };
+    let (whole, frac) = body.split_once('.').unwrap_or((body, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(frac) {
+        return None;
+    }
+    let frac: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
+    let ns = whole
+        .parse::<i64>()
+        .ok()
+        .and_then(|w| w.checked_mul(1_000_000_000))
+        .and_then(|w| w.checked_add(frac.parse::<i64>().ok()?));
+    Some(ns.map(|n| if neg { -n } else { n }))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -170,5 +225,42 @@ mod tests {
         assert!(array_times(&Float64Array::from(vec![1e300]), "ts").is_err());
         let e = array_times(&arrow::array::Int32Array::from(vec![1]), "when").unwrap_err();
         assert!(e.to_string().contains("`when`"));
+    }
+
+    #[test]
+    fn text_times_epoch_seconds_and_iso_8601() {
+        let text = arrow::array::StringArray::from(vec![
+            Some("1331901000.25"),
+            Some("2026-01-02T03:04:05Z"),
+            Some("2026-01-02 04:04:05+01:00"),
+            Some("2026-01-02T03:04:05"),
+            Some("Jun 14 15:16:01"),
+            None,
+            Some("-1.5"),
+            Some("99999999999999999999"),
+        ]);
+        let (parsed, bad) = text_times(&text, "ts").unwrap();
+        assert_eq!(bad, 2);
+        let t = array_times(parsed.as_ref(), "ts").unwrap();
+        // 2026-01-02T03:04:05Z = 1,767,323,045 s (Python's datetime.timestamp()).
+        let ns = 1_767_323_045_000_000_000;
+        let got: Vec<Option<i64>> = (0..8).map(|i| t.get(i)).collect();
+        let epoch = Some(1_331_901_000_250_000_000);
+        let want = [
+            epoch,
+            Some(ns),
+            Some(ns),
+            Some(ns),
+            None,
+            None,
+            Some(-1_500_000_000),
+            None,
+        ];
+        assert_eq!(got, want);
+        assert_eq!(t.tz.as_deref(), Some("UTC"));
+        // A column that is already a time comes back as it is.
+        let f = Float64Array::from(vec![1.5]);
+        let (same, bad) = text_times(&f, "ts").unwrap();
+        assert_eq!((same.data_type(), bad), (&DataType::Float64, 0));
     }
 }

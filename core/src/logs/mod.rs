@@ -3,7 +3,8 @@
 //! [`LogReader`] reads a file (or any `BufRead`) line by line and yields record batches of
 //! at most `batch_rows` rows. Every physical line becomes one row, except Zeek `#` directive
 //! lines. Each batch has `_line` (1-based line number, UInt64), the format's fields (Utf8),
-//! `_raw` (the line, only where it did not parse) and `_error` (why it did not parse). A line
+//! `_raw` (the line, only where it did not parse, unless [`LogReader::keep_raw`] keeps every
+//! line) and `_error` (why it did not parse). A line
 //! that does not parse keeps its row with null fields: nothing is dropped, and
 //! [`ReadReport`] counts what happened. Invalid UTF-8 is replaced with U+FFFD (and counted);
 //! a line longer than [`MAX_LINE_BYTES`] is cut there (and counted).
@@ -14,9 +15,10 @@ mod header;
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::{Array, ArrayRef, RecordBatch, StringBuilder, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
@@ -174,6 +176,39 @@ impl Columns {
     }
 }
 
+/// How far a [`LogReader`] opened by [`LogReader::open_with_progress`] has read its file.
+#[derive(Clone, Debug)]
+pub struct FileProgress {
+    read: Arc<AtomicU64>,
+    total: u64,
+}
+
+impl FileProgress {
+    /// Bytes read so far (the reader reads ahead of the rows it has returned by up to 1 MiB).
+    pub fn read(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
+    }
+
+    /// The file's size when it was opened.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+}
+
+/// A reader that counts the bytes read, for [`FileProgress`].
+struct Counting<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
 /// Reads a log into record batches, one line at a time; see the module docs.
 pub struct LogReader {
     input: Box<dyn BufRead + Send>,
@@ -184,6 +219,7 @@ pub struct LogReader {
     report: ReadReport,
     buf: Vec<u8>,
     done: bool,
+    keep_raw: bool,
 }
 
 fn fixed_columns(format: &LogFormat) -> Vec<String> {
@@ -213,21 +249,56 @@ impl LogReader {
             report: ReadReport::default(),
             buf: Vec::new(),
             done: false,
+            keep_raw: false,
         }
+    }
+
+    /// With `keep` set, `_raw` holds every line, parsed or not (for output that shows the
+    /// line itself, such as alerts); by default only lines that did not parse.
+    pub fn keep_raw(&mut self, keep: bool) -> &mut Self {
+        self.keep_raw = keep;
+        self
     }
 
     /// A reader of the file at `path`.
     pub fn open(path: impl AsRef<Path>, format: LogFormat, batch_rows: usize) -> Result<Self> {
+        Ok(Self::open_with_progress(path, format, batch_rows)?.0)
+    }
+
+    /// A reader of the file at `path`, and a [`FileProgress`] that counts the bytes it has
+    /// read (for progress bars). A directory is [`Error::InvalidInput`].
+    pub fn open_with_progress(
+        path: impl AsRef<Path>,
+        format: LogFormat,
+        batch_rows: usize,
+    ) -> Result<(Self, FileProgress)> {
         let path = path.as_ref();
-        let f = File::open(path).map_err(|source| Error::Io {
+        let io = |source| Error::Io {
             path: path.display().to_string(),
             source,
-        })?;
-        Ok(Self::new(
-            Box::new(BufReader::with_capacity(1 << 20, f)),
+        };
+        let file = File::open(path).map_err(io)?;
+        let meta = file.metadata().map_err(io)?;
+        if meta.is_dir() {
+            return Err(Error::InvalidInput(format!(
+                "`{}` is a directory; name a log file",
+                path.display()
+            )));
+        }
+        let progress = FileProgress {
+            read: Arc::new(AtomicU64::new(0)),
+            total: meta.len(),
+        };
+        let counting = Counting {
+            inner: file,
+            read: progress.read.clone(),
+        };
+        let reader = Self::new(
+            Box::new(BufReader::with_capacity(1 << 20, counting)),
             format,
             batch_rows,
-        ))
+        );
+        Ok((reader, progress))
     }
 
     /// Reads on after the end of the input: for an input that grows (a followed file, see
@@ -359,7 +430,7 @@ impl LogReader {
             match outcome {
                 Ok(()) => {
                     self.report.parsed += 1;
-                    raw.append_null();
+                    raw.append_option(self.keep_raw.then_some(line));
                     err.append_null();
                 }
                 Err(why) => {

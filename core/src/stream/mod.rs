@@ -49,7 +49,9 @@ use crate::pipeline::FittedPipeline;
 use crate::stage::Stage;
 pub use tail::LogTail;
 
-use crate::window::{EventTimeState, Horizon, Window, broadcast_window_end, last_window_end};
+use crate::window::{
+    EventTimeState, Horizon, Window, WindowKind, broadcast_window_end, last_window_end,
+};
 
 /// Counters of a [`Scorer`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -583,5 +585,46 @@ impl FittedPipeline {
     /// A [`Scorer`] of this model (see [`crate::stream`]).
     pub fn scorer(&self, lateness_ns: i64) -> Result<Scorer> {
         Scorer::new(self, lateness_ns)
+    }
+
+    /// The columns the model reads as times (windowed aggregates, beacon scores, time
+    /// features), in stage order without repeats: what a reader of text logs must turn into
+    /// times before scoring (see [`crate::columns::text_times`]).
+    pub fn time_columns(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for stage in self.stages() {
+            if let Stage::Window(w) = stage {
+                let col = match &w.kind {
+                    WindowKind::Window(spec) => &spec.time,
+                    WindowKind::Beaconing { time, .. } => time,
+                    WindowKind::TimeFeatures { .. } => &w.column,
+                };
+                if !out.contains(col) {
+                    out.push(col.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// The entity columns of the model's window stages (the `by` columns of aggregates, the
+    /// source of beacon scores), in stage order without repeats: whose behaviour an alert is about.
+    pub fn entity_columns(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for stage in self.stages() {
+            if let Stage::Window(w) = stage {
+                let cols = match &w.kind {
+                    WindowKind::Window(spec) => spec.by.clone(),
+                    WindowKind::Beaconing { .. } => vec![w.column.clone()],
+                    WindowKind::TimeFeatures { .. } => Vec::new(),
+                };
+                for c in cols {
+                    if !out.contains(&c) {
+                        out.push(c);
+                    }
+                }
+            }
+        }
+        out
     }
 }

@@ -3,8 +3,10 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufReader, Read};
-use std::path::Path;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::{ArrayRef, RecordBatch, new_null_array};
 use arrow::datatypes::SchemaRef;
@@ -13,19 +15,85 @@ use crate::error::{Error, Result};
 use crate::logs::{LogFormat, LogReader, ReadReport};
 
 /// A file read up to its last complete line: a partial last line (a writer mid-line) is held
-/// back until its newline arrives; at the current end of the file a read returns 0.
+/// back until its newline arrives; at the current end of the file a read returns 0. At the
+/// end it also looks at the path, like `tail -F`: a file that shrank (truncated, e.g. by
+/// `copytruncate`) is read again from its start; a path that now names another file (the log
+/// was rotated: renamed or removed and created anew) is opened and read from its start, once
+/// the old file has been read to its end. A partial line held at either moment is ended there.
 struct CompleteLines {
     file: File,
-    path: String,
+    path: PathBuf,
+    /// Bytes read of `file`.
+    pos: u64,
     partial: Vec<u8>,
     ready: VecDeque<u8>,
+    /// Rotations and truncations followed.
+    reopened: Arc<AtomicU64>,
+}
+
+impl CompleteLines {
+    /// After a read at the end of the file: reopens or rewinds as the path says. Returns true
+    /// when there may be new bytes to read.
+    fn follow(&mut self) -> std::io::Result<bool> {
+        let now = match std::fs::metadata(&self.path) {
+            Ok(m) => m,
+            // Rotated away and not created anew yet: keep the old file, look again later.
+            Err(_) => return Ok(false),
+        };
+        if !same_file(&self.file.metadata()?, &now) {
+            let Ok(file) = File::open(&self.path) else {
+                return Ok(false);
+            };
+            log::warn!(
+                "{}: the file was rotated; reading the new one from its start",
+                self.path.display()
+            );
+            self.file = file;
+            self.restart();
+            return Ok(true);
+        }
+        if now.len() < self.pos {
+            log::warn!(
+                "{}: the file was truncated; reading it again from its start",
+                self.path.display()
+            );
+            self.file.seek(SeekFrom::Start(0))?;
+            self.restart();
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn restart(&mut self) {
+        self.pos = 0;
+        self.reopened.fetch_add(1, Ordering::Relaxed);
+        if !self.partial.is_empty() {
+            self.partial.push(b'\n');
+            self.ready.extend(std::mem::take(&mut self.partial));
+        }
+    }
+}
+
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+#[cfg(not(unix))]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    a.created().ok() == b.created().ok()
 }
 
 impl Read for CompleteLines {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         if self.ready.is_empty() {
             let mut chunk = vec![0u8; 1 << 20];
-            let n = self.file.read(&mut chunk)?;
+            let mut n = self.file.read(&mut chunk)?;
+            if n == 0 && self.follow()? && self.ready.is_empty() {
+                n = self.file.read(&mut chunk)?;
+            }
+            self.pos += n as u64;
             self.partial.extend_from_slice(&chunk[..n]);
             if let Some(last) = self.partial.iter().rposition(|&b| b == b'\n') {
                 let rest = self.partial.split_off(last + 1);
@@ -49,6 +117,7 @@ pub struct LogTail {
     reader: LogReader,
     schema: Option<SchemaRef>,
     path: String,
+    reopened: Arc<AtomicU64>,
 }
 
 impl LogTail {
@@ -66,20 +135,31 @@ impl LogTail {
             source,
         };
         let mut file = File::open(path).map_err(io)?;
-        if from_end {
-            use std::io::{Seek, SeekFrom};
-            file.seek(SeekFrom::End(0)).map_err(io)?;
+        if file.metadata().map_err(io)?.is_dir() {
+            return Err(Error::InvalidInput(format!(
+                "`{}` is a directory; name a log file",
+                path.display()
+            )));
         }
+        let pos = if from_end {
+            file.seek(SeekFrom::End(0)).map_err(io)?
+        } else {
+            0
+        };
+        let reopened = Arc::new(AtomicU64::new(0));
         let lines = CompleteLines {
             file,
-            path: path.display().to_string(),
+            path: path.to_path_buf(),
+            pos,
             partial: Vec::new(),
             ready: VecDeque::new(),
+            reopened: reopened.clone(),
         };
         Ok(LogTail {
             reader: LogReader::new(Box::new(BufReader::new(lines)), format, batch_rows),
             schema: None,
             path: path.display().to_string(),
+            reopened,
         })
     }
 
@@ -98,6 +178,17 @@ impl LogTail {
         Ok(out)
     }
 
+    /// With `keep` set, `_raw` holds every line, parsed or not (see [`LogReader::keep_raw`]).
+    pub fn keep_raw(mut self, keep: bool) -> Self {
+        self.reader.keep_raw(keep);
+        self
+    }
+
+    /// How many times the file was found rotated or truncated and read anew from its start.
+    pub fn reopened(&self) -> u64 {
+        self.reopened.load(Ordering::Relaxed)
+    }
+
     /// What has been read so far (rows, parsed, malformed, ...).
     pub fn report(&self) -> &ReadReport {
         self.reader.report()
@@ -106,7 +197,7 @@ impl LogTail {
 
 impl std::fmt::Debug for CompleteLines {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "CompleteLines({})", self.path)
+        write!(f, "CompleteLines({})", self.path.display())
     }
 }
 
