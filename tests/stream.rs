@@ -9,12 +9,10 @@ mod common;
 
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, AsArray, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray,
-};
+use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray};
 use arrow::compute::concat_batches;
-use arrow::datatypes::{DataType, Field, Float32Type, Schema, TimeUnit};
-use common::Rng;
+use arrow::datatypes::{DataType, Field, Float32Type, Schema};
+use common::{Flows, Rng};
 use vigil::detect::{IsolationForest, Threshold};
 use vigil::window::{self, Agg, CmpOp, WindowFeature};
 use vigil::{Backend, FittedPipeline, Pipeline, Stage, features};
@@ -48,32 +46,16 @@ fn events(n: usize, seed: u64) -> RecordBatch {
         });
         ts.push((rng.below(50) != 0).then_some(t));
     }
-    let schema = Schema::new(vec![
-        Field::new("src", DataType::Utf8, true),
-        Field::new("dst", DataType::Utf8, false),
-        Field::new("port", DataType::Int64, true),
-        Field::new("bytes", DataType::Int64, false),
-        Field::new("f", DataType::Float64, false),
-        Field::new("status", DataType::Utf8, false),
-        Field::new(
-            "ts",
-            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
-            true,
-        ),
-    ]);
-    RecordBatch::try_new(
-        Arc::new(schema),
-        vec![
-            Arc::new(StringArray::from(src)),
-            Arc::new(StringArray::from(dst)),
-            Arc::new(Int64Array::from(port)),
-            Arc::new(Int64Array::from(bytes)),
-            Arc::new(arrow::array::Float64Array::from(f)),
-            Arc::new(StringArray::from(status)),
-            Arc::new(TimestampNanosecondArray::from(ts).with_timezone("UTC")),
-        ],
-    )
-    .unwrap()
+    Flows {
+        src,
+        dst: Some(dst),
+        port,
+        bytes,
+        f,
+        status,
+        ts,
+    }
+    .batch()
 }
 
 fn agg(a: Agg, field: Option<&str>, every: Option<&str>) -> Stage {

@@ -18,7 +18,7 @@ use arrow::datatypes::{
     DataType, Field, Float32Type, Float64Type, Int64Type, Schema, TimeUnit,
     TimestampNanosecondType, UInt64Type,
 };
-use common::{Rng, close, gpu_available, shared_data};
+use common::{Flows, Rng, close, gpu_available, shared_data};
 use vigil::Backend;
 use vigil::window::{self, Agg, CmpOp, WindowFeature};
 
@@ -32,7 +32,7 @@ fn batch(
     ts: Vec<Option<i64>>,
 ) -> RecordBatch {
     let f: Vec<f64> = bytes.iter().map(|&b| b as f64 / 7.0).collect();
-    let status: Vec<&str> = port
+    let status: Vec<&'static str> = port
         .iter()
         .map(|p| {
             if p.is_some_and(|p| p % 3 == 0) {
@@ -42,30 +42,16 @@ fn batch(
             }
         })
         .collect();
-    let schema = Schema::new(vec![
-        Field::new("src", DataType::Utf8, true),
-        Field::new("port", DataType::Int64, true),
-        Field::new("bytes", DataType::Int64, false),
-        Field::new("f", DataType::Float64, false),
-        Field::new("status", DataType::Utf8, false),
-        Field::new(
-            "ts",
-            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
-            true,
-        ),
-    ]);
-    RecordBatch::try_new(
-        Arc::new(schema),
-        vec![
-            Arc::new(StringArray::from(src)),
-            Arc::new(Int64Array::from(port)),
-            Arc::new(Int64Array::from(bytes)),
-            Arc::new(Float64Array::from(f)),
-            Arc::new(StringArray::from(status)),
-            Arc::new(TimestampNanosecondArray::from(ts).with_timezone("UTC")),
-        ],
-    )
-    .unwrap()
+    Flows {
+        src,
+        dst: None,
+        port,
+        bytes,
+        f,
+        status,
+        ts,
+    }
+    .batch()
 }
 
 /// Random flows: `keys` sources (`null_pct`% null), ports, bytes, times over 2 hours,

@@ -27,14 +27,15 @@ const ENTITY_GUESSES: [&str; 6] = ["hostname", "host", "client", "src_ip", "id.o
 /// parses them in the given format, scores them with the saved model (the streaming scorer:
 /// window state carried across lines, rows out once their windows close) and prints one JSON
 /// object per alert on stdout: time, entity, score, explanation (the top features and their
-/// contributions), line (the line number in the followed file) and raw (the line itself).
+/// contributions), line (its number among the lines read: from the file's start with
+/// --from-start; counting on across rotations) and raw (the line itself).
 /// Follows rotation (the file renamed or removed and created anew) and truncation. Stops on
 /// Ctrl-C (or SIGTERM), or with --once when the lines there now are done; rows still waiting
 /// for a window to close are scored then and their alerts printed.
 ///
 /// Time columns the model reads (window features) are parsed from the log's text: epoch
 /// seconds or ISO 8601 / RFC 3339 (no zone = UTC); a line whose time is neither gets null
-/// window features (counted in a warning).
+/// window features (counted in the summary line on stderr).
 #[derive(Args, Debug)]
 #[command(after_long_help = "\
 Formats: as for `vigil mine` (syslog, apache | nginx, jsonl, zeek, loghub:<System>, or a
@@ -252,8 +253,11 @@ pub(crate) fn run(args: TailArgs) -> Result<Outcome, Failure> {
         alerts: 0,
     };
     let mut guessed = false;
+    let mut last = false;
     loop {
-        for batch in tail.poll()? {
+        // At the end (--once, Ctrl-C), a last line without its newline counts too.
+        let batches = if last { tail.flush()? } else { tail.poll()? };
+        for batch in batches {
             if !guessed {
                 guessed = true;
                 show.time = show.time.take().or_else(|| guess(&batch, &TIME_GUESSES));
@@ -267,9 +271,10 @@ pub(crate) fn run(args: TailArgs) -> Result<Outcome, Failure> {
                 crate::out(&show.alerts(&scored)?)?;
             }
         }
-        if args.once || wait(&stop, Duration::from_millis(args.poll_ms)) {
+        if last {
             break;
         }
+        last = args.once || wait(&stop, Duration::from_millis(args.poll_ms));
     }
     if let Some(scored) = scorer.finish()? {
         crate::out(&show.alerts(&scored)?)?;

@@ -124,3 +124,35 @@ def test_fit_per_partition_merges_into_the_single_machine_fit(spark, tmp_path):
     assert a["alert"].equals(b["alert"])
     with pytest.raises(vigil.ParameterError):
         vigil.spark.fit(sdf, vigil.Pipeline([vigil.length("Content")], detector=vigil.RobustZ()))
+
+
+def test_progress_follows_spark_tasks_and_leaves_results_alone(spark, capsys):
+    df = hdfs()
+    pipe = vigil.Pipeline([vigil.length("Content")], detector=vigil.Rarity(["Component"]),
+                          threshold=vigil.ScoreAbove(6.0))
+    sdf = spark.createDataFrame(df.to_pandas()).repartition(3)
+    calls: list[tuple[int, int]] = []
+    with_calls = vigil.spark.fit(sdf, pipe, progress=lambda done, total: calls.append((done, total)))
+    quiet = vigil.spark.fit(sdf, pipe, progress=False)
+    assert with_calls.to_json() == quiet.to_json()
+    # Driven: tasks done never go back, and the last report is every task of the job, at
+    # least one per partition of the 3 the fit runs on.
+    assert calls, "the progress callback was never called"
+    done = [d for d, _ in calls]
+    assert done == sorted(done)
+    assert calls[-1][0] == calls[-1][1] >= 3
+
+    # Around an action on a (lazy) scored DataFrame, with a tqdm bar.
+    model = pipe.fit(df)
+    plain = vigil.spark.score(sdf, model).toArrow()
+    seen: list[tuple[int, int]] = []
+    with vigil.spark.progress(spark, lambda done, total: seen.append((done, total))):
+        counted = vigil.spark.score(sdf, model).toArrow()
+    assert counted.sort_by("_line").equals(plain.sort_by("_line"))
+    assert seen and seen[-1][0] == seen[-1][1] >= 3
+    capsys.readouterr()
+    with vigil.spark.progress(spark.range(10), True, desc="counting"):
+        assert spark.range(1000).count() == 1000
+    assert "counting" in capsys.readouterr().err
+    # The job group is put back: a later job is not counted.
+    assert spark.sparkContext.getLocalProperty("spark.jobGroup.id") is None

@@ -15,22 +15,31 @@
   baseline-quantile threshold keeps the largest of the partitions' cut-offs (not the
   quantile of the whole baseline): use :class:`vigil.ScoreAbove` for a cut-off that merges.
 
+* :func:`progress` shows a tqdm bar of the Spark tasks done (of all stages of the jobs run
+  inside it), polled from ``SparkContext.statusTracker()`` in a thread: wrap an action on a
+  scored DataFrame in it (:func:`score` is lazy: the work runs at the action); :func:`fit`
+  uses it for its own job (``progress=False`` turns it off). On Spark Connect (no
+  SparkContext) there is no bar.
+
 pyspark is imported lazily: ``import vigil`` never needs it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
-from typing import Any, Iterator, Optional
+import threading
+from typing import Any, Callable, Iterator, Optional, Union
 
 import pyarrow as pa
 
 from . import _native
 from ._native import ParameterError, SchemaError
 from ._pipeline import Model, Pipeline
+from ._progress import Progress
 
-__all__ = ["score", "fit", "entity_columns", "spark_types"]
+__all__ = ["score", "fit", "entity_columns", "spark_types", "progress"]
 
 # Per Python worker process: loaded models by the SHA-256 of their JSON.
 _MODELS: dict[str, Model] = {}
@@ -181,10 +190,12 @@ def score(spark_df: Any, model: Model, *, partitions: Optional[int] = None, back
     return scored.drop(_ROW_ID).toDF(*out_names)
 
 
-def fit(spark_df: Any, pipeline: Pipeline, *, partitions: Optional[int] = None) -> Model:
+def fit(spark_df: Any, pipeline: Pipeline, *, partitions: Optional[int] = None,
+        progress: Union[None, bool, Callable[[int, int], Any]] = None) -> Model:
     """Fits ``pipeline`` on a Spark DataFrame: one fit per partition (repartitioned by the
     window stages' entity columns when there are window stages), merged on the driver. See
-    the module documentation for which detectors merge exactly."""
+    the module documentation for which detectors merge exactly. ``progress``: a bar of the
+    Spark tasks done (see :func:`progress`)."""
     features = json.dumps([f._spec() for f in pipeline.features])
     detector = json.dumps(pipeline.detector._spec())
     threshold = json.dumps(pipeline.threshold._spec())
@@ -216,7 +227,8 @@ def fit(spark_df: Any, pipeline: Pipeline, *, partitions: Optional[int] = None) 
         native = _native.fit(features, detector, threshold, table, backend, None)
         yield pa.RecordBatch.from_pydict({"model": [native.to_json()]})
 
-    rows = df.mapInArrow(fit_partition, "model string").collect()
+    with _SparkProgress(spark_df, progress, "vigil fit (Spark tasks)"):
+        rows = df.mapInArrow(fit_partition, "model string").collect()
     if not rows:
         raise ParameterError("the Spark DataFrame has no rows to fit on")
     models = [Model.from_json(r["model"], backend=pipeline.backend) for r in rows]
@@ -224,3 +236,107 @@ def fit(spark_df: Any, pipeline: Pipeline, *, partitions: Optional[int] = None) 
     for m in models[1:]:
         merged = merged.merge(m)
     return merged
+
+
+_GROUPS = itertools.count()
+
+
+class _SparkProgress:
+    """Polls the tasks of the jobs started in its ``with`` block (a Spark job group) and
+    reports ``(done, total)`` to a tqdm bar or a callable."""
+
+    def __init__(self, session: Any, enabled: Union[None, bool, Callable[[int, int], Any]], desc: str,
+                 interval: float = 0.25) -> None:
+        self._sc = _context(session) if enabled is not False else None
+        self._interval = interval
+        self._bar: Optional[Progress] = None
+        self._report: Optional[Callable[[int, int], Any]] = None
+        if self._sc is None:
+            return
+        if callable(enabled) and not isinstance(enabled, bool):
+            self._report = enabled
+        else:
+            self._bar = Progress(enabled, desc, unit="tasks")
+            self._report = self._bar.callback
+        self._group = f"vigil-progress-{next(_GROUPS)}"
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._last = (-1, -1)
+
+    def _poll(self) -> None:
+        tracker = self._sc.statusTracker()
+        done = total = 0
+        for job in tracker.getJobIdsForGroup(self._group):
+            info = tracker.getJobInfo(job)
+            if info is None:
+                continue
+            stages = [tracker.getStageInfo(s) for s in info.stageIds]
+            job_done = sum(s.numCompletedTasks for s in stages if s is not None)
+            done += job_done
+            # A finished job's stages that never ran were skipped (their shuffle output was
+            # reused): only the tasks that ran count.
+            total += job_done if info.status == "SUCCEEDED" else sum(s.numTasks for s in stages if s is not None)
+        if (done, total) != self._last and total > 0:
+            self._last = (done, total)
+            self._report(done, total)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._poll()
+            except Exception:  # a status read that fails never fails the job
+                return
+
+    def __enter__(self) -> "_SparkProgress":
+        if self._report is None:
+            return self
+        self._old = (self._sc.getLocalProperty("spark.jobGroup.id"),
+                     self._sc.getLocalProperty("spark.job.description"))
+        self._sc.setJobGroup(self._group, "vigil", interruptOnCancel=False)
+        self._thread = threading.Thread(target=self._run, name="vigil-spark-progress", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._report is None:
+            return
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        try:
+            self._poll()        # the last counts: every task of a finished job
+        except Exception:
+            pass
+        self._sc.setLocalProperty("spark.jobGroup.id", self._old[0])
+        self._sc.setLocalProperty("spark.job.description", self._old[1])
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _context(session: Any) -> Any:
+    """The SparkContext of a SparkSession or DataFrame (or the active session's), None on
+    Spark Connect or without pyspark."""
+    try:
+        if session is None:
+            from pyspark.sql import SparkSession
+
+            session = SparkSession.getActiveSession()
+        session = getattr(session, "sparkSession", session)
+        return session.sparkContext
+    except Exception:
+        return None
+
+
+def progress(session: Any = None, enabled: Union[None, bool, Callable[[int, int], Any]] = None,
+             desc: str = "Spark tasks") -> Any:
+    """A context manager that shows a tqdm bar of the Spark tasks done (of all stages of the
+    jobs run inside it, e.g. an action on a :func:`score` result)::
+
+        with vigil.spark.progress(spark):
+            vigil.spark.score(df, model).write.parquet("scored.parquet")
+
+    ``session``: a SparkSession or DataFrame (default: the active session). ``enabled``:
+    None shows the bar in a terminal or notebook, True always, False never, or a callable
+    ``(done, total)`` called instead of a bar. On Spark Connect there is no SparkContext to
+    poll and it does nothing."""
+    return _SparkProgress(session, enabled, desc)

@@ -92,3 +92,57 @@ pub fn assert_arrays_agree(what: &str, a: &ArrayRef, b: &ArrayRef) {
         other => panic!("{what}: unexpected type {other}"),
     }
 }
+
+/// The columns of a flow table, as the stream and window tests build them.
+pub struct Flows {
+    /// Source entity (null allowed).
+    pub src: Vec<Option<String>>,
+    /// Destination, when the table has one (a `dst` column after `src`).
+    pub dst: Option<Vec<String>>,
+    /// Port (null allowed).
+    pub port: Vec<Option<i64>>,
+    /// Bytes.
+    pub bytes: Vec<i64>,
+    /// A float field.
+    pub f: Vec<f64>,
+    /// `success` or `failure`.
+    pub status: Vec<&'static str>,
+    /// Event time, ns since the epoch (null allowed).
+    pub ts: Vec<Option<i64>>,
+}
+
+impl Flows {
+    /// The table: src, [dst], port (Int64), bytes (Int64), f (Float64), status, ts
+    /// (Timestamp ns, UTC).
+    pub fn batch(self) -> arrow::array::RecordBatch {
+        use arrow::array::{Float64Array, Int64Array, StringArray, TimestampNanosecondArray};
+        use arrow::datatypes::{Field, Schema, TimeUnit};
+        use std::sync::Arc;
+        let mut fields = vec![Field::new("src", DataType::Utf8, true)];
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from(self.src))];
+        if let Some(dst) = self.dst {
+            fields.push(Field::new("dst", DataType::Utf8, false));
+            columns.push(Arc::new(StringArray::from(dst)));
+        }
+        fields.extend([
+            Field::new("port", DataType::Int64, true),
+            Field::new("bytes", DataType::Int64, false),
+            Field::new("f", DataType::Float64, false),
+            Field::new("status", DataType::Utf8, false),
+            Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+                true,
+            ),
+        ]);
+        columns.extend([
+            Arc::new(Int64Array::from(self.port)) as ArrayRef,
+            Arc::new(Int64Array::from(self.bytes)),
+            Arc::new(Float64Array::from(self.f)),
+            Arc::new(StringArray::from(self.status)),
+            Arc::new(TimestampNanosecondArray::from(self.ts).with_timezone("UTC")),
+        ]);
+        arrow::array::RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+            .expect("flow table")
+    }
+}

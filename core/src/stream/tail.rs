@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arrow::array::{ArrayRef, RecordBatch, new_null_array};
 use arrow::datatypes::SchemaRef;
@@ -29,6 +29,8 @@ struct CompleteLines {
     ready: VecDeque<u8>,
     /// Rotations and truncations followed.
     reopened: Arc<AtomicU64>,
+    /// Set by [`LogTail::flush`]: at the end of the file, a held partial line is complete.
+    end_partial: Arc<AtomicBool>,
 }
 
 impl CompleteLines {
@@ -93,6 +95,9 @@ impl Read for CompleteLines {
             if n == 0 && self.follow()? && self.ready.is_empty() {
                 n = self.file.read(&mut chunk)?;
             }
+            if n == 0 && self.end_partial.load(Ordering::Relaxed) && !self.partial.is_empty() {
+                self.partial.push(b'\n');
+            }
             self.pos += n as u64;
             self.partial.extend_from_slice(&chunk[..n]);
             if let Some(last) = self.partial.iter().rposition(|&b| b == b'\n') {
@@ -118,6 +123,7 @@ pub struct LogTail {
     schema: Option<SchemaRef>,
     path: String,
     reopened: Arc<AtomicU64>,
+    end_partial: Arc<AtomicBool>,
 }
 
 impl LogTail {
@@ -147,6 +153,7 @@ impl LogTail {
             0
         };
         let reopened = Arc::new(AtomicU64::new(0));
+        let end_partial = Arc::new(AtomicBool::new(false));
         let lines = CompleteLines {
             file,
             path: path.to_path_buf(),
@@ -154,12 +161,14 @@ impl LogTail {
             partial: Vec::new(),
             ready: VecDeque::new(),
             reopened: reopened.clone(),
+            end_partial: end_partial.clone(),
         };
         Ok(LogTail {
             reader: LogReader::new(Box::new(BufReader::new(lines)), format, batch_rows),
             schema: None,
             path: path.display().to_string(),
             reopened,
+            end_partial,
         })
     }
 
@@ -176,6 +185,15 @@ impl LogTail {
             out.push(conform(&b, &schema, &self.path)?);
         }
         Ok(out)
+    }
+
+    /// Like [`poll`](Self::poll), at the end of following: a last line without its newline
+    /// (held back by `poll` while a writer may still be mid-line) counts as complete.
+    pub fn flush(&mut self) -> Result<Vec<RecordBatch>> {
+        self.end_partial.store(true, Ordering::Relaxed);
+        let out = self.poll();
+        self.end_partial.store(false, Ordering::Relaxed);
+        out
     }
 
     /// With `keep` set, `_raw` holds every line, parsed or not (see [`LogReader::keep_raw`]).
