@@ -300,14 +300,17 @@ class Model:
             return cls.from_json(f.read(), backend=backend)
 
     def __repr__(self) -> str:
-        return f"vigil.Model({len(self.feature_names)} features, cutoff={self.cutoff})"
+        cutoff = "None" if self.cutoff is None else f"{self.cutoff:.6g}"
+        return f"vigil.Model({len(self.feature_names)} features, cutoff={cutoff})"
 
     def _repr_html_(self) -> str:
         spec = json.loads(self._native.to_json())
         det = spec["detector"]
+        params = det.get("params", {"combine": det.get("combine")}) or {}
+        args = ", ".join(f"{k}={v!r}" for k, v in params.items() if not isinstance(v, (list, dict)))
         rows = [("features", ", ".join(f"{f['kind']}({f['column']})" for f in spec["features"])),
-                ("detector", f"{det['kind']} " + json.dumps(det.get("params", {"combine": det.get("combine")}))),
-                ("threshold", json.dumps(spec["threshold"])),
+                ("detector", f"{det['kind']}({args})"),
+                ("threshold", repr(self.threshold_spec())),
                 ("cutoff", "n/a (top-N)" if self.cutoff is None else f"{self.cutoff:.4g}"),
                 ("baseline rows", str(spec["baseline_rows"]))]
         center, scale = self._native.center, self._native.scale
