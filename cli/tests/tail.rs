@@ -51,15 +51,31 @@ fn message_model(dir: &Path) -> (vigil::FittedPipeline, String) {
     let text: String = (0..400).map(|i| ssh_line(i) + "\n").collect();
     std::fs::write(&baseline, text).expect("write baseline");
     let (table, _) = vigil::logs::read_log(&baseline, LogFormat::Syslog).expect("read baseline");
-    let model = vigil::Pipeline::builder()
-        .feature(vigil::features::length("message"))
-        .feature(vigil::features::entropy("message"))
+    let stages = vec![
+        vigil::features::length("message").into(),
+        vigil::features::entropy("message").into(),
+    ];
+    fit_and_save(stages, table, dir)
+}
+
+/// A robust z model of `stages` fitted on `baseline` whose cut-off is the baseline's highest
+/// score (a copy of a baseline row never alerts), saved in `dir`: the model and its path.
+fn fit_and_save(
+    stages: Vec<vigil::Stage>,
+    baseline: RecordBatch,
+    dir: &Path,
+) -> (vigil::FittedPipeline, String) {
+    let mut builder = vigil::Pipeline::builder();
+    for stage in stages {
+        builder = builder.feature(stage);
+    }
+    let model = builder
         .detector(RobustZ::default())
         .threshold(Threshold::BaselineQuantile { q: 1.0 })
         .backend(vigil::Backend::Cpu)
         .build()
         .expect("pipeline")
-        .fit(&[table])
+        .fit(&[baseline])
         .expect("fit");
     let path = dir.join("model.json");
     model.save(&path).expect("save");
@@ -264,10 +280,11 @@ fn follows_appends_rotation_and_truncation_until_ctrl_c() {
 
     // Ctrl-C: a clean exit with the summary.
     let pid = child.id().to_string();
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &pid])
+    // The shell's own `kill` (no procps needed).
+    let kill = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -INT {pid}")])
         .status()
-        .expect("kill -INT");
+        .expect("sh -c kill -INT");
     assert!(kill.success());
     let out = child.wait_with_output().expect("wait");
     let err = String::from_utf8_lossy(&out.stderr);
@@ -334,19 +351,13 @@ fn a_burst_in_one_window_alerts_its_rows_only() {
         ],
     )
     .expect("baseline");
-    let model = vigil::Pipeline::builder()
-        .feature(vigil::window::feature(
+    let stages = vec![
+        vigil::window::feature(
             WindowFeature::new(Agg::Count, None, &["host"], Some("1m")).time("ts"),
-        ))
-        .detector(RobustZ::default())
-        .threshold(Threshold::BaselineQuantile { q: 1.0 })
-        .backend(vigil::Backend::Cpu)
-        .build()
-        .expect("pipeline")
-        .fit(&[baseline])
-        .expect("fit");
-    let model_path = dir.join("model.json");
-    model.save(&model_path).expect("save");
+        )
+        .into(),
+    ];
+    let (model, model_path) = fit_and_save(stages, baseline, &dir);
 
     let events = host_events(11, true);
     let text: String = events
@@ -361,7 +372,7 @@ fn a_burst_in_one_window_alerts_its_rows_only() {
         "-f",
         "jsonl",
         "-m",
-        path_str(&model_path),
+        &model_path,
         "--from-start",
         "--once",
         "--quiet",
