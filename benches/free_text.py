@@ -1,5 +1,6 @@
 """Template mining on free text: N distinct random lines of 3-12 random words each (every
-line its own template), whole processes under `/usr/bin/time -v` (wall time, peak RSS).
+line its own template), whole processes under `/usr/bin/time -v` (wall time, CPU time
+user + system, peak RSS; on a shared machine the CPU time says what the wall time hides).
 
 Runs, for each N (default 10k, 20k, 300k, 1M):
   * vigil (examples/mine_lines.rs, release build, default settings: max_clusters 100,000);
@@ -57,7 +58,7 @@ def write_lines(path: Path, n: int) -> None:
                 f.write(line + "\n")
 
 
-def timed(cmd: list[str], env: dict, timeout: float) -> tuple[float, int, str] | None:
+def timed(cmd: list[str], env: dict, timeout: float) -> tuple[float, float, int, str] | None:
     try:
         p = subprocess.run(["/usr/bin/time", "-v", *cmd], env=env, capture_output=True, text=True,
                            check=True, timeout=timeout)
@@ -66,7 +67,8 @@ def timed(cmd: list[str], env: dict, timeout: float) -> tuple[float, int, str] |
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", p.stderr).group(1)
     secs = sum(float(v) * 60 ** i for i, v in enumerate(reversed(wall.split(":"))))
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1))
-    return secs, rss, p.stdout.strip()
+    cpu = sum(float(re.search(rf"{k} time \(seconds\): (\S+)", p.stderr).group(1)) for k in ("User", "System"))
+    return secs, cpu, rss, p.stdout.strip()
 
 
 def main() -> None:
@@ -79,8 +81,8 @@ def main() -> None:
     if not exe.exists():
         sys.exit("build first: cargo build --release -p vigil --example mine_lines")
     print(f"load before: {os.getloadavg()}")
-    print("| lines | tool | wall s | lines/s (whole process) | peak RSS MiB | output |")
-    print("|---|---|---|---|---|---|")
+    print("| lines | tool | wall s | CPU s (user+sys) | lines/s (whole process, wall) | peak RSS MiB | output |")
+    print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "drain3_run.py"
         script.write_text(DRAIN3)
@@ -93,10 +95,10 @@ def main() -> None:
             for name, cmd in runs:
                 res = timed(cmd, dict(os.environ), args.timeout)
                 if res is None:
-                    print(f"| {n:,} | {name} | > {args.timeout:.0f} (killed) | | | |", flush=True)
+                    print(f"| {n:,} | {name} | > {args.timeout:.0f} (killed) | | | | |", flush=True)
                     continue
-                t, rss, out = res
-                print(f"| {n:,} | {name} | {t:.2f} | {n / t:,.0f} | {rss / 1024:.0f} | {out} |", flush=True)
+                t, cpu, rss, out = res
+                print(f"| {n:,} | {name} | {t:.2f} | {cpu:.2f} | {n / t:,.0f} | {rss / 1024:.0f} | {out} |", flush=True)
             inp.unlink()
     print(f"load after: {os.getloadavg()}")
 

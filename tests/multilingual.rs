@@ -339,3 +339,23 @@ fn random_messages_with_a_small_cap_round_trip() {
         assert!(b.templates().len() <= cap);
     }
 }
+
+#[test]
+fn rows_name_the_live_template_in_calls_of_any_size() {
+    // Each call builds the output templates of the rows it parses only (not of every
+    // template): after every call, each row's template text and id must be those of the
+    // live template in `templates()` (no eviction here), which is built from all clusters.
+    let rows = corpus();
+    let msgs: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+    for call in [1, 50, 700] {
+        let mut m = TemplateMiner::default();
+        for part in msgs.chunks(call) {
+            let out = parse(&mut m, part);
+            let live: HashMap<u64, String> =
+                m.templates().into_iter().map(|t| (t.id, t.text)).collect();
+            for (id, text) in ids(&out).into_iter().zip(texts(&out)) {
+                assert_eq!(live.get(&id), Some(&text), "call size {call}");
+            }
+        }
+    }
+}

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use super::mask::{glob_params, masked_groups};
 use super::segment::tokens;
 use super::tree::interleave;
-use super::{PARAMETERS, TEMPLATE, TEMPLATE_ID, TemplateMiner, WILDCARD, get, template_id};
+use super::{FnvMap, PARAMETERS, TEMPLATE, TEMPLATE_ID, TemplateMiner, WILDCARD, get, template_id};
 use crate::error::Result;
 
 /// Appends the parameters of template token `t` over message text `orig`.
@@ -47,38 +47,54 @@ impl TemplateMiner {
     ) -> Result<RecordBatch> {
         let rules = self.rules;
         let seg = rules.segmenter();
-        let outs = self.output_templates();
-        let texts: Vec<String> = outs.iter().map(|(t, g)| interleave(t, g)).collect();
+        // Only the templates this call's lines use are built (not every live template: a
+        // call costs its lines, not the number of clusters). `slot[k]`: the k-th distinct
+        // template of the call, in order of first use; `line_slot`: each line's slot.
         let placed = line_cluster;
-        let line_cluster: Vec<u32> = placed
+        let mut slot_of: FnvMap<u32, u32> = FnvMap::default();
+        let mut roots: Vec<u32> = Vec::new();
+        let line_slot: Vec<u32> = placed
             .iter()
-            .map(|&c| if c == u32::MAX { c } else { self.resolve(c) })
+            .map(|&c| {
+                if c == u32::MAX {
+                    return c;
+                }
+                let r = self.resolve(c);
+                *slot_of.entry(r).or_insert_with(|| {
+                    roots.push(r);
+                    roots.len() as u32 - 1
+                })
+            })
             .collect();
+        let outs: Vec<(Vec<Box<str>>, Vec<bool>)> =
+            roots.iter().map(|&r| self.output_template(r)).collect();
+        let texts: Vec<String> = outs.iter().map(|(t, g)| interleave(t, g)).collect();
         let placed = &placed;
         let ids: Vec<u64> = texts.iter().map(|t| template_id(t)).collect();
-        let template_ids: UInt64Array = line_cluster
+        let template_ids: UInt64Array = line_slot
             .iter()
-            .map(|&c| (c != u32::MAX).then(|| ids[c as usize]))
+            .map(|&k| (k != u32::MAX).then(|| ids[k as usize]))
             .collect();
-        let keys: arrow::array::Int32Array = line_cluster
+        let keys: arrow::array::Int32Array = line_slot
             .iter()
-            .map(|&c| (c != u32::MAX).then_some(c as i32))
+            .map(|&k| (k != u32::MAX).then_some(k as i32))
             .collect();
         let dict = DictionaryArray::<Int32Type>::try_new(
             keys,
             Arc::new(StringArray::from_iter_values(texts.iter())),
         )?;
         let clusters = &self.clusters;
-        // Clusters whose output template is their own token list (no optional variables
-        // merged in): parameters align token by token.
-        let own: Vec<bool> = clusters
+        // Templates that are their cluster's own token list (no optional variables merged
+        // in): parameters align token by token.
+        let own: Vec<bool> = roots
             .iter()
             .zip(&texts)
-            .map(|(c, t)| c.tokens.join(" ") == *t)
+            .map(|(&r, t)| clusters[r as usize].tokens.join(" ") == *t)
             .collect();
+        let roots = &roots;
         let outs = &outs;
         const OUT_CHUNK: usize = 8192;
-        let parts: Vec<ArrayRef> = line_cluster
+        let parts: Vec<ArrayRef> = line_slot
             .par_chunks(OUT_CHUNK)
             .enumerate()
             .map(|(k, cs)| {
@@ -86,14 +102,15 @@ impl TemplateMiner {
                 let mut groups = Vec::new();
                 let mut buf = String::new();
                 let mut scratch = Vec::new();
-                for (j, &c) in cs.iter().enumerate() {
+                for (j, &slot) in cs.iter().enumerate() {
+                    let c = roots.get(slot as usize).copied().unwrap_or(u32::MAX);
                     let (Some(s), Some(cl)) =
                         (get(strings, k * OUT_CHUNK + j), clusters.get(c as usize))
                     else {
                         lb.append(false);
                         continue;
                     };
-                    let plain = own[c as usize] && cl.tokens.len() == tokens(s, seg).count();
+                    let plain = own[slot as usize] && cl.tokens.len() == tokens(s, seg).count();
                     if plain {
                         // Token i of the template covers whitespace token i of the message.
                         for (t, orig) in cl.tokens.iter().zip(tokens(s, seg)) {
@@ -105,7 +122,7 @@ impl TemplateMiner {
                     // Otherwise the message's masked groups say what each token covers.
                     groups.clear();
                     masked_groups(s, rules, &mut buf, Some(&mut groups));
-                    if own[c as usize] {
+                    if own[slot as usize] {
                         for (t, &(a, b)) in cl.tokens.iter().zip(&groups) {
                             push_params(&mut lb, t, s.get(a..b).unwrap_or_default(), &mut scratch);
                         }
@@ -116,7 +133,7 @@ impl TemplateMiner {
                     // tokens: align skeletons (the cluster's own `<*>` tokens say which
                     // tokens of the message are variables; a run of them is one variable),
                     // "" for an absent optional variable.
-                    let (sk, gaps) = &outs[c as usize];
+                    let (sk, gaps) = &outs[slot as usize];
                     let mut gap_text: Vec<Option<(usize, usize)>> = vec![None];
                     let mut skel_text: Vec<&str> = Vec::new();
                     // The tokens of the cluster the line was placed in (its own length).

@@ -15,6 +15,7 @@
 //! the `parse` call that evicted them (rows of that call still name their template), then
 //! their memory is reclaimed: memory is bounded by the cap plus one call's new clusters.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 
@@ -29,10 +30,41 @@ pub(crate) type Key = (u32, u32, u64);
 /// Length of the list under a key of the empty message.
 const EMPTY_POS: u32 = u32::MAX;
 
+/// The clusters under one key: most keys of free text hold one cluster, kept inline (no
+/// allocation per key).
+#[derive(Clone, Debug)]
+struct List {
+    first: u32,
+    more: Vec<u32>,
+}
+
+impl List {
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        std::iter::once(self.first).chain(self.more.iter().copied())
+    }
+
+    fn len(&self) -> usize {
+        1 + self.more.len()
+    }
+
+    /// Removes `id`; false when the list is then empty.
+    fn remove(&mut self, id: u32) -> bool {
+        if self.first == id {
+            match self.more.pop() {
+                Some(x) => self.first = x,
+                None => return false,
+            }
+        } else if let Some(at) = self.more.iter().position(|&c| c == id) {
+            self.more.swap_remove(at);
+        }
+        true
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Index {
     seed: foldhash::fast::RandomState,
-    lists: RandMap<Key, Vec<u32>>,
+    lists: RandMap<Key, List>,
     /// Live clusters with a token of a script written without spaces, by (keyed hashes of)
     /// their first and last token (`stretch.rs`).
     ends: RandMap<(u64, u64), Vec<u32>>,
@@ -71,7 +103,15 @@ impl Index {
     pub(crate) fn insert(&mut self, id: u32, toks: &[Box<str>]) {
         let keys: Vec<Key> = self.keys(toks).collect();
         for k in keys {
-            self.lists.entry(k).or_default().push(id);
+            match self.lists.entry(k) {
+                Entry::Occupied(mut e) => e.get_mut().more.push(id),
+                Entry::Vacant(e) => {
+                    e.insert(List {
+                        first: id,
+                        more: Vec::new(),
+                    });
+                }
+            }
         }
         if let Some(k) = self.ends_key(toks) {
             self.ends.entry(k).or_default().push(id);
@@ -89,13 +129,10 @@ impl Index {
         }
         let keys: Vec<Key> = self.keys(toks).collect();
         for k in keys {
-            if let Some(v) = self.lists.get_mut(&k) {
-                if let Some(at) = v.iter().position(|&c| c == id) {
-                    v.swap_remove(at);
-                }
-                if v.is_empty() {
-                    self.lists.remove(&k);
-                }
+            if let Some(v) = self.lists.get_mut(&k)
+                && !v.remove(id)
+            {
+                self.lists.remove(&k);
             }
         }
     }
@@ -106,7 +143,7 @@ impl Index {
         let mut out = Vec::new();
         for k in self.keys(toks) {
             if let Some(v) = self.lists.get(&k) {
-                out.extend_from_slice(v);
+                out.extend(v.iter());
             }
         }
         out.sort_unstable();
@@ -114,11 +151,18 @@ impl Index {
         out
     }
 
-    /// The clusters listed under `(len, pos, tok)`.
-    pub(crate) fn list(&self, len: usize, pos: usize, tok: &str) -> &[u32] {
+    /// How many clusters are listed under `(len, pos, tok)`.
+    pub(crate) fn list_len(&self, len: usize, pos: usize, tok: &str) -> usize {
         self.lists
             .get(&self.key(len, pos, tok))
-            .map_or(&[], |v| v.as_slice())
+            .map_or(0, List::len)
+    }
+
+    /// The clusters listed under `(len, pos, tok)`, in order of listing.
+    pub(crate) fn list(&self, len: usize, pos: usize, tok: &str) -> Vec<u32> {
+        self.lists
+            .get(&self.key(len, pos, tok))
+            .map_or_else(Vec::new, |v| v.iter().collect())
     }
 
     fn remap(&mut self, map: &[u32]) {
@@ -128,7 +172,8 @@ impl Index {
             }
         }
         for v in self.lists.values_mut() {
-            for c in v.iter_mut() {
+            v.first = map[v.first as usize];
+            for c in v.more.iter_mut() {
                 *c = map[*c as usize];
             }
         }
@@ -201,7 +246,9 @@ impl TemplateMiner {
 
     /// Evicts template `r` (a root) and every cluster merged into it.
     fn evict(&mut self, r: u32) {
-        let mut family = self.members.remove(&r).unwrap_or_default();
+        // The family stays listed under `r` until the compaction that drops it: rows of
+        // this call may still name the evicted template.
+        let mut family = self.members.get(&r).cloned().unwrap_or_default();
         family.push(r);
         for c in family {
             self.unlist(c);
@@ -242,6 +289,8 @@ impl TemplateMiner {
         }
         let old = std::mem::take(&mut self.clusters);
         let alias = std::mem::take(&mut self.alias);
+        self.clusters.reserve_exact(next as usize);
+        self.alias.reserve_exact(next as usize);
         for (c, cl) in old.into_iter().enumerate() {
             if !cl.evicted {
                 self.clusters.push(cl);
@@ -251,10 +300,14 @@ impl TemplateMiner {
         self.index.remap(&map);
         self.members = std::mem::take(&mut self.members)
             .into_iter()
+            .filter(|(r, _)| map[*r as usize] != u32::MAX)
             .map(|(r, v)| {
                 (
                     map[r as usize],
-                    v.into_iter().map(|c| map[c as usize]).collect(),
+                    v.into_iter()
+                        .map(|c| map[c as usize])
+                        .filter(|&c| c != u32::MAX)
+                        .collect(),
                 )
             })
             .collect();

@@ -384,12 +384,11 @@ impl TemplateMiner {
                 .iter()
                 .enumerate()
                 .filter(|(_, t)| !t.contains(WILDCARD))
-                .map(|(i, t)| self.index.list(n, i, t))
-                .min_by_key(|l| l.len());
+                .min_by_key(|(i, t)| self.index.list_len(n, *i, t))
+                .map(|(i, t)| self.index.list(n, i, t));
             let absorbed: Vec<u32> = list
                 .map(|l| {
-                    l.iter()
-                        .copied()
+                    l.into_iter()
                         .filter(|&o| o != c && covers(&tokens, &self.clusters[o as usize].tokens))
                         .collect()
                 })
@@ -419,7 +418,8 @@ impl TemplateMiner {
     fn push_cluster(&mut self, toks: &[&str], size: u64) -> u32 {
         let id = self.clusters.len() as u32;
         let mut tokens: Vec<Box<str>> = toks.iter().map(|t| Box::from(*t)).collect();
-        let stretched = if self.skeletons.contains_key(&skeleton(&tokens)) {
+        let key = skeleton(&tokens);
+        let stretched = if self.skeletons.contains_key(&key) {
             None
         } else {
             self.stretch_match(&tokens)
@@ -444,7 +444,7 @@ impl TemplateMiner {
         }
         // Same constant skeleton as an existing template, with optional variables elsewhere
         // (`bytes sent` / `bytes (1.01 KB) sent`): the same template, whatever the length.
-        let key = skeleton(&self.clusters[id as usize].tokens);
+        // (`key` is the skeleton of the new cluster's tokens: they were not stretched.)
         match self.skeletons.get(&key) {
             Some(&r)
                 if !self.clusters[r as usize].evicted
@@ -459,6 +459,27 @@ impl TemplateMiner {
             }
         }
         id
+    }
+
+    /// Output template of template `r` (a root): its skeleton with the union of the
+    /// optional variables of the clusters merged into it that share its skeleton (the
+    /// entry of `r` in [`output_templates`](Self::output_templates)).
+    pub(super) fn output_template(&self, r: u32) -> (Vec<Box<str>>, Vec<bool>) {
+        let form = self.clusters[r as usize].tokens.join(" ");
+        let (sk, mut gaps) = split_form(&form);
+        for &m in self.members.get(&r).map_or(&[][..], |v| v.as_slice()) {
+            if m == r || self.resolve(m) != r {
+                continue;
+            }
+            let other = self.clusters[m as usize].tokens.join(" ");
+            let (sk2, gaps2) = split_form(&other);
+            if sk2 == sk {
+                for (g, h) in gaps.iter_mut().zip(gaps2) {
+                    *g |= h;
+                }
+            }
+        }
+        (sk.into_iter().map(Box::from).collect(), gaps)
     }
 
     /// Output template of every live cluster: its skeleton with the union of the optional
