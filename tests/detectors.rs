@@ -114,6 +114,15 @@ fn isolation_forest_scores_a_hand_built_forest_exactly() {
         // no split: the share is 0.5 for every row.
         assert_eq!(out.contributions[..3], [0.5; 3], "{backend:?}");
         assert!(out.contributions[3].is_nan());
+        // Scores alone (read column by column) are the same hand-computed values.
+        let alone = forest.score_samples(&batch, backend).unwrap();
+        assert!(alone[3].is_nan(), "{backend:?}");
+        for (i, (&got, &want)) in alone.iter().zip(&expected).take(3).enumerate() {
+            assert!(
+                (got - want).abs() < 1e-6,
+                "{backend:?} row {i}: {got} vs {want}"
+            );
+        }
     }
 }
 

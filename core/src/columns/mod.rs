@@ -42,6 +42,22 @@ pub fn missing_column<S: AsRef<str>>(name: &str, available: impl IntoIterator<It
 /// A numeric column (and a boolean one when `booleans`) as f32, NaN for nulls and
 /// non-finite values.
 pub fn numeric_values(batch: &RecordBatch, name: &str, booleans: bool) -> Result<Vec<f32>> {
+    let floats = numeric_array(batch, name, booleans)?;
+    let floats = cast(floats.as_ref(), &DataType::Float32)?;
+    Ok(floats
+        .as_primitive::<Float32Type>()
+        .iter()
+        .map(|v| match v {
+            Some(x) if x.is_finite() => x,
+            _ => f32::NAN,
+        })
+        .collect())
+}
+
+/// A numeric column (and a boolean one when `booleans`) without copying when it is Float32
+/// or Float64 (returned as it is), else cast to Float32. Nulls stay nulls; non-finite
+/// values are left for the caller to treat as nulls.
+pub(crate) fn numeric_array(batch: &RecordBatch, name: &str, booleans: bool) -> Result<ArrayRef> {
     let array = column(batch, name)?;
     let ok =
         array.data_type().is_numeric() || (booleans && *array.data_type() == DataType::Boolean);
@@ -57,15 +73,10 @@ pub fn numeric_values(batch: &RecordBatch, name: &str, booleans: bool) -> Result
             found: array.data_type().clone(),
         });
     }
-    let floats = cast(array.as_ref(), &DataType::Float32)?;
-    Ok(floats
-        .as_primitive::<Float32Type>()
-        .iter()
-        .map(|v| match v {
-            Some(x) if x.is_finite() => x,
-            _ => f32::NAN,
-        })
-        .collect())
+    match array.data_type() {
+        DataType::Float32 | DataType::Float64 => Ok(array.clone()),
+        _ => Ok(cast(array.as_ref(), &DataType::Float32)?),
+    }
 }
 
 /// A numeric column as f32 with NaN for nulls, and its validity (non-finite values are null).

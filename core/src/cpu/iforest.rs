@@ -159,21 +159,45 @@ impl Compiled {
     /// walk step, without branches.
     pub(crate) fn block(&self, x: &[f32], share: &mut [f32], score: &mut [f32]) {
         let f = self.fill.len();
+        let mut filled = Vec::with_capacity(x.len() + LANES * f);
+        let mut unscored = vec![false; score.len()];
+        for (row, none) in x.chunks_exact(f).zip(unscored.iter_mut()) {
+            let mut any = false;
+            for (&v, &m) in row.iter().zip(&self.fill) {
+                any |= !v.is_nan();
+                filled.push(if v.is_nan() { m } else { v });
+            }
+            *none = !any;
+        }
+        self.walk_filled(&mut filled, &unscored, share, score);
+    }
+
+    /// Baseline mean of each feature, which replaces nulls.
+    pub(crate) fn fill(&self) -> &[f32] {
+        &self.fill
+    }
+
+    /// [`block`](Self::block) on rows already read into `filled` (row-major, nulls replaced
+    /// by [`fill`](Self::fill)); `unscored` marks rows whose every feature was null (their
+    /// score and shares become NaN). Pads `filled` with `LANES` rows so the last, partial
+    /// group of lanes reads past the block without a check.
+    pub(crate) fn walk_filled(
+        &self,
+        filled: &mut Vec<f32>,
+        unscored: &[bool],
+        share: &mut [f32],
+        score: &mut [f32],
+    ) {
+        let f = self.fill.len();
         let rows = score.len();
         let explain = !share.is_empty();
-        // Nulls replaced once per block, so walks read plain values.
-        // Nulls replaced once per block, so walks read plain values; LANES rows of padding let
-        // the last, partial group of lanes read past the block without a check.
-        let filled: Vec<f32> = x
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| if v.is_nan() { self.fill[i % f] } else { v })
-            .chain(self.fill.iter().copied().cycle().take(LANES * f))
-            .collect();
+        filled.truncate(rows * f);
+        filled.extend(self.fill.iter().copied().cycle().take(LANES * f));
+        let filled: &[f32] = filled;
         let weight_per_tree = 1.0 / self.roots.len() as f32;
         score.fill(0.0);
         if let Some(p) = &self.perfect {
-            p.walk(&filled, f, weight_per_tree, &self.paths, share, score);
+            p.walk(filled, f, weight_per_tree, &self.paths, share, score);
         } else {
             for (&root, &depth) in self.roots.iter().zip(&self.depth) {
                 let mut r0 = 0;
@@ -210,7 +234,7 @@ impl Compiled {
         }
         let trees = self.roots.len() as f32;
         for r in 0..rows {
-            if x[r * f..(r + 1) * f].iter().all(|v| v.is_nan()) {
+            if unscored[r] {
                 if explain {
                     share[r * f..(r + 1) * f].fill(f32::NAN);
                 }
@@ -228,14 +252,20 @@ const PERFECT_MAX_DEPTH: u32 = 10;
 const PERFECT_SLOTS: usize = 1 << PERFECT_MAX_DEPTH;
 const PERFECT_MASK: usize = PERFECT_SLOTS - 1;
 
+/// One split of a perfect tree: `x[feature] > threshold` goes right.
+#[derive(Clone, Copy)]
+struct Split {
+    feature: u32,
+    threshold: f32,
+}
+
 /// The forest as perfect binary trees of one depth D in level order (children of slot i at
 /// 2i+1 and 2i+2), so a walk is D steps of arithmetic with no child pointers. A leaf above
 /// depth D becomes pass-through slots (threshold +inf: always left) down to depth D.
 struct Perfect {
     depth: u32,
-    /// Per tree, 2^D - 1 split features and thresholds.
-    feature: Vec<u32>,
-    threshold: Vec<f32>,
+    /// Per tree, 2^D - 1 splits (feature, threshold), side by side so one load reads both.
+    split: Vec<Split>,
     /// Per tree, 2^D leaf values and the (start, len) of the original leaf's path.
     value: Vec<f32>,
     path: Vec<(u32, u32)>,
@@ -256,8 +286,13 @@ impl Perfect {
         let trees = forest.roots.len();
         let mut p = Perfect {
             depth: d,
-            feature: vec![0; trees * PERFECT_SLOTS],
-            threshold: vec![f32::INFINITY; trees * PERFECT_SLOTS],
+            split: vec![
+                Split {
+                    feature: 0,
+                    threshold: f32::INFINITY,
+                };
+                trees * PERFECT_SLOTS
+            ],
             value: vec![0.0; trees * leaves],
             path: vec![(0, 0); trees * leaves],
         };
@@ -271,8 +306,10 @@ impl Perfect {
                     p.value[leaf] = n.value;
                     p.path[leaf] = (path_start[node], path_len[node]);
                 } else if n.feature >= 0 {
-                    p.feature[t * PERFECT_SLOTS + slot] = n.feature as u32;
-                    p.threshold[t * PERFECT_SLOTS + slot] = n.threshold;
+                    p.split[t * PERFECT_SLOTS + slot] = Split {
+                        feature: n.feature as u32,
+                        threshold: n.threshold,
+                    };
                     stack.push((n.left as usize, 2 * slot + 1));
                     stack.push((n.left as usize + 1, 2 * slot + 2));
                 } else {
@@ -299,13 +336,8 @@ impl Perfect {
         let (inner, leaves) = ((1usize << self.depth) - 1, 1usize << self.depth);
         let trees = self.value.len() / leaves;
         for t in 0..trees {
-            let (Ok(feature), Ok(threshold)) = (
-                <&[u32; PERFECT_SLOTS]>::try_from(
-                    &self.feature[t * PERFECT_SLOTS..(t + 1) * PERFECT_SLOTS],
-                ),
-                <&[f32; PERFECT_SLOTS]>::try_from(
-                    &self.threshold[t * PERFECT_SLOTS..(t + 1) * PERFECT_SLOTS],
-                ),
+            let Ok(split) = <&[Split; PERFECT_SLOTS]>::try_from(
+                &self.split[t * PERFECT_SLOTS..(t + 1) * PERFECT_SLOTS],
             ) else {
                 continue;
             };
@@ -319,8 +351,9 @@ impl Perfect {
                         // Slots stay below 2^depth - 1 during the walk: the mask only lets
                         // the compiler drop the bounds checks.
                         let i = slot[l] & PERFECT_MASK;
-                        let v = filled[base + l * f + feature[i] as usize];
-                        slot[l] = 2 * i + 1 + usize::from(v > threshold[i]);
+                        let Split { feature, threshold } = split[i];
+                        let v = filled[base + l * f + feature as usize];
+                        slot[l] = 2 * i + 1 + usize::from(v > threshold);
                     }
                 }
                 for l in 0..lanes {

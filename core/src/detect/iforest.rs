@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cpu::iforest::{Forest, Node};
 use crate::engine::Engine;
+use crate::engine::feature_columns::FeatureColumns;
 use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
 
@@ -120,20 +121,60 @@ impl IsolationForest {
         self.validate()?;
         let f = names.len();
         let rows = x.len().checked_div(f).unwrap_or(0);
-        if rows == 0 {
+        let mut sums = vec![0f64; f];
+        let mut counts = vec![0u64; f];
+        if f > 0 {
+            for r in x.chunks_exact(f) {
+                for (j, &v) in r.iter().enumerate() {
+                    if !v.is_nan() {
+                        sums[j] += f64::from(v);
+                        counts[j] += 1;
+                    }
+                }
+            }
+        }
+        self.fit_with(names, rows, sums, counts, |idx, fill, out| {
+            for &i in idx {
+                out.extend(
+                    x[i * f..(i + 1) * f]
+                        .iter()
+                        .zip(fill)
+                        .map(|(&v, &m)| if v.is_nan() { m } else { v }),
+                );
+            }
+        })
+    }
+
+    /// [`fit`](Self::fit) reading the baseline's columns where Arrow holds them: the same
+    /// forest, without a row-major copy of the baseline.
+    pub(crate) fn fit_columns(
+        &self,
+        names: &[String],
+        columns: &FeatureColumns,
+    ) -> Result<FittedIsolationForest> {
+        self.validate()?;
+        let (sums, counts) = columns.sums_and_counts();
+        self.fit_with(names, columns.rows(), sums, counts, |idx, fill, out| {
+            columns.gather(idx, fill, out)
+        })
+    }
+
+    /// Grows the trees of a baseline of `rows` rows whose per-feature sums and counts of
+    /// non-null values are given; `sample(rows, fill, out)` appends those rows row-major to
+    /// `out`, nulls replaced by `fill`.
+    fn fit_with(
+        &self,
+        names: &[String],
+        rows: usize,
+        sums: Vec<f64>,
+        counts: Vec<u64>,
+        sample: impl Fn(&[usize], &[f32], &mut Vec<f32>) + Sync,
+    ) -> Result<FittedIsolationForest> {
+        let f = names.len();
+        if rows == 0 || f == 0 {
             return Err(Error::InvalidInput(
                 "the baseline has no rows; an isolation forest needs at least one".into(),
             ));
-        }
-        let mut sums = vec![0f64; f];
-        let mut counts = vec![0u64; f];
-        for r in x.chunks_exact(f) {
-            for (j, &v) in r.iter().enumerate() {
-                if !v.is_nan() {
-                    sums[j] += f64::from(v);
-                    counts[j] += 1;
-                }
-            }
         }
         if let Some(j) = counts.iter().position(|&c| c == 0) {
             return Err(Error::InvalidInput(format!(
@@ -155,16 +196,9 @@ impl IsolationForest {
                 let mut rng =
                     SplitMix64(self.seed ^ (t as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
                 let idx = sample_without_replacement(&mut rng, rows, sample_size);
-                let sample: Vec<f32> = idx
-                    .iter()
-                    .flat_map(|&i| {
-                        x[i * f..(i + 1) * f]
-                            .iter()
-                            .zip(&fill)
-                            .map(|(&v, &m)| if v.is_nan() { m } else { v })
-                    })
-                    .collect();
-                grow(&sample, f, depth_limit, &mut rng)
+                let mut rows_of_tree = Vec::with_capacity(idx.len() * f);
+                sample(&idx, &fill, &mut rows_of_tree);
+                grow(&rows_of_tree, f, depth_limit, &mut rng)
             })
             .collect();
         let mut fitted = FittedIsolationForest {
@@ -325,16 +359,32 @@ impl FittedIsolationForest {
         x: &[f32],
         explain: bool,
     ) -> Result<(Vec<f32>, Vec<f32>)> {
-        let nodes = self.nodes();
-        let fill = self.fill();
-        let forest = Forest {
-            nodes: &nodes,
+        let (nodes, fill) = (self.nodes(), self.fill());
+        let forest = self.kernel_forest(&nodes, &fill);
+        engine.iforest(x, &forest, explain)
+    }
+
+    /// The forest as the kernels read it, over `nodes` and `fill` of this forest.
+    fn kernel_forest<'a>(&'a self, nodes: &'a [Node], fill: &'a [f32]) -> Forest<'a> {
+        Forest {
+            nodes,
             roots: &self.roots,
-            fill: &fill,
+            fill,
             max_depth: self.max_depth() + 1,
             c_norm: average_path_length(self.sample_size) as f32,
-        };
-        engine.iforest(x, &forest, explain)
+        }
+    }
+
+    /// Scores only (no shares) of `columns`, read where Arrow holds them: the same scores as
+    /// [`score`](Self::score) on their row-major matrix.
+    pub(crate) fn score_columns(
+        &self,
+        engine: &Engine,
+        columns: &FeatureColumns,
+    ) -> Result<Vec<f32>> {
+        let (nodes, fill) = (self.nodes(), self.fill());
+        let forest = self.kernel_forest(&nodes, &fill);
+        engine.iforest_columns(columns, &forest)
     }
 
     /// Joins the trees of two forests fitted on the same features with the same sample size

@@ -23,6 +23,7 @@ pub use threshold::Threshold;
 use arrow::array::RecordBatch;
 use serde::{Deserialize, Serialize};
 
+use crate::engine::feature_columns::FeatureColumns;
 use crate::engine::{Backend, Engine};
 use crate::error::{Error, Result};
 
@@ -167,6 +168,12 @@ impl Detector {
         backend: Backend,
     ) -> Result<FittedDetector> {
         self.validate()?;
+        if let Detector::IsolationForest(d) = self {
+            // Read where Arrow holds the columns: no row-major copy of the baseline.
+            let x = FeatureColumns::from_batches(baseline, columns)?;
+            warn_non_finite(baseline, columns);
+            return Ok(FittedDetector::IsolationForest(d.fit_columns(columns, &x)?));
+        }
         let mut x = Vec::new();
         for b in baseline {
             x.extend(matrix_from_batch(b, columns)?);
@@ -333,6 +340,11 @@ impl FittedDetector {
 
     /// Scores only (no explanations: cheaper for the isolation forest), NaN = unscored.
     pub fn score_samples(&self, batch: &RecordBatch, backend: Backend) -> Result<Vec<f32>> {
+        if let FittedDetector::IsolationForest(d) = self {
+            // Read where Arrow holds the columns: no row-major copy of the input.
+            let x = FeatureColumns::from_batch(batch, self.features())?;
+            return d.score_columns(&Engine::new(backend), &x);
+        }
         let x = matrix_from_batch(batch, self.features())?;
         Ok(self
             .score_with(&Engine::new(backend), &x, batch, false)?

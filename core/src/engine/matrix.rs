@@ -128,7 +128,7 @@ impl Engine {
         )
     }
 
-    fn iforest_gpu(
+    pub(super) fn iforest_gpu(
         &self,
         ctx: &GpuContext,
         x: &[f32],

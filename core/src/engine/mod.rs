@@ -7,6 +7,7 @@
 pub(crate) mod aggregate;
 mod backend;
 mod counts;
+pub(crate) mod feature_columns;
 mod matrix;
 mod multi_pattern;
 
