@@ -1,11 +1,13 @@
 //! `vigil`: the command-line tool of the vigil library.
 //!
 //! Subcommands: `score` (a Parquet file through a saved model into a scored Parquet file),
-//! `mine` (log templates of a log file), `info` (version, backend and GPU adapter).
+//! `mine` (log templates of a log file), `info` (version, backend and GPU adapter),
+//! `intel` (threat-intel indicators matched over a log table, sightings out).
 //! Exit codes: 0 success, 1 an error (missing file, bad input, bad model), 2 bad usage,
 //! 3 alerts found when `vigil score --fail-on-alert` asked for that.
 
 mod info;
+mod intel;
 mod mine;
 mod score;
 
@@ -27,6 +29,7 @@ Examples:
   vigil mine /var/log/auth.log --format syslog
   vigil mine HDFS_2k.log --format loghub:HDFS -o templates.parquet --parsed lines.parquet
   vigil score --model model.json events.parquet -o scored.parquet
+  vigil intel conn.parquet -i iocs.csv -i misp_feed/ -c id.resp_h=ip --sightings seen.json
 
 Exit codes:
   0  success
@@ -51,6 +54,7 @@ enum Command {
     Score(score::ScoreArgs),
     Mine(mine::MineArgs),
     Info(info::InfoArgs),
+    Intel(intel::IntelArgs),
 }
 
 /// An error to report on one line: the message, and the exit code.
@@ -144,7 +148,7 @@ fn main() -> ExitCode {
             let what = what.trim_start_matches("error: ");
             let sub = std::env::args()
                 .nth(1)
-                .filter(|a| ["score", "mine", "info"].contains(&a.as_str()))
+                .filter(|a| ["score", "mine", "info", "intel"].contains(&a.as_str()))
                 .map(|a| format!(" {a}"))
                 .unwrap_or_default();
             report(&format!("{what} (see `vigil{sub} --help`)"));
@@ -155,6 +159,7 @@ fn main() -> ExitCode {
         Command::Score(a) => score::run(a),
         Command::Mine(a) => mine::run(a),
         Command::Info(a) => info::run(a),
+        Command::Intel(a) => intel::run(a),
     });
     match std::panic::catch_unwind(run) {
         Ok(Ok(Outcome::Ok)) => ExitCode::SUCCESS,

@@ -7,6 +7,7 @@
 pub(crate) mod aggregate;
 mod backend;
 mod counts;
+mod intel_probe;
 mod matrix;
 mod multi_pattern;
 
