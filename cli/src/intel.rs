@@ -257,6 +257,30 @@ fn write_matches(path: &Path, m: &RecordBatch) -> Result<(), Failure> {
     }
 }
 
+/// A text time column (CSV) as epoch seconds (Int64 or Float64) or ISO 8601 timestamps,
+/// whichever reads every value; other columns as they are.
+fn text_times(a: ArrayRef) -> ArrayRef {
+    use arrow::datatypes::TimeUnit;
+    if !matches!(
+        a.data_type(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    ) {
+        return a;
+    }
+    for t in [
+        DataType::Int64,
+        DataType::Float64,
+        DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+    ] {
+        if let Ok(c) = arrow::compute::cast(a.as_ref(), &t)
+            && c.null_count() == a.null_count()
+        {
+            return c;
+        }
+    }
+    a
+}
+
 /// Runs `vigil intel`.
 pub(crate) fn run(args: IntelArgs) -> Result<Outcome, Failure> {
     let columns = parse_columns(&args.columns)?;
@@ -305,6 +329,7 @@ pub(crate) fn run(args: IntelArgs) -> Result<Outcome, Failure> {
             .ok_or_else(|| Failure::error("match rows are not UInt64"))?;
         let taken = arrow::compute::take(times.as_ref(), rows, None)
             .map_err(|e| Failure::error(e.to_string()))?;
+        let taken = text_times(taken);
         let mut fields: Vec<Field> = matches
             .schema()
             .fields()
