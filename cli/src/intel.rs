@@ -125,8 +125,8 @@ fn read_csv(path: &Path) -> Result<RecordBatch, Failure> {
         .into_iter()
         .map(|c| Arc::new(StringArray::from(c)) as ArrayRef)
         .collect();
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
-        .map_err(|e| Failure::error(format!("`{}`: {e}", path.display())))?)
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+        .map_err(|e| Failure::error(format!("`{}`: {e}", path.display())))
 }
 
 fn read_log(path: &Path, format: Option<&str>, quiet: bool) -> Result<RecordBatch, Failure> {

@@ -76,7 +76,8 @@ impl ProbeIndex {
         lens.sort_unstable_by(|a, b| b.cmp(a));
         keys.sort_unstable();
         let groups = keys.chunk_by(|a, b| a.0 == b.0).count();
-        let n = (groups * 2).next_power_of_two().max(16);
+        // Load factor between 1/3 and 2/3: short linear probes, 16-byte slots.
+        let n = (groups + groups / 2).next_power_of_two().max(16);
         let mut slots = vec![0u32; 4 * n];
         let members: Vec<u32> = keys.iter().map(|k| k.1).collect();
         let mut max_probe = 0u32;
