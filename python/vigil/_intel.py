@@ -135,6 +135,12 @@ class Intel:
             rows = table.column("row")
             for c in keep:
                 table = table.append_column(c, events.column(c).take(rows))
+        if kind != "polars":
+            # pyarrow's compute functions do not all take string_view yet: plain strings.
+            table = table.cast(pa.schema([
+                pa.field(f.name, pa.string(), f.nullable) if f.type == pa.string_view() else f
+                for f in table.schema
+            ]))
         out = _as_output(table, kind if kind != "batch" else "table")
         return (out, json.loads(rep)) if report else out
 
