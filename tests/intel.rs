@@ -206,7 +206,7 @@ fn otrf_zeek_conn_and_dns_against_naive_reference() {
     ] {
         let (m, rep) = intel.match_batch(batch, &[(col, kind)], None).unwrap();
         let rows = m.column(0).as_primitive::<arrow::datatypes::UInt64Type>();
-        let ids = m.column(3).as_string::<i32>();
+        let ids = m.column(3).as_string_view();
         let mut got: Vec<BTreeSet<String>> = vec![BTreeSet::new(); batch.num_rows()];
         for i in 0..m.num_rows() {
             got[rows.value(i) as usize].insert(ids.value(i).to_string());

@@ -1,12 +1,14 @@
 //! `vigil`: the command-line tool of the vigil library.
 //!
 //! Subcommands: `score` (a Parquet file through a saved model into a scored Parquet file),
-//! `mine` (log templates of a log file), `info` (version, backend and GPU adapter).
-//! `tail`: follow a growing log file and print its alerts as JSON lines.
+//! `mine` (log templates of a log file), `info` (version, backend and GPU adapter),
+//! `tail` (follow a growing log file and print its alerts as JSON lines),
+//! `intel` (threat-intel indicators matched over a log table, sightings out).
 //! Exit codes: 0 success, 1 an error (missing file, bad input, bad model), 2 bad usage,
 //! 3 alerts found when `vigil score --fail-on-alert` asked for that.
 
 mod info;
+mod intel;
 mod mine;
 mod score;
 mod tail;
@@ -30,6 +32,7 @@ Examples:
   vigil mine HDFS_2k.log --format loghub:HDFS -o templates.parquet --parsed lines.parquet
   vigil score --model model.json events.parquet -o scored.parquet
   vigil tail /var/log/auth.log --format syslog --model model.json
+  vigil intel conn.parquet -i iocs.csv -i misp_feed/ -c id.resp_h=ip --sightings seen.json
 
 Exit codes:
   0  success
@@ -55,6 +58,7 @@ enum Command {
     Mine(mine::MineArgs),
     Info(info::InfoArgs),
     Tail(tail::TailArgs),
+    Intel(intel::IntelArgs),
 }
 
 /// An error to report on one line: the message, and the exit code.
@@ -148,7 +152,7 @@ fn main() -> ExitCode {
             let what = what.trim_start_matches("error: ");
             let sub = std::env::args()
                 .nth(1)
-                .filter(|a| ["score", "mine", "info", "tail"].contains(&a.as_str()))
+                .filter(|a| ["score", "mine", "info", "tail", "intel"].contains(&a.as_str()))
                 .map(|a| format!(" {a}"))
                 .unwrap_or_default();
             report(&format!("{what} (see `vigil{sub} --help`)"));
@@ -160,6 +164,7 @@ fn main() -> ExitCode {
         Command::Mine(a) => mine::run(a),
         Command::Info(a) => info::run(a),
         Command::Tail(a) => tail::run(a),
+        Command::Intel(a) => intel::run(a),
     });
     match std::panic::catch_unwind(run) {
         Ok(Ok(Outcome::Ok)) => ExitCode::SUCCESS,

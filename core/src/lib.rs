@@ -59,6 +59,7 @@ pub mod kernels {
 
     pub use crate::cpu::ngrams::ngram_hash;
     pub use crate::gpu::params::MatchParams;
+    pub use crate::gpu::params::ProbeParams;
     pub use crate::gpu::params::{
         NumericParams, ScoreParams, SegmentParams, StringParams, TimeParams,
     };

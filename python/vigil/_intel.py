@@ -18,6 +18,17 @@ __all__ = ["Intel", "IntelStage", "stix_sightings", "misp_sightings"]
 _Paths = Union[str, "os.PathLike[str]"]
 
 
+def _project(data: Any, names: list) -> Any:
+    """Only the matched columns of a polars DataFrame or pyarrow Table (the rest is not
+    handed over); anything else, or a missing name (the native side names it), as it is."""
+    have = getattr(data, "columns", None)
+    if isinstance(data, pa.Table):
+        have = data.column_names
+    if isinstance(have, list) and names and all(n in have for n in names):
+        return data.select(list(dict.fromkeys(names)))
+    return data
+
+
 def _ns(at: Any) -> Optional[int]:
     """A time as ns since the epoch: None, an int (ns), a float (seconds) or a datetime."""
     if at is None:
@@ -116,13 +127,20 @@ class Intel:
         seconds) ignores indicators not valid then. Values invalid for their kind match
         nothing and are counted; ``report=True`` returns ``(matches, report)``."""
         arrow_data, kind = _as_arrow_input(data)
-        table, rep = self._i.match_table(arrow_data, [(c, k) for c, k in columns.items()], _ns(at))
+        table, rep = self._i.match_table(_project(arrow_data, list(columns)),
+                                         [(c, k) for c, k in columns.items()], _ns(at))
         keep = list(keep)
         if keep:
             events = pa.table(arrow_data) if not isinstance(arrow_data, pa.Table) else arrow_data
             rows = table.column("row")
             for c in keep:
                 table = table.append_column(c, events.column(c).take(rows))
+        if kind != "polars":
+            # pyarrow's compute functions do not all take string_view yet: plain strings.
+            table = table.cast(pa.schema([
+                pa.field(f.name, pa.string(), f.nullable) if f.type == pa.string_view() else f
+                for f in table.schema
+            ]))
         out = _as_output(table, kind if kind != "batch" else "table")
         return (out, json.loads(rep)) if report else out
 

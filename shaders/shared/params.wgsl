@@ -124,3 +124,26 @@ struct MatchParams {
     _pad0: u32,
     _pad1: u32,
 }
+
+// Parameters of match/intel_probe (mirrors gpu::params::ProbeParams).
+struct ProbeParams {
+    // Rows in this chunk.
+    rows: u32,
+    // Value of offsets[] that marks byte 0 of the uploaded bytes buffer.
+    base: u32,
+    // 0 addresses, 1 domains, 2 hashes.
+    mode: u32,
+    // Slots of the table (a power of two; 0 = empty table).
+    slots: u32,
+    // Longest probe sequence of the table.
+    max_probe: u32,
+    // Prefix lengths held.
+    lens: u32,
+    seed0: u32,
+    seed1: u32,
+    // Rows longer than this are deferred to the host.
+    max_row_bytes: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}

@@ -39,6 +39,7 @@ kernel!(IFOREST, "score/iforest");
 kernel!(HISTOGRAM, "aggregate/histogram");
 kernel!(COUNT_VECTORS, "aggregate/count_vectors");
 kernel!(MULTI_PATTERN, "match/multi_pattern");
+kernel!(INTEL_PROBE, "match/intel_probe");
 
 /// One binding of a dispatch, in binding-index order starting at 0.
 pub(crate) enum Binding<'a> {

@@ -139,3 +139,29 @@ pub struct MatchParams {
     /// Padding.
     pub _pad: [u32; 2],
 }
+
+/// Mirrors `ProbeParams` (match/intel_probe).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct ProbeParams {
+    /// Rows in the chunk.
+    pub rows: u32,
+    /// Value of `offsets[]` that marks byte 0 of the uploaded bytes.
+    pub base: u32,
+    /// 0 addresses, 1 domains, 2 hashes.
+    pub mode: u32,
+    /// Slots of the table (a power of two; 0 = empty table).
+    pub slots: u32,
+    /// Longest probe sequence of the table (slots past the home slot).
+    pub max_probe: u32,
+    /// Prefix lengths held (entries of `lens`).
+    pub lens: u32,
+    /// Hash seed, low word.
+    pub seed0: u32,
+    /// Hash seed, high word.
+    pub seed1: u32,
+    /// Rows longer than this are deferred to the host.
+    pub max_row_bytes: u32,
+    /// Padding.
+    pub _pad: [u32; 3],
+}

@@ -4,17 +4,24 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, RecordBatch, StringBuilder, UInt8Builder, UInt64Array};
-use arrow::datatypes::{DataType, Field, Schema};
+use std::collections::HashMap;
+
+use arrow::array::{
+    Array, ArrayRef, DictionaryArray, PrimitiveArray, RecordBatch, StringArray, UInt8Array,
+    UInt8Builder, UInt16Array, UInt32Array, UInt64Array,
+};
+use arrow::datatypes::{ArrowDictionaryKeyType, DataType, Field, Schema};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::Intel;
+use super::index::ProbeIndex;
 use super::normalize::{
-    IndicatorKind, label_suffixes, normalize_domain, normalize_email, normalize_hash,
-    normalize_url, parse_ip,
+    INDICATOR_KINDS, IndicatorKind, label_suffixes, normalize_domain, normalize_email,
+    normalize_hash, normalize_url, parse_ip,
 };
 use crate::columns::{Strings, column};
+use crate::cpu::intel_probe as probe;
 use crate::error::{Error, Result};
 
 /// What the values of an event column are, which decides the indicators they meet.
@@ -117,7 +124,7 @@ pub(crate) struct Hit {
     pub suppressed: Option<u16>,
 }
 
-enum Probe {
+pub(super) enum Probe {
     Empty,
     Invalid,
     Values(String, Option<u128>, Vec<u32>),
@@ -126,7 +133,7 @@ enum Probe {
 const ROWS_PER_TASK: usize = 1 << 15;
 
 impl Intel {
-    fn probe(&self, kind: ColumnKind, raw: &str, at: Option<i64>) -> Probe {
+    pub(super) fn probe(&self, kind: ColumnKind, raw: &str, at: Option<i64>) -> Probe {
         let t = raw.trim();
         if t.is_empty() || t == "-" || t == "(empty)" {
             return Probe::Empty;
@@ -196,7 +203,112 @@ impl Intel {
             .map(|i| i as u16)
     }
 
-    /// Hits of one column, in row order, and its counts.
+    /// Candidates of a probed row (status OK, `mask` != 0) verified against the stored
+    /// entries and their validity at `at`, appended to `out`; returns the address bits (IP
+    /// columns) for warninglists.
+    fn resolve(
+        &self,
+        ix: &ProbeIndex,
+        kind: ColumnKind,
+        s: &[u8],
+        mask: u32,
+        at: Option<i64>,
+        out: &mut Vec<u32>,
+    ) -> Option<u128> {
+        let entries = &self.table.entries;
+        let entry = |i: &u32| entries.get(*i as usize).filter(|e| e.valid_at(at));
+        match kind {
+            ColumnKind::Ip => {
+                let bits = std::str::from_utf8(s).ok().and_then(|t| parse_ip(t).ok())?;
+                for (i, &len) in ix.lens.iter().enumerate() {
+                    if mask & (1 << i) == 0 {
+                        continue;
+                    }
+                    let net = bits & probe::mask128(len);
+                    let fp = probe::net_fingerprint(ix.seed, net, len);
+                    let before = out.len();
+                    out.extend(ix.candidates(fp).iter().filter(|i| {
+                        entry(i).is_some_and(|e| {
+                            e.net.is_some_and(|(b, l)| {
+                                u32::from(l) == len && b & probe::mask128(len) == net
+                            })
+                        })
+                    }));
+                    if out.len() > before {
+                        break;
+                    }
+                }
+                Some(bits)
+            }
+            ColumnKind::Domain => {
+                let name = s.strip_suffix(b".").unwrap_or(s);
+                let mut verify = |text: &[u8], k: IndicatorKind, tag: u32| {
+                    let fp = probe::text_fingerprint(ix.seed, text, tag);
+                    out.extend(ix.candidates(fp).iter().filter(|i| {
+                        entry(i).is_some_and(|e| {
+                            e.kind == k && e.value.as_bytes().eq_ignore_ascii_case(text)
+                        })
+                    }));
+                };
+                if mask & 1 != 0 {
+                    verify(name, IndicatorKind::Domain, probe::TAG_DOMAIN);
+                }
+                // Suffix bit 1 + j: j labels counted from the top-level one; longest first.
+                let mut starts: Vec<usize> = std::iter::once(0)
+                    .chain(
+                        name.iter()
+                            .enumerate()
+                            .filter(|(_, b)| **b == b'.')
+                            .map(|(i, _)| i + 1),
+                    )
+                    .collect();
+                let labels = starts.len();
+                starts.truncate(probe::MAX_PROBES);
+                for (k, &from) in starts.iter().enumerate() {
+                    let j = labels - 1 - k;
+                    if j + 1 < probe::MAX_PROBES && mask & (1 << (1 + j)) != 0 {
+                        let text = name.get(from..).unwrap_or(&[]);
+                        verify(text, IndicatorKind::DomainSuffix, probe::TAG_SUFFIX);
+                    }
+                }
+                None
+            }
+            _ => {
+                let (k, tag) = match s.len() {
+                    32 => (IndicatorKind::Md5, probe::TAG_MD5),
+                    40 => (IndicatorKind::Sha1, probe::TAG_SHA1),
+                    _ => (IndicatorKind::Sha256, probe::TAG_SHA256),
+                };
+                let fp = probe::text_fingerprint(ix.seed, s, tag);
+                out.extend(ix.candidates(fp).iter().filter(|i| {
+                    entry(i)
+                        .is_some_and(|e| e.kind == k && e.value.as_bytes().eq_ignore_ascii_case(s))
+                }));
+                None
+            }
+        }
+    }
+
+    /// The probe kernel's raw output for a column (status, mask per row) on this set's
+    /// backend; `None` for kinds the kernel does not probe. For parity tests.
+    #[doc(hidden)]
+    pub fn probe_words(&self, array: &dyn Array, kind: ColumnKind) -> Result<Option<Vec<u32>>> {
+        let mode = match kind {
+            ColumnKind::Ip => probe::MODE_IP,
+            ColumnKind::Domain => probe::MODE_DOMAIN,
+            ColumnKind::Hash => probe::MODE_HASH,
+            _ => return Ok(None),
+        };
+        let strings = Strings::new(array, "probe")?;
+        let ix = self.table.index();
+        self.engine()
+            .intel_probe(&strings, mode, &ix.table())
+            .map(Some)
+    }
+
+    /// Hits of one column, in row order, and its counts. Addresses, domains and hashes go
+    /// through the probe index (the kernel's twin); rows it defers, and the other kinds,
+    /// through the full normalisation.
     pub(crate) fn column_hits(
         &self,
         array: &dyn Array,
@@ -214,10 +326,22 @@ impl Intel {
         };
         let strings = Strings::new(array, name)?;
         let n = array.len();
+        let mode = match kind {
+            ColumnKind::Ip => Some(probe::MODE_IP),
+            ColumnKind::Domain => Some(probe::MODE_DOMAIN),
+            ColumnKind::Hash => Some(probe::MODE_HASH),
+            _ => None,
+        };
+        let index = mode.map(|_| self.table.index());
+        let probed = match (index, mode) {
+            (Some(ix), Some(mode)) => self.engine().intel_probe(&strings, mode, &ix.table())?,
+            _ => Vec::new(),
+        };
         let parts: Vec<(Vec<Hit>, [u64; 4])> = (0..n.div_ceil(ROWS_PER_TASK))
             .into_par_iter()
             .map(|task| {
                 let mut hits = Vec::new();
+                let mut found = Vec::new();
                 // empty, invalid, matched rows, suppressed
                 let mut c = [0u64; 4];
                 let end = ((task + 1) * ROWS_PER_TASK).min(n);
@@ -226,7 +350,50 @@ impl Intel {
                         c[0] += 1;
                         continue;
                     }
-                    let Ok(raw) = std::str::from_utf8(strings.row(row)) else {
+                    let bytes = strings.row(row);
+                    if let (Some(ix), Some(&status), Some(&mask)) =
+                        (index, probed.get(2 * row), probed.get(2 * row + 1))
+                    {
+                        match status {
+                            probe::EMPTY => {
+                                c[0] += 1;
+                                continue;
+                            }
+                            probe::INVALID => {
+                                c[1] += 1;
+                                continue;
+                            }
+                            probe::OK => {
+                                if mask == 0 {
+                                    continue;
+                                }
+                                found.clear();
+                                let ip = self.resolve(ix, kind, bytes, mask, at, &mut found);
+                                if found.is_empty() {
+                                    continue;
+                                }
+                                c[2] += 1;
+                                let sup = if self.warninglists.is_empty() {
+                                    None
+                                } else {
+                                    let raw = std::str::from_utf8(bytes).unwrap_or("");
+                                    let norm = raw.strip_suffix('.').unwrap_or(raw);
+                                    self.suppressor(kind, raw, &norm.to_ascii_lowercase(), ip)
+                                };
+                                if sup.is_some() {
+                                    c[3] += found.len() as u64;
+                                }
+                                hits.extend(found.iter().map(|&entry| Hit {
+                                    row: row as u32,
+                                    entry,
+                                    suppressed: sup,
+                                }));
+                                continue;
+                            }
+                            _ => {}
+                        }
+                    }
+                    let Ok(raw) = std::str::from_utf8(bytes) else {
                         c[1] += 1;
                         continue;
                     };
@@ -263,7 +430,7 @@ impl Intel {
             rows: n as u64,
             ..Default::default()
         };
-        let mut hits = Vec::new();
+        let mut hits = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
         for (h, c) in parts {
             report.empty += c[0];
             report.invalid += c[1];
@@ -277,80 +444,132 @@ impl Intel {
 
     /// Matches `columns` of `batch` (each `(name, kind)`) against the indicators valid at
     /// `at` (ns since the epoch; `None` = ignore validity times). Returns one row per (event
-    /// row, column, indicator) with [`MATCH_COLUMNS`], ordered by row then column, and the
-    /// per-column counts. Values that are not valid for their kind match nothing and are
-    /// counted as invalid.
+    /// row, column, indicator) with [`MATCH_COLUMNS`] (text columns as Utf8View), ordered by
+    /// row then column, and the per-column counts. Values that are not valid for their kind
+    /// match nothing and are counted as invalid.
     pub fn match_batch(
         &self,
         batch: &RecordBatch,
         columns: &[(&str, ColumnKind)],
         at: Option<i64>,
     ) -> Result<(RecordBatch, MatchReport)> {
-        let mut all: Vec<(u16, Hit)> = Vec::new();
+        let mut per_column: Vec<Vec<Hit>> = Vec::with_capacity(columns.len());
         let mut report = MatchReport::default();
-        let mut arrays = Vec::new();
-        for (ci, (name, kind)) in columns.iter().enumerate() {
+        let mut arrays: Vec<ArrayRef> = Vec::new();
+        for (name, kind) in columns {
             let array = column(batch, name)?;
             let (hits, r) = self.column_hits(array.as_ref(), name, *kind, at)?;
-            all.extend(hits.into_iter().map(|h| (ci as u16, h)));
+            per_column.push(hits);
             report.columns.push(r);
-            arrays.push(match array.data_type() {
-                DataType::Dictionary(_, _) => arrow::compute::cast(array, &DataType::Utf8)?,
-                _ => array.clone(),
-            });
+            arrays.push(arrow::compute::cast(array, &DataType::Utf8View)?);
         }
-        all.sort_by_key(|(c, h)| (h.row, *c));
-        let n = all.len();
+        let merged = merge_by_row(&per_column);
+        self.match_table(&merged, columns, &arrays)
+            .map(|batch| (batch, report))
+    }
+
+    /// The match table of `merged` (column index, hit) pairs.
+    fn match_table(
+        &self,
+        merged: &[(u16, Hit)],
+        columns: &[(&str, ColumnKind)],
+        arrays: &[ArrayRef],
+    ) -> Result<RecordBatch> {
+        let n = merged.len();
+        let entries = &self.table.entries;
+        // Dense ids of the entries matched, in first-seen order.
+        let mut dense: HashMap<u32, u32, foldhash::fast::RandomState> = HashMap::default();
+        let mut ids = Vec::new();
         let mut row = Vec::with_capacity(n);
-        let mut col = StringBuilder::with_capacity(n, n * 8);
-        let mut value = StringBuilder::with_capacity(n, n * 16);
-        let mut id = StringBuilder::with_capacity(n, n * 48);
-        let mut kind = StringBuilder::with_capacity(n, n * 6);
-        let mut source = StringBuilder::with_capacity(n, n * 8);
+        let mut col = Vec::with_capacity(n);
+        let mut id = Vec::with_capacity(n);
+        let mut kind = Vec::with_capacity(n);
+        let mut source = Vec::with_capacity(n);
         let mut conf = UInt8Builder::with_capacity(n);
-        let mut sup = StringBuilder::with_capacity(n, 0);
-        for (c, h) in &all {
-            let ci = usize::from(*c);
-            let (name, _) = columns.get(ci).copied().unwrap_or(("", ColumnKind::Ip));
+        let mut sup = Vec::with_capacity(n);
+        let mut take = Vec::with_capacity(n);
+        for (c, h) in merged {
+            let e = entries.get(h.entry as usize);
             row.push(u64::from(h.row));
-            col.append_value(name);
-            match arrays.get(ci) {
-                Some(a) => value.append_value(event_text(a.as_ref(), h.row as usize)),
-                None => value.append_null(),
-            }
-            let Some(e) = self.table.entries.get(h.entry as usize) else {
-                continue;
-            };
-            match &e.id {
-                Some(i) => id.append_value(i),
-                None => id.append_value(super::derived_id(e.kind, &e.value)),
-            }
-            kind.append_value(e.kind.name());
-            source.append_value(self.source_name(e.source));
-            conf.append_option(e.confidence);
-            sup.append_option(
-                h.suppressed
-                    .and_then(|w| self.warninglists.get(usize::from(w)))
-                    .map(|w| w.name.as_str()),
-            );
+            col.push(*c);
+            take.push((usize::from(*c), h.row as usize));
+            let next = ids.len() as u32;
+            let d = *dense.entry(h.entry).or_insert_with(|| {
+                ids.push(e.map_or_else(String::new, |e| match &e.id {
+                    Some(i) => i.to_string(),
+                    None => super::derived_id(e.kind, &e.value),
+                }));
+                next
+            });
+            id.push(d);
+            kind.push(e.map_or(0, |e| e.kind as u8));
+            source.push(e.map_or(0, |e| e.source));
+            conf.append_option(e.and_then(|e| e.confidence));
+            sup.push(h.suppressed);
         }
+        let names: Vec<&str> = columns.iter().map(|(c, _)| *c).collect();
+        let kinds: Vec<&str> = INDICATOR_KINDS.iter().map(|k| k.name()).collect();
+        let lists: Vec<&str> = self.warninglists.iter().map(|w| w.name.as_str()).collect();
+        let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
+        let value = if n == 0 {
+            arrow::array::new_empty_array(&DataType::Utf8View)
+        } else {
+            arrow::compute::interleave(&refs, &take)?
+        };
         let cols: Vec<ArrayRef> = vec![
             Arc::new(UInt64Array::from(row)),
-            Arc::new(col.finish()),
-            Arc::new(value.finish()),
-            Arc::new(id.finish()),
-            Arc::new(kind.finish()),
-            Arc::new(source.finish()),
+            views(UInt16Array::from(col), &names)?,
+            value,
+            views(UInt32Array::from(id), &ids)?,
+            views(UInt8Array::from(kind), &kinds)?,
+            views(UInt32Array::from(source), &self.sources)?,
             Arc::new(conf.finish()),
-            Arc::new(sup.finish()),
+            views(UInt16Array::from(sup), &lists)?,
         ];
-        Ok((RecordBatch::try_new(match_schema(), cols)?, report))
+        Ok(RecordBatch::try_new(match_schema(), cols)?)
+    }
+}
+
+/// A Utf8View column of `values[keys[i]]` (a dictionary cast to views: no per-row text copy).
+fn views<K, S>(keys: PrimitiveArray<K>, values: &[S]) -> Result<ArrayRef>
+where
+    K: ArrowDictionaryKeyType,
+    S: AsRef<str>,
+{
+    let values = StringArray::from_iter_values(values.iter().map(AsRef::as_ref));
+    let dict = DictionaryArray::<K>::try_new(keys, Arc::new(values))?;
+    Ok(arrow::compute::cast(&dict, &DataType::Utf8View)?)
+}
+
+/// Hits of every column (each in row order) merged by row, then column.
+fn merge_by_row(per_column: &[Vec<Hit>]) -> Vec<(u16, Hit)> {
+    let mut at = vec![0usize; per_column.len()];
+    let mut out = Vec::with_capacity(per_column.iter().map(Vec::len).sum());
+    loop {
+        let mut best: Option<(usize, u32)> = None;
+        for (c, hits) in per_column.iter().enumerate() {
+            if let Some(h) = at.get(c).and_then(|&i| hits.get(i))
+                && best.is_none_or(|(_, r)| h.row < r)
+            {
+                best = Some((c, h.row));
+            }
+        }
+        let Some((c, r)) = best else {
+            return out;
+        };
+        let (Some(hits), Some(i)) = (per_column.get(c), at.get_mut(c)) else {
+            return out;
+        };
+        while let Some(h) = hits.get(*i).filter(|h| h.row == r) {
+            out.push((c as u16, *h));
+            *i += 1;
+        }
     }
 }
 
 /// The schema of the match table.
 pub fn match_schema() -> Arc<Schema> {
-    let s = |n: &str, null: bool| Field::new(n, DataType::Utf8, null);
+    let s = |n: &str, null: bool| Field::new(n, DataType::Utf8View, null);
     Arc::new(Schema::new(vec![
         Field::new("row", DataType::UInt64, false),
         s("column", false),
@@ -361,11 +580,4 @@ pub fn match_schema() -> Arc<Schema> {
         Field::new("confidence", DataType::UInt8, true),
         s("suppressed_by", true),
     ]))
-}
-
-fn event_text(array: &dyn Array, row: usize) -> String {
-    match Strings::new(array, "") {
-        Ok(s) if row < s.len() => String::from_utf8_lossy(s.row(row)).into_owned(),
-        _ => String::new(),
-    }
 }

@@ -24,7 +24,10 @@
 //! ```
 
 mod csv;
+#[cfg(test)]
+mod fast_path_tests;
 mod file;
+mod index;
 mod load;
 mod matching;
 mod misp;
@@ -121,6 +124,8 @@ pub struct IndicatorInfo {
 #[derive(Clone, Default)]
 pub struct Intel {
     table: Table,
+    backend: crate::Backend,
+    strict: bool,
     sources: Vec<String>,
     warninglists: Vec<Warninglist>,
     report: BTreeMap<String, SourceReport>,
@@ -150,6 +155,25 @@ impl Intel {
     /// An empty set.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Where the probe kernel runs (default [`crate::Backend::Auto`]).
+    pub fn with_backend(mut self, backend: crate::Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// A GPU failure is an error instead of a CPU fallback (parity tests).
+    #[doc(hidden)]
+    pub fn strict_gpu(mut self) -> Self {
+        self.strict = true;
+        self
+    }
+
+    pub(crate) fn engine(&self) -> crate::engine::Engine {
+        let mut e = crate::engine::Engine::new(self.backend);
+        e.strict = self.strict;
+        e
     }
 
     /// Live indicators.

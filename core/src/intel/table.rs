@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 
 use aho_corasick::AhoCorasick;
 
+use super::index::ProbeIndex;
 use super::normalize::{IndicatorKind, prefix_mask};
 
 /// No entry.
@@ -86,6 +87,7 @@ pub(crate) struct Table {
     keys: Map<u64>,
     substrings: Vec<u32>,
     automaton: OnceLock<Option<AhoCorasick>>,
+    index: OnceLock<ProbeIndex>,
 }
 
 impl Clone for Table {
@@ -97,6 +99,7 @@ impl Clone for Table {
             keys: self.keys.clone(),
             substrings: self.substrings.clone(),
             automaton: OnceLock::new(),
+            index: self.index.clone(),
         }
     }
 }
@@ -163,9 +166,16 @@ impl Table {
             .map(|(i, _)| i)
     }
 
+    /// The probe index of the live entries, built on first use after a change. Removals
+    /// keep it (hits are checked against `live`); additions rebuild it.
+    pub(crate) fn index(&self) -> &ProbeIndex {
+        self.index.get_or_init(|| ProbeIndex::build(&self.entries))
+    }
+
     /// Adds an entry (the caller checked [`Table::find_same`]); returns its index.
     pub(crate) fn push(&mut self, mut e: Entry) -> u32 {
         let idx = self.entries.len() as u32;
+        self.index = OnceLock::new();
         if e.kind == IndicatorKind::Substring {
             self.substrings.push(idx);
             self.automaton = OnceLock::new();
@@ -288,6 +298,7 @@ impl Table {
         // hashbrown: key + value + 1 control byte per bucket, buckets ~ 8/7 of the items.
         let map = |items: usize, kv: usize| items * (kv + 1) * 8 / 7;
         let nets: usize = self.nets.values().map(|m| map(m.capacity(), 16 + 4)).sum();
-        self.entries.capacity() * entry + text + nets + map(self.keys.capacity(), 8 + 4)
+        let index = self.index.get().map_or(0, ProbeIndex::memory_bytes);
+        self.entries.capacity() * entry + text + nets + map(self.keys.capacity(), 8 + 4) + index
     }
 }
