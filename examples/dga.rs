@@ -301,8 +301,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (rank, &i) in order.iter().take(top).enumerate() {
         let ex = explanation.value(i);
         let ex = ex.as_struct();
+        // Feature names are dictionary-encoded: read them as plain strings.
+        let names = arrow::compute::cast(ex.column(0), &arrow::datatypes::DataType::Utf8)?;
         let (names, z) = (
-            ex.column(0).as_string::<i32>(),
+            names.as_string::<i32>(),
             ex.column(1).as_primitive::<Float32Type>(),
         );
         let why: Vec<String> = (0..ex.len())

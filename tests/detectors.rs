@@ -834,3 +834,122 @@ fn non_finite_baseline_values_are_fitted_as_nulls() {
         assert!(scores.iter().all(|s| s.is_finite()), "{det:?}");
     }
 }
+
+/// `rows` numeric rows (see `random_batch`) plus `user` and `host` string columns, a few
+/// users rare.
+fn mixed_batch(rng: &mut Rng, rows: usize) -> RecordBatch {
+    use arrow::array::StringArray;
+    let numeric = random_batch(rng, rows, 4, 0.05);
+    let users: Vec<String> = (0..rows)
+        .map(|i| {
+            if rng.unit() < 0.02 {
+                format!("rare{i}")
+            } else {
+                format!("user{}", i % 7)
+            }
+        })
+        .collect();
+    let hosts: Vec<String> = (0..rows).map(|i| format!("host{}", i % 3)).collect();
+    let mut fields: Vec<Field> = numeric
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new("user", arrow::datatypes::DataType::Utf8, true));
+    fields.push(Field::new("host", arrow::datatypes::DataType::Utf8, true));
+    let mut columns = numeric.columns().to_vec();
+    columns.push(Arc::new(StringArray::from(users)));
+    columns.push(Arc::new(StringArray::from(hosts)));
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+}
+
+/// By default a scored table explains only its alert rows: each equals the explanation of
+/// the same row when every row is explained (`ExplainRows::All`), every other row's
+/// explanation is null, and scores and alerts are the same either way; feature names are
+/// dictionary-encoded.
+#[test]
+fn only_alert_rows_are_explained_by_default_and_as_when_all_are() {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::DataType;
+    use vigil::detect::{Ensemble, ExplainRows, PcaResidual, Rarity, RobustZ, Threshold};
+    let mut rng = Rng(31);
+    let baseline = mixed_batch(&mut rng, 3000);
+    let current = mixed_batch(&mut rng, 2000);
+    let detectors: Vec<Detector> = vec![
+        RobustZ::default().into(),
+        IsolationForest::default().into(),
+        PcaResidual::default().into(),
+        Rarity::of(&["user"])
+            .with_combination(&["user", "host"])
+            .into(),
+        Ensemble::of(vec![
+            RobustZ::default().into(),
+            Rarity::of(&["user"]).into(),
+        ])
+        .into(),
+    ];
+    for (d, detector) in detectors.into_iter().enumerate() {
+        let mut builder = vigil::Pipeline::builder()
+            .detector(detector)
+            .threshold(Threshold::TopFraction { fraction: 0.05 })
+            .backend(Backend::Cpu);
+        for j in 0..4 {
+            builder = builder.feature(vigil::features::standardize(&format!("f{j}")));
+        }
+        let fitted = builder
+            .build()
+            .unwrap()
+            .fit(std::slice::from_ref(&baseline))
+            .unwrap();
+        assert_eq!(fitted.explain_rows(), ExplainRows::Alerts, "the default");
+        let alerts_only = fitted.score(&current).unwrap();
+        let all = fitted
+            .clone()
+            .with_explain_rows(ExplainRows::All)
+            .score(&current)
+            .unwrap();
+        assert_eq!(alerts_only.num_rows(), 2000, "rows in = rows out");
+        for col in ["score", "alert", "unscored_reason"] {
+            assert_eq!(
+                alerts_only.column_by_name(col),
+                all.column_by_name(col),
+                "detector {d}: {col}"
+            );
+        }
+        let alert = alerts_only.column_by_name("alert").unwrap().as_boolean();
+        // ceil(0.05 * scored rows): every row has a non-null feature or a user here.
+        assert_eq!(alert.true_count(), 100, "detector {d}");
+        let some = alerts_only
+            .column_by_name("explanation")
+            .unwrap()
+            .as_list::<i32>();
+        let every = all.column_by_name("explanation").unwrap().as_list::<i32>();
+        let score = all.column_by_name("score").unwrap();
+        for i in 0..2000 {
+            if alert.value(i) {
+                assert!(some.is_valid(i), "detector {d} row {i}");
+                assert!(!some.value(i).is_empty(), "detector {d} row {i}");
+                assert!(
+                    some.value(i).as_ref() == every.value(i).as_ref(),
+                    "detector {d} row {i}: {:?} vs {:?}",
+                    some.value(i),
+                    every.value(i)
+                );
+            } else {
+                assert!(some.is_null(i), "detector {d} row {i}: not an alert");
+                assert_eq!(every.is_valid(i), score.is_valid(i), "detector {d} row {i}");
+            }
+        }
+        let DataType::List(item) = some.data_type() else {
+            panic!("explanation is a list")
+        };
+        let DataType::Struct(fields) = item.data_type() else {
+            panic!("of structs")
+        };
+        assert_eq!(
+            fields[0].data_type(),
+            &DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+        );
+    }
+}

@@ -203,7 +203,9 @@ fn robust_z_matches_hand_computed_median_and_mad() {
             .as_list::<i32>();
         let top = explanation.value(3);
         let top = top.as_struct();
-        let names = top.column(0).as_string::<i32>();
+        // Feature names are dictionary-encoded: read them as plain strings.
+        let names = arrow::compute::cast(top.column(0), &DataType::Utf8).unwrap();
+        let names = names.as_string::<i32>();
         let z = top.column(1).as_primitive::<Float32Type>();
         assert_eq!(
             (names.value(0), names.value(1)),

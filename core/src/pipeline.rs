@@ -4,16 +4,18 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, StringBuilder,
-};
-use arrow::datatypes::{DataType, Field, Float32Type, Schema, SchemaRef, UInt32Type};
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray, StringBuilder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
-use crate::detect::{Detector, FittedDetector, FittedRobustZ, Threshold};
+use crate::detect::{Detector, ExplainRows, FittedDetector, FittedRobustZ, Threshold};
 use crate::engine::{Backend, DEFAULT_CHUNK_BYTES, Engine};
 use crate::error::{Error, Result};
 use crate::stage::Stage;
+
+mod frame;
+
+use frame::{feature_frame_with, with_feature_columns};
 
 /// Name of the model format, first field of every saved pipeline.
 pub const MODEL_FORMAT: &str = "vigil.pipeline";
@@ -24,9 +26,11 @@ pub const MAX_MODEL_BYTES: u64 = 256 << 20;
 
 /// Output column of the row score (Float32, null when the row could not be scored).
 pub const SCORE: &str = "score";
-/// Output column of the explanation: `List<Struct<feature: Utf8, contribution: Float32,
-/// value: Utf8>>`, the row's top items by |contribution| (the detector's docs say what a
-/// contribution is; `value` is the rare value for rarity, else null).
+/// Output column of the explanation: `List<Struct<feature: Dictionary<Int32, Utf8>,
+/// contribution: Float32, value: Utf8>>`, the row's top items by |contribution| (the
+/// detector's docs say what a contribution is; `value` is the rare value for rarity, else
+/// null). Only alert rows are explained by default, other rows are null (see
+/// [`FittedPipeline::with_explain_rows`]).
 pub const EXPLANATION: &str = "explanation";
 /// Output column of the alert flag (Boolean, false for unscored rows).
 pub const ALERT: &str = "alert";
@@ -126,97 +130,6 @@ fn check_unique_names(features: &[Stage]) -> Result<()> {
     Ok(())
 }
 
-/// Feature columns of a batch and the detector's row-major f32 matrix (NaN = null).
-struct FeatureFrame {
-    columns: Vec<(Field, ArrayRef)>,
-    matrix: Vec<f32>,
-}
-
-/// The feature columns and detector matrix of `batch`, where `given[i]`, when present, holds stage `i`'s columns already
-/// computed (by a stream, which computes window stages over the rows of whole windows);
-/// `baseline`: `batch` is part of the baseline the stages were fitted on.
-fn feature_frame_with(
-    features: &[Stage],
-    engine: &Engine,
-    batch: &RecordBatch,
-    baseline: bool,
-    given: &[Option<Vec<ArrayRef>>],
-) -> Result<FeatureFrame> {
-    let rows = batch.num_rows();
-    let mut columns = Vec::new();
-    // Whether each column feeds the detector (rule-hit columns are carried, not scored).
-    let mut feeds = Vec::new();
-    for (i, f) in features.iter().enumerate() {
-        let fields = f.output_fields();
-        let arrays = match given.get(i) {
-            Some(Some(arrays)) => arrays.clone(),
-            _ if baseline => f.compute_baseline(batch, engine)?,
-            _ => f.compute(batch, engine)?,
-        };
-        feeds.extend(std::iter::repeat_n(
-            !f.detector_names().is_empty(),
-            fields.len(),
-        ));
-        columns.extend(fields.into_iter().zip(arrays));
-    }
-    let width: usize = features.iter().map(|f| f.detector_names().len()).sum();
-    let mut matrix = vec![f32::NAN; rows * width];
-    let mut j = 0;
-    for ((_, array), _) in columns.iter().zip(&feeds).filter(|(_, f)| **f) {
-        let mut put = |value: &dyn Fn(usize) -> f32| {
-            for i in 0..rows {
-                if array.is_valid(i) {
-                    matrix[i * width + j] = value(i);
-                }
-            }
-            j += 1;
-        };
-        match array.data_type() {
-            DataType::Float32 => {
-                let a = array.as_primitive::<Float32Type>();
-                put(&|i| a.value(i));
-            }
-            DataType::UInt32 => {
-                let a = array.as_primitive::<UInt32Type>();
-                put(&|i| a.value(i) as f32);
-            }
-            DataType::Boolean => {
-                let a = array.as_boolean();
-                put(&|i| if a.value(i) { 1.0 } else { 0.0 });
-            }
-            DataType::FixedSizeList(_, d) => {
-                let list = array.as_fixed_size_list();
-                let values = list.values().as_primitive::<Float32Type>();
-                let d = *d as usize;
-                for k in 0..d {
-                    put(&|i| values.value(i * d + k));
-                }
-            }
-            // Text outputs are not in the matrix (see `scalar_names`).
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {}
-            other => {
-                return Err(Error::InvalidInput(format!(
-                    "internal: feature type {other} not scorable"
-                )));
-            }
-        }
-    }
-    Ok(FeatureFrame { columns, matrix })
-}
-
-/// `batch` with the feature columns appended: what column-reading detectors (rarity) see, so
-/// they can name feature outputs such as a domain's registrable part.
-fn with_feature_columns(batch: &RecordBatch, columns: &[(Field, ArrayRef)]) -> Result<RecordBatch> {
-    let mut fields: Vec<Arc<Field>> = batch.schema().fields().iter().cloned().collect();
-    let mut arrays = batch.columns().to_vec();
-    for (f, a) in columns {
-        fields.push(Arc::new(f.clone()));
-        arrays.push(a.clone());
-    }
-    let schema = Arc::new(Schema::new(fields));
-    Ok(RecordBatch::try_new(schema, arrays)?)
-}
-
 impl Pipeline {
     /// A builder with no features, `RobustZ::default()`, the 0.99 baseline quantile and `Backend::Auto`.
     pub fn builder() -> PipelineBuilder {
@@ -282,6 +195,7 @@ impl Pipeline {
                 baseline_rows: rows as u64,
             },
             engine: self.engine,
+            explain: ExplainRows::default(),
         })
     }
 }
@@ -304,6 +218,7 @@ struct Model {
 pub struct FittedPipeline {
     model: Model,
     engine: Engine,
+    explain: ExplainRows,
 }
 
 impl PartialEq for FittedPipeline {
@@ -376,6 +291,18 @@ impl FittedPipeline {
         self
     }
 
+    /// The same model explaining `rows`: [`ExplainRows::Alerts`] (the default: other rows get
+    /// a null `explanation`) or [`ExplainRows::All`]. Scores and alerts do not change.
+    pub fn with_explain_rows(mut self, rows: ExplainRows) -> Self {
+        self.explain = rows;
+        self
+    }
+
+    /// Which rows [`score`](Self::score) explains.
+    pub fn explain_rows(&self) -> ExplainRows {
+        self.explain
+    }
+
     /// The same model with another GPU chunk size in bytes (> 0).
     pub fn with_chunk_bytes(mut self, bytes: usize) -> Self {
         self.engine.chunk_bytes = bytes.max(1);
@@ -435,34 +362,58 @@ impl FittedPipeline {
         let schema = self.output_schema(batch.schema().as_ref())?;
         let frame = feature_frame_with(&self.model.features, &self.engine, batch, false, given)?;
         let det = &self.model.detector;
-        let out = det.score(
-            &self.engine,
-            &frame.matrix,
-            &with_feature_columns(batch, &frame.columns)?,
-        )?;
+        let augmented = with_feature_columns(batch, &frame.columns)?;
+        let all = self.explain == ExplainRows::All;
+        let out = det.score_with(&self.engine, &frame.matrix, &augmented, all)?;
         let flags = self
             .model
             .threshold
             .flags(&out.scores, self.model.cutoff, batch)?;
-        let mut reasons = StringBuilder::new();
-        for &s in &out.scores {
-            if s.is_nan() {
-                reasons.append_value(
-                    "every feature is null for this row (null, empty-domain or non-finite input)",
-                );
-            } else {
-                reasons.append_null();
-            }
-        }
-        let explanation = out.explanation_array(det.top_k());
+        let reasons = unscored_reasons(&out.scores);
+        let explanation = if all {
+            out.explanation_array(det.top_k())
+        } else {
+            self.explain_alerts(&frame.matrix, &augmented, &flags)?
+        };
         let score_array = out.score_array();
         let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
         columns.extend(frame.columns.into_iter().map(|(_, a)| a));
         columns.push(Arc::new(score_array));
         columns.push(Arc::new(explanation));
         columns.push(Arc::new(BooleanArray::from(flags)));
-        columns.push(Arc::new(reasons.finish()) as Arc<StringArray>);
+        columns.push(Arc::new(reasons) as Arc<StringArray>);
         Ok(RecordBatch::try_new(schema, columns)?)
+    }
+
+    /// The `explanation` column with only the `flags` rows explained (the others null):
+    /// the detector rescores those rows alone, with contributions (every detector scores a
+    /// row from that row only, so they equal what scoring every row with them gives).
+    fn explain_alerts(
+        &self,
+        matrix: &[f32],
+        augmented: &RecordBatch,
+        flags: &[bool],
+    ) -> Result<arrow::array::ListArray> {
+        let det = &self.model.detector;
+        let rows: Vec<usize> = (0..flags.len()).filter(|&i| flags[i]).collect();
+        if rows.is_empty() {
+            let none = crate::detect::Scores {
+                scores: Vec::new(),
+                contributions: Vec::new(),
+                items: Vec::new(),
+                values: None,
+            };
+            return Ok(none.explanation_array_at(det.top_k(), &[], flags.len()));
+        }
+        let width = matrix.len() / flags.len();
+        let mut x = Vec::with_capacity(rows.len() * width);
+        for &i in &rows {
+            x.extend_from_slice(matrix.get(i * width..(i + 1) * width).unwrap_or_default());
+        }
+        let indices = arrow::array::UInt32Array::from_iter_values(rows.iter().map(|&i| i as u32));
+        let picked = arrow::compute::take_record_batch(augmented, &indices)?;
+        let out = det.score_with(&self.engine, &x, &picked, true)?;
+        Ok(out.explanation_array_at(det.top_k(), &rows, flags.len()))
     }
 
     /// Scores one batch and keeps only its alerts (same columns as [`score`](Self::score)).
@@ -534,6 +485,7 @@ impl FittedPipeline {
                 chunk_bytes: DEFAULT_CHUNK_BYTES,
                 strict: false,
             },
+            explain: ExplainRows::default(),
         })
     }
 
@@ -562,4 +514,22 @@ impl FittedPipeline {
 
 fn explanation_type() -> DataType {
     crate::detect::explanation_type()
+}
+
+/// The `unscored_reason` column: why each unscored (NaN) row has no score, null for the others.
+fn unscored_reasons(scores: &[f32]) -> StringArray {
+    if !scores.iter().any(|s| s.is_nan()) {
+        return StringArray::new_null(scores.len());
+    }
+    let mut reasons = StringBuilder::new();
+    for &s in scores {
+        if s.is_nan() {
+            reasons.append_value(
+                "every feature is null for this row (null, empty-domain or non-finite input)",
+            );
+        } else {
+            reasons.append_null();
+        }
+    }
+    reasons.finish()
 }

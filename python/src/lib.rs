@@ -251,6 +251,15 @@ impl NativeModel {
     fn cutoff(&self) -> Option<f64> {
         self.inner.cutoff()
     }
+
+    /// The same model explaining `explain` rows: "alerts" (the default; other rows get a
+    /// null explanation) or "all".
+    fn with_explain_rows(&self, explain: &str) -> PyResult<NativeModel> {
+        let rows = vigil::detect::ExplainRows::parse(explain).map_err(to_py)?;
+        Ok(NativeModel {
+            inner: self.inner.clone().with_explain_rows(rows),
+        })
+    }
 }
 
 /// Fits a pipeline described by JSON specs on a baseline table.

@@ -210,3 +210,31 @@ def test_modules_import_each_other_only_at_the_top():
                     relative = isinstance(node, ast.ImportFrom) and (node.level > 0 or (node.module or "").startswith("vigil"))
                     absolute = isinstance(node, ast.Import) and any(a.name.split(".")[0] == "vigil" for a in node.names)
                     assert not (relative or absolute), f"{path.name}:{node.lineno} imports vigil inside {fn.name}()"
+
+
+def test_only_alert_rows_are_explained_by_default():
+    """Explanations are computed for alert rows (others null); explain="all" explains every
+    row, and an alert row's explanation is the same either way."""
+    names = ["google.com", "example.org", "wikipedia.org", "github.com", "python.org", "rust-lang.org"] * 50
+    current = pl.DataFrame({"q": names[:40] + ["xj3k9q2lz8w7.biz", "qqqqzzzzxxxx.ru", None, "Ä.de"]})
+    model = vigil.Pipeline(FEATURES, detector=vigil.RobustZ(top_k=2), threshold=vigil.TopN(2),
+                           backend="cpu").fit(pl.DataFrame({"q": names}))
+    some = model.score(current)
+    every = model.score(current, explain="all")
+    assert some.height == every.height == current.height
+    assert some["score"].to_list() == every["score"].to_list()
+    assert some["alert"].to_list() == every["alert"].to_list() and some["alert"].sum() == 2
+    for i, alert in enumerate(some["alert"].to_list()):
+        if alert:
+            assert some["explanation"][i].to_list() == every["explanation"][i].to_list()
+            assert len(some["explanation"][i]) == 2
+        else:
+            assert some["explanation"][i] is None
+            # Every scored row is explained under explain="all"; the null row is not.
+            assert (every["explanation"][i] is None) == (every["score"][i] is None)
+    # Feature names are categorical (dictionary-encoded), contributions numeric.
+    item = some["explanation"].dtype.inner
+    assert item.fields[0].name == "feature" and item.fields[0].dtype == pl.Categorical
+    assert item.fields[1].dtype == pl.Float32
+    with pytest.raises(vigil.ParameterError):
+        model.score(current, explain="some")

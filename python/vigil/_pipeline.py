@@ -179,38 +179,49 @@ class Model:
         self.backend = backend
         self.chunk_bytes = chunk_bytes
 
-    def score(self, data: Any, *, batch_rows: int = 1_000_000, progress: Optional[bool] = None) -> Any:
+    def score(self, data: Any, *, batch_rows: int = 1_000_000, progress: Optional[bool] = None,
+              explain: str = "alerts") -> Any:
         """Scores every row of ``data``; returns the same kind of object (polars in, polars
         out; pyarrow in, pyarrow out) with the feature columns, ``score`` (null when a row
-        cannot be scored), ``explanation`` (top features and their contributions), ``alert`` and
-        ``unscored_reason``. Inputs over ``batch_rows`` rows are scored in slices with a tqdm
+        cannot be scored), ``explanation`` (top features and their contributions: a list of
+        ``{feature (categorical), contribution, value}``), ``alert`` and ``unscored_reason``.
+        ``explain="alerts"`` (the default) explains only alert rows and leaves the other
+        rows' ``explanation`` null, which keeps scoring cheap beside the features;
+        ``explain="all"`` explains every scored row (an alert row's explanation is the same
+        either way). Inputs over ``batch_rows`` rows are scored in slices with a tqdm
         progress bar when tqdm is installed and output is a terminal or notebook
         (``progress=False`` hides it, ``True`` always shows it); models with window
         aggregates or beacon scores score in one piece, so that windows are never cut."""
+        native = self._explaining(explain)
         data, kind = _as_arrow_input(data)
         rows = _num_rows(data)
         if (rows <= batch_rows or rows < 0
                 or isinstance(self.threshold_spec(), (TopN, TopFraction, TopPerWindow)) or self._windowed):
-            table = self._native.score(data, self.backend, self.chunk_bytes)
+            table = native.score(data, self.backend, self.chunk_bytes)
             return _as_output(table, kind)
         parts = []
         with Progress(progress, "vigil score", total=rows) as bar:
             for start in range(0, rows, batch_rows):
                 part = data.slice(start, batch_rows)
-                parts.append(self._native.score(part, self.backend, self.chunk_bytes))
+                parts.append(native.score(part, self.backend, self.chunk_bytes))
                 bar.advance(min(batch_rows, rows - start))
         return _as_output(pa.concat_tables(parts), kind)
 
+    def _explaining(self, explain: str) -> "_native.NativeModel":
+        """The native model explaining ``explain`` rows ("alerts" or "all")."""
+        return self._native if explain == "alerts" else self._native.with_explain_rows(explain)
+
     def score_parquet(self, input: str, output: str, *, batch_rows: int = 65_536,
-                      progress: Optional[bool] = None) -> dict:
+                      progress: Optional[bool] = None, explain: str = "alerts") -> dict:
         """Scores the Parquet file ``input`` into the Parquet file ``output`` (zstd), one batch
         of ``batch_rows`` rows at a time, so memory stays bounded whatever the file size; the
         output has the input columns and those of :meth:`score`. Returns ``{"rows", "alerts",
         "unscored"}``. A top-N or top-fraction threshold is refused (it needs the whole table).
         ``progress``: a tqdm bar of the rows scored (None: only in a terminal or notebook;
-        False: never)."""
+        False: never). ``explain``: as in :meth:`score`."""
+        native = self._explaining(explain)
         with Progress(progress, "vigil score_parquet") as bar:
-            return self._native.score_parquet(str(input), str(output), int(batch_rows), self.backend,
+            return native.score_parquet(str(input), str(output), int(batch_rows), self.backend,
                                               self.chunk_bytes, progress=bar.callback)
 
     def stream(self, batches: Iterable[Any], *, lateness: Union[str, int, float] = 0) -> Iterator[Any]:

@@ -92,10 +92,13 @@ _SIGNED = {pa.uint8(): pa.int16(), pa.uint16(): pa.int32(), pa.uint32(): pa.int6
 
 def spark_types(schema: pa.Schema) -> pa.Schema:
     """``schema`` as Spark can hold it: unsigned integers widened to signed ones (UInt32
-    features become Int64; UInt64 ids such as template ids become Decimal(20, 0), exact)."""
+    features become Int64; UInt64 ids such as template ids become Decimal(20, 0), exact);
+    dictionary-encoded columns (explanation feature names) as their values."""
     def fix(t: pa.DataType) -> pa.DataType:
         if t in _SIGNED:
             return _SIGNED[t]
+        if pa.types.is_dictionary(t):  # e.g. explanation feature names: Spark holds the values
+            return fix(t.value_type)
         if pa.types.is_list(t):
             return pa.list_(fix(t.value_type))
         if pa.types.is_fixed_size_list(t):

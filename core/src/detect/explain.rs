@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Float32Array, Float32Builder, ListArray, ListBuilder, StringBuilder, StructBuilder,
+    ArrayRef, DictionaryArray, Float32Array, Int32Array, ListArray, StringArray, StructArray,
 };
-use arrow::datatypes::{DataType, Field, Fields};
+use arrow::buffer::{NullBuffer, OffsetBuffer};
+use arrow::datatypes::{DataType, Field, Fields, Int32Type};
 
 /// What a detector returns for a batch.
 #[derive(Clone, Debug, PartialEq)]
@@ -19,6 +20,35 @@ pub struct Scores {
     pub items: Vec<String>,
     /// For rarity, row-major like `contributions`: the value that was scored.
     pub values: Option<Vec<Option<String>>>,
+}
+
+/// Which scored rows of a pipeline's output get an `explanation`.
+///
+/// Explanations are what analysts read for alerts: by default only alert rows get one and
+/// every other row's `explanation` is null, so scoring costs little beside the features.
+/// An alert row's explanation is the same whichever is chosen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExplainRows {
+    /// Only rows whose `alert` is true (the default); other rows get a null explanation.
+    #[default]
+    Alerts,
+    /// Every scored row (a list per row: costs more than the score itself on large tables).
+    All,
+}
+
+impl ExplainRows {
+    /// Parses `"alerts"` or `"all"` (the names the Python API takes).
+    pub fn parse(name: &str) -> crate::Result<Self> {
+        match name {
+            "alerts" => Ok(ExplainRows::Alerts),
+            "all" => Ok(ExplainRows::All),
+            other => Err(crate::Error::param(
+                "explain",
+                format!("`{other}` is not one of \"alerts\" (the default) or \"all\""),
+            )),
+        }
+    }
 }
 
 impl Scores {
@@ -37,51 +67,85 @@ impl Scores {
 
     /// The `score` column: Float32, null where a row could not be scored.
     pub fn score_array(&self) -> Float32Array {
-        self.scores
+        let nulls = NullBuffer::from_iter(self.scores.iter().map(|s| !s.is_nan()));
+        let nulls = Some(nulls).filter(|n| n.null_count() > 0);
+        let values: Vec<f32> = self
+            .scores
             .iter()
-            .map(|&s| (!s.is_nan()).then_some(s))
-            .collect()
+            .map(|&s| if s.is_nan() { 0.0 } else { s })
+            .collect();
+        Float32Array::new(values.into(), nulls)
     }
 
     /// The `explanation` column: per scored row, its `top_k` items by |contribution| as
-    /// `List<Struct<feature: Utf8, contribution: Float32, value: Utf8>>` (null when unscored).
+    /// `List<Struct<feature: Dictionary<Int32, Utf8>, contribution: Float32, value: Utf8>>`
+    /// (null when unscored).
     pub fn explanation_array(&self, top_k: usize) -> ListArray {
+        let rows: Vec<usize> = (0..self.scores.len()).collect();
+        self.explanation_array_at(top_k, &rows, self.scores.len())
+    }
+
+    /// The `explanation` column of a table of `len` rows of which `self` scored only `rows`
+    /// (`self`'s row `r` is the table's row `rows[r]`, each below `len`): those rows get
+    /// their explanation as in [`explanation_array`](Self::explanation_array), every other
+    /// row (and every row beyond `self`'s) is null.
+    pub fn explanation_array_at(&self, top_k: usize, rows: &[usize], len: usize) -> ListArray {
         let width = self.items.len();
-        let mut list = ListBuilder::new(StructBuilder::from_fields(explanation_fields(), top_k))
-            .with_field(item_field());
-        for (i, &s) in self.scores.iter().enumerate() {
-            if s.is_nan() {
-                list.append(false);
+        let mut lengths = vec![0usize; len];
+        let mut valid = vec![false; len];
+        let mut keys = Vec::new();
+        let mut contribution = Vec::new();
+        let mut value: Vec<Option<&str>> = Vec::new();
+        let mut order = Vec::with_capacity(width);
+        for (r, (&row, &s)) in rows.iter().zip(&self.scores).enumerate() {
+            if s.is_nan() || row >= len {
                 continue;
             }
-            let c = &self.contributions[i * width..(i + 1) * width];
-            let item = list.values();
-            for j in top_items(c, top_k) {
-                if let Some(b) = item.field_builder::<StringBuilder>(0) {
-                    b.append_value(&self.items[j]);
-                }
-                if let Some(b) = item.field_builder::<Float32Builder>(1) {
-                    b.append_value(c[j]);
-                }
-                if let Some(b) = item.field_builder::<StringBuilder>(2) {
-                    b.append_option(
-                        self.values
-                            .as_ref()
-                            .and_then(|v| v[i * width + j].as_deref()),
-                    );
-                }
-                item.append(true);
+            let c = self
+                .contributions
+                .get(r * width..(r + 1) * width)
+                .unwrap_or_default();
+            top_items(c, top_k, &mut order);
+            valid[row] = true;
+            lengths[row] = order.len();
+            for &j in &order {
+                keys.push(j as i32);
+                contribution.push(c[j]);
+                value.push(
+                    self.values
+                        .as_ref()
+                        .and_then(|v| v.get(r * width + j))
+                        .and_then(|v| v.as_deref()),
+                );
             }
-            list.append(true);
         }
-        list.finish()
+        let names = StringArray::from_iter_values(&self.items);
+        // Every key is an index of `items` (`top_items` returns indices of `c`, which has `width` entries).
+        let feature = DictionaryArray::<Int32Type>::new(Int32Array::from(keys), Arc::new(names));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(feature),
+            Arc::new(Float32Array::from(contribution)),
+            Arc::new(StringArray::from(value)),
+        ];
+        let items = StructArray::new(explanation_fields(), columns, None);
+        ListArray::new(
+            item_field(),
+            OffsetBuffer::from_lengths(lengths),
+            Arc::new(items),
+            Some(NullBuffer::from(valid)).filter(|n| n.null_count() > 0),
+        )
     }
 }
 
-/// Fields of one explanation item: `feature`, `contribution`, `value`.
+/// Fields of one explanation item: `feature` (dictionary-encoded name), `contribution`,
+/// `value`.
 fn explanation_fields() -> Fields {
     Fields::from(vec![
-        Field::new("feature", DataType::Utf8, false),
+        Field::new(
+            "feature",
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            false,
+        ),
         Field::new("contribution", DataType::Float32, false),
         Field::new("value", DataType::Utf8, true),
     ])
@@ -102,12 +166,11 @@ pub fn explanation_type() -> DataType {
     DataType::List(item_field())
 }
 
-/// Indices of the `k` largest |contribution| of one row (NaN skipped, ties by index).
-fn top_items(c: &[f32], k: usize) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..c.len())
-        .filter(|&j| !c[j].is_nan() && c[j] != 0.0)
-        .collect();
+/// Into `idx`: indices of the `k` largest |contribution| of one row (NaN and 0 skipped,
+/// ties by index).
+fn top_items(c: &[f32], k: usize, idx: &mut Vec<usize>) {
+    idx.clear();
+    idx.extend((0..c.len()).filter(|&j| !c[j].is_nan() && c[j] != 0.0));
     idx.sort_by(|&a, &b| c[b].abs().total_cmp(&c[a].abs()).then(a.cmp(&b)));
     idx.truncate(k);
-    idx
 }

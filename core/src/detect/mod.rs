@@ -12,7 +12,7 @@ mod threshold;
 
 pub use ensemble::{Combine, Ensemble, FittedEnsemble};
 pub use eval::{Evaluation, average_precision, evaluate, roc_auc};
-pub use explain::{Scores, explanation_type};
+pub use explain::{ExplainRows, Scores, explanation_type};
 pub use iforest::{FittedIsolationForest, IsolationForest, MAX_TREES, average_path_length};
 pub use pca::{FittedPcaResidual, PcaResidual};
 pub use rarity::{FittedRarity, Rarity, ValueCounts};
@@ -306,7 +306,7 @@ impl FittedDetector {
         explain: bool,
     ) -> Result<Scores> {
         let (contributions, scores) = match self {
-            FittedDetector::RobustZ(d) => d.score(engine, x)?,
+            FittedDetector::RobustZ(d) => d.score(engine, x, explain)?,
             FittedDetector::IsolationForest(d) => d.score(engine, x, explain)?,
             FittedDetector::PcaResidual(d) => d.score(x),
             FittedDetector::TailRarity(d) => d.score(x),

@@ -118,9 +118,15 @@ impl RobustZ {
 }
 
 impl FittedRobustZ {
-    /// Scores a row-major matrix: per-feature z (row-major) and one score per row (NaN = null).
-    pub(crate) fn score(&self, engine: &Engine, x: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> {
-        engine.robust_z(x, &self.center, &self.scale, self.params.z_cap)
+    /// Scores a row-major matrix: per-feature z (row-major; empty unless `explain`) and one
+    /// score per row (NaN = null).
+    pub(crate) fn score(
+        &self,
+        engine: &Engine,
+        x: &[f32],
+        explain: bool,
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
+        engine.robust_z_with(x, &self.center, &self.scale, self.params.z_cap, explain)
     }
 
     pub(crate) fn validate_shape(&self) -> Result<()> {

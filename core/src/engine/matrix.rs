@@ -18,6 +18,18 @@ impl Engine {
         scale: &[f32],
         z_cap: f32,
     ) -> Result<(Vec<f32>, Vec<f32>)> {
+        self.robust_z_with(x, center, scale, z_cap, true)
+    }
+
+    /// [`robust_z`](Self::robust_z) with the per-feature z left empty unless `explain`.
+    pub(crate) fn robust_z_with(
+        &self,
+        x: &[f32],
+        center: &[f32],
+        scale: &[f32],
+        z_cap: f32,
+        explain: bool,
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
         let f = center.len();
         if f == 0 || x.is_empty() {
             return Ok(unscored(x, f));
@@ -25,11 +37,26 @@ impl Engine {
         self.run(
             x.len() * 4,
             f <= GPU_MAX_FEATURES,
-            |ctx| self.robust_z_gpu(ctx, x, center, scale, z_cap),
+            |ctx| {
+                let (z, score) = self.robust_z_gpu(ctx, x, center, scale, z_cap)?;
+                Ok((if explain { z } else { Vec::new() }, score))
+            },
             || {
                 let rows = x.len() / f;
-                let mut z = vec![0f32; x.len()];
                 let mut score = vec![0f32; rows];
+                if !explain {
+                    // The same row function, its z written to a per-task scratch row.
+                    score
+                        .par_iter_mut()
+                        .zip(x.par_chunks(f))
+                        .with_min_len(CPU_MIN_ROWS)
+                        .for_each_init(
+                            || vec![0f32; f],
+                            |zr, (s, xr)| *s = cpu::robust_z::row(xr, center, scale, z_cap, zr),
+                        );
+                    return (Vec::new(), score);
+                }
+                let mut z = vec![0f32; x.len()];
                 z.par_chunks_mut(f)
                     .zip(score.par_iter_mut())
                     .zip(x.par_chunks(f))

@@ -148,6 +148,32 @@ impl Engine {
         )
     }
 
+    /// Output of `op` for every row of `strings`, column-major: `op.words()` columns of one
+    /// word per row. The CPU twin writes each row's words straight into the columns, in
+    /// parallel blocks of rows; a GPU result (row-major) is transposed.
+    pub(crate) fn string_columns(
+        &self,
+        op: StringOp,
+        strings: &Strings<'_>,
+    ) -> Result<Vec<Vec<u32>>> {
+        let rows = strings.len();
+        let words = op.words();
+        if rows == 0 {
+            return Ok(vec![Vec::new(); words]);
+        }
+        self.run(
+            strings.span_bytes(0, rows),
+            true,
+            |ctx| {
+                let out = self.strings_gpu(ctx, op, strings)?;
+                Ok((0..words)
+                    .map(|k| out.iter().skip(k).step_by(words).copied().collect())
+                    .collect())
+            },
+            || string_columns_cpu(op, strings),
+        )
+    }
+
     fn strings_gpu(
         &self,
         ctx: &GpuContext,
@@ -302,4 +328,38 @@ fn strings_cpu(op: StringOp, strings: &Strings<'_>, start: usize, end: usize) ->
         .with_min_len(CPU_MIN_ROWS / 8)
         .for_each(|(i, o)| op.cpu_row(strings.row(start + i), o));
     out
+}
+
+/// Rows per parallel task of [`string_columns_cpu`].
+const COLUMN_BLOCK_ROWS: usize = 8192;
+
+/// The CPU twin of `op` over every row, written column-major: each task takes a block of
+/// rows and the matching slice of every column.
+fn string_columns_cpu(op: StringOp, strings: &Strings<'_>) -> Vec<Vec<u32>> {
+    let rows = strings.len();
+    let words = op.words();
+    let mut columns: Vec<Vec<u32>> = (0..words).map(|_| vec![0u32; rows]).collect();
+    let mut blocks: Vec<Vec<&mut [u32]>> = (0..rows.div_ceil(COLUMN_BLOCK_ROWS))
+        .map(|_| Vec::with_capacity(words))
+        .collect();
+    for column in &mut columns {
+        for (b, part) in column.chunks_mut(COLUMN_BLOCK_ROWS).enumerate() {
+            blocks[b].push(part);
+        }
+    }
+    blocks
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(b, mut parts)| {
+            let mut row = vec![0u32; words];
+            let start = b * COLUMN_BLOCK_ROWS;
+            let n = parts.first().map_or(0, |p| p.len());
+            for i in 0..n {
+                op.cpu_row(strings.row(start + i), &mut row);
+                for (part, &w) in parts.iter_mut().zip(&row) {
+                    part[i] = w;
+                }
+            }
+        });
+    columns
 }

@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 
 mod char_lm;
 mod domain;
+mod outputs;
 
 pub use char_lm::{NgramCounts, TextPart};
 pub use domain::{DomainParts, parse_domain};
@@ -523,6 +524,10 @@ impl Feature {
             FeatureKind::Ngrams { n, dims, .. } => StringOp::Ngrams { n, dims },
             _ => unreachable!("numeric kinds are handled by compute"),
         };
+        if !matches!(op, StringOp::Ngrams { .. }) {
+            let columns = engine.string_columns(op, &strings)?;
+            return self.scalar_columns(columns, &strings, nulls);
+        }
         let words = op.words();
         let out = engine.strings(op, &strings)?;
         // Output columns are assembled in parallel: one task per column.

@@ -1,0 +1,153 @@
+//! The feature columns of a batch and the detector's row-major matrix built from them.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::buffer::{BooleanBuffer, NullBuffer};
+use arrow::datatypes::{DataType, Field, Float32Type, Schema, UInt32Type};
+use rayon::prelude::*;
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::stage::Stage;
+
+/// Feature columns of a batch and the detector's row-major f32 matrix (NaN = null).
+pub(super) struct FeatureFrame {
+    pub(super) columns: Vec<(Field, ArrayRef)>,
+    pub(super) matrix: Vec<f32>,
+}
+
+/// The feature columns and detector matrix of `batch`, where `given[i]`, when present, holds stage `i`'s columns already
+/// computed (by a stream, which computes window stages over the rows of whole windows);
+/// `baseline`: `batch` is part of the baseline the stages were fitted on.
+pub(super) fn feature_frame_with(
+    features: &[Stage],
+    engine: &Engine,
+    batch: &RecordBatch,
+    baseline: bool,
+    given: &[Option<Vec<ArrayRef>>],
+) -> Result<FeatureFrame> {
+    let rows = batch.num_rows();
+    let mut columns = Vec::new();
+    // Whether each column feeds the detector (rule-hit columns are carried, not scored).
+    let mut feeds = Vec::new();
+    for (i, f) in features.iter().enumerate() {
+        let fields = f.output_fields();
+        let arrays = match given.get(i) {
+            Some(Some(arrays)) => arrays.clone(),
+            _ if baseline => f.compute_baseline(batch, engine)?,
+            _ => f.compute(batch, engine)?,
+        };
+        feeds.extend(std::iter::repeat_n(
+            !f.detector_names().is_empty(),
+            fields.len(),
+        ));
+        columns.extend(fields.into_iter().zip(arrays));
+    }
+    let width: usize = features.iter().map(|f| f.detector_names().len()).sum();
+    let mut sources = Vec::with_capacity(width);
+    for ((_, array), _) in columns.iter().zip(&feeds).filter(|(_, f)| **f) {
+        match array.data_type() {
+            DataType::Float32 => sources.push(MatrixSource::F32(
+                array.as_primitive::<Float32Type>().values(),
+                0,
+                1,
+                array.logical_nulls(),
+            )),
+            DataType::UInt32 => sources.push(MatrixSource::U32(
+                array.as_primitive::<UInt32Type>().values(),
+                array.logical_nulls(),
+            )),
+            DataType::Boolean => sources.push(MatrixSource::Bool(
+                array.as_boolean().values().clone(),
+                array.logical_nulls(),
+            )),
+            DataType::FixedSizeList(_, d) => {
+                let list = array.as_fixed_size_list();
+                let values = list.values().as_primitive::<Float32Type>().values();
+                let d = *d as usize;
+                for k in 0..d {
+                    sources.push(MatrixSource::F32(values, k, d, list.logical_nulls()));
+                }
+            }
+            // Text outputs are not in the matrix (see `scalar_names`).
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {}
+            other => {
+                return Err(Error::InvalidInput(format!(
+                    "internal: feature type {other} not scorable"
+                )));
+            }
+        }
+    }
+    if sources.len() != width {
+        return Err(Error::InvalidInput(format!(
+            "internal: {} matrix columns for {width} detector features",
+            sources.len()
+        )));
+    }
+    let mut matrix = vec![f32::NAN; rows * width];
+    if width > 0 {
+        // Blocks of whole rows in parallel; within a block, one column at a time.
+        matrix
+            .par_chunks_mut(MATRIX_BLOCK_ROWS * width)
+            .enumerate()
+            .for_each(|(b, block)| {
+                let start = b * MATRIX_BLOCK_ROWS;
+                for (j, source) in sources.iter().enumerate() {
+                    for (r, slot) in block.iter_mut().skip(j).step_by(width).enumerate() {
+                        *slot = source.value(start + r);
+                    }
+                }
+            });
+    }
+    Ok(FeatureFrame { columns, matrix })
+}
+
+/// Rows per parallel task when the detector matrix is filled.
+const MATRIX_BLOCK_ROWS: usize = 4096;
+
+/// One detector-matrix column read from a feature array (NaN where the array is null).
+enum MatrixSource<'a> {
+    /// Values `i * stride + offset` of a Float32 array (a FixedSizeList's item `offset`).
+    F32(&'a [f32], usize, usize, Option<NullBuffer>),
+    /// A UInt32 array, as f32.
+    U32(&'a [u32], Option<NullBuffer>),
+    /// A Boolean array, as 0 or 1.
+    Bool(BooleanBuffer, Option<NullBuffer>),
+}
+
+impl MatrixSource<'_> {
+    fn value(&self, i: usize) -> f32 {
+        let (nulls, v) = match self {
+            MatrixSource::F32(values, offset, stride, nulls) => {
+                (nulls, values.get(i * stride + offset).copied())
+            }
+            MatrixSource::U32(values, nulls) => (nulls, values.get(i).map(|&v| v as f32)),
+            MatrixSource::Bool(values, nulls) => (
+                nulls,
+                (i < values.len()).then(|| if values.value(i) { 1.0 } else { 0.0 }),
+            ),
+        };
+        match (nulls, v) {
+            (Some(n), _) if n.is_null(i) => f32::NAN,
+            (_, Some(v)) => v,
+            (_, None) => f32::NAN,
+        }
+    }
+}
+
+/// `batch` with the feature columns appended: what column-reading detectors (rarity) see, so
+/// they can name feature outputs such as a domain's registrable part.
+pub(super) fn with_feature_columns(
+    batch: &RecordBatch,
+    columns: &[(Field, ArrayRef)],
+) -> Result<RecordBatch> {
+    let mut fields: Vec<Arc<Field>> = batch.schema().fields().iter().cloned().collect();
+    let mut arrays = batch.columns().to_vec();
+    for (f, a) in columns {
+        fields.push(Arc::new(f.clone()));
+        arrays.push(a.clone());
+    }
+    let schema = Arc::new(Schema::new(fields));
+    Ok(RecordBatch::try_new(schema, arrays)?)
+}
