@@ -158,3 +158,5 @@ mod modifiers;
 mod common;
 #[path = "sigma/parity.rs"]
 mod parity;
+#[path = "sigma/regression_evtx.rs"]
+mod regression_evtx;
