@@ -209,6 +209,16 @@ pub fn read_evtx_with(
     options: &EvtxOptions,
 ) -> Result<(Vec<RecordBatch>, EvtxReport)> {
     let files = event_files(path.as_ref(), options.format)?;
+    read_evtx_files(&files, options)
+}
+
+/// Reads `files` (each an EVTX or JSON events file, as `options.format` says) as
+/// [`read_evtx_with`] reads a directory's: in parallel, in the order given, the events of
+/// small files sharing batches.
+pub fn read_evtx_files(
+    files: &[PathBuf],
+    options: &EvtxOptions,
+) -> Result<(Vec<RecordBatch>, EvtxReport)> {
     let rows = options.batch_rows.max(1);
     let per_file: Vec<Result<FileRead>> = if files.len() == 1 {
         files

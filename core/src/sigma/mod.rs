@@ -17,6 +17,7 @@ mod compile;
 mod condition;
 mod correlation;
 mod eval;
+mod hunt;
 mod logsource;
 mod output;
 mod rule;
@@ -31,6 +32,7 @@ use yaml_serde::Value;
 
 use crate::error::{Error, Result};
 pub use correlation::{CorrelationInfo, CorrelationKind, Correlator, Threshold};
+pub use hunt::{Hunt, timeline_schema};
 pub use logsource::Pipeline;
 pub use rule::{LogSource, Reason};
 pub use stage::SigmaStage;
