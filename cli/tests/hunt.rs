@@ -3,6 +3,8 @@
 //! reading and matching; a correlation over JSON events, checked by hand; the error cases
 //! (one line, right exit code).
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

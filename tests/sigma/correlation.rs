@@ -3,6 +3,8 @@
 //! (an independent Rust Sigma engine with correlation support) on a seeded synthetic event set
 //! when its CLI is installed.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
