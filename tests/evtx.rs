@@ -435,3 +435,40 @@ fn a_missing_path_is_an_io_error() {
     let e = read_evtx(Path::new("/nonexistent/vigil.evtx")).unwrap_err();
     assert!(e.to_string().contains("/nonexistent/vigil.evtx"), "{e}");
 }
+
+#[test]
+fn small_files_share_bounded_batches_in_file_order() {
+    let root = regression();
+    let files = event_files(&root, EventFormat::Evtx).unwrap();
+    let opts = EvtxOptions {
+        batch_rows: 64,
+        ..EvtxOptions::default()
+    };
+    let (all, report) = read_evtx_with(&root, &opts).unwrap();
+    let rows: usize = all.iter().map(RecordBatch::num_rows).sum();
+    assert_eq!(rows as u64, report.records);
+    assert!(all.iter().all(|b| (1..=64).contains(&b.num_rows())));
+    // A batch is cut short only when the next file's events do not fit in it: any two
+    // consecutive batches hold more than 64 rows together.
+    for pair in all.windows(2) {
+        assert!(pair[0].num_rows() + pair[1].num_rows() > 64);
+    }
+    assert!(all.len() < files.len() / 2, "{} batches", all.len());
+    // `source_file` runs name the files in order, each with its own record count.
+    let mut runs: Vec<(String, u64)> = Vec::new();
+    for b in &all {
+        let s = b.column_by_name("source_file").unwrap().as_string::<i32>();
+        for v in s.iter() {
+            let v = v.unwrap().to_string();
+            match runs.last_mut() {
+                Some((f, n)) if *f == v => *n += 1,
+                _ => runs.push((v, 1)),
+            }
+        }
+    }
+    let want: Vec<(String, u64)> = files
+        .iter()
+        .map(|f| (f.display().to_string(), read_evtx(f).unwrap().1.records))
+        .collect();
+    assert_eq!(runs, want);
+}

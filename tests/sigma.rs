@@ -156,5 +156,9 @@ mod modifiers;
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "sigma/correlation.rs"]
+mod correlation;
 #[path = "sigma/parity.rs"]
 mod parity;
+#[path = "sigma/regression_evtx.rs"]
+mod regression_evtx;

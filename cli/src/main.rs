@@ -3,10 +3,12 @@
 //! Subcommands: `score` (a Parquet file through a saved model into a scored Parquet file),
 //! `mine` (log templates of a log file), `info` (version, backend and GPU adapter),
 //! `tail` (follow a growing log file and print its alerts as JSON lines),
-//! `intel` (threat-intel indicators matched over a log table, sightings out).
+//! `intel` (threat-intel indicators matched over a log table, sightings out),
+//! `hunt` (Sigma rules over Windows event logs into a timeline of hits).
 //! Exit codes: 0 success, 1 an error (missing file, bad input, bad model), 2 bad usage,
 //! 3 alerts found when `vigil score --fail-on-alert` asked for that.
 
+mod hunt;
 mod info;
 mod intel;
 mod mine;
@@ -33,18 +35,19 @@ Examples:
   vigil score --model model.json events.parquet -o scored.parquet
   vigil tail /var/log/auth.log --format syslog --model model.json
   vigil intel conn.parquet -i iocs.csv -i misp_feed/ -c id.resp_h=ip --sightings seen.json
+  vigil hunt logs/ --rules sigma/rules/windows -o timeline.csv
 
 Exit codes:
   0  success
   1  error: a missing or unreadable file, input that does not fit, a bad model file
   2  bad usage: unknown option, missing or invalid argument
-  3  `vigil score --fail-on-alert` found alerts
+  3  `vigil score --fail-on-alert` found alerts, `vigil hunt --fail-on-hit` found hits
 
 Environment:
   VIGIL_BACKEND=auto|gpu|cpu   where kernels run (default auto: a hardware GPU for large inputs)";
 
 /// GPU-accelerated security log analytics: score tables with a saved model, mine log
-/// templates, and show which backend runs.
+/// templates, hunt with Sigma rules, and show which backend runs.
 #[derive(Parser, Debug)]
 #[command(name = "vigil", version, after_long_help = AFTER_HELP, propagate_version = true)]
 struct Cli {
@@ -59,6 +62,7 @@ enum Command {
     Info(info::InfoArgs),
     Tail(tail::TailArgs),
     Intel(intel::IntelArgs),
+    Hunt(hunt::HuntArgs),
 }
 
 /// An error to report on one line: the message, and the exit code.
@@ -152,7 +156,9 @@ fn main() -> ExitCode {
             let what = what.trim_start_matches("error: ");
             let sub = std::env::args()
                 .nth(1)
-                .filter(|a| ["score", "mine", "info", "tail", "intel"].contains(&a.as_str()))
+                .filter(|a| {
+                    ["score", "mine", "info", "tail", "intel", "hunt"].contains(&a.as_str())
+                })
                 .map(|a| format!(" {a}"))
                 .unwrap_or_default();
             report(&format!("{what} (see `vigil{sub} --help`)"));
@@ -165,6 +171,7 @@ fn main() -> ExitCode {
         Command::Info(a) => info::run(a),
         Command::Tail(a) => tail::run(a),
         Command::Intel(a) => intel::run(a),
+        Command::Hunt(a) => hunt::run(a),
     });
     match std::panic::catch_unwind(run) {
         Ok(Ok(Outcome::Ok)) => ExitCode::SUCCESS,
@@ -193,6 +200,8 @@ pub(crate) fn progress_bar(total: u64, quiet: bool, unit: &str) -> indicatif::Pr
     );
     let template = if unit == "bytes" {
         "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})"
+    } else if unit == "files" {
+        "{spinner} {msg} [{bar:30}] {human_pos}/{human_len} files ({per_sec}, {eta})"
     } else {
         "{spinner} {msg} [{bar:30}] {human_pos}/{human_len} rows ({per_sec}, {eta})"
     };

@@ -38,6 +38,7 @@
 mod batch;
 mod event;
 pub mod json;
+mod merge;
 
 use std::fs::File;
 use std::io::BufReader;
@@ -50,6 +51,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use event::EventRow;
 pub use json::MAX_DOCUMENT_BYTES;
+use merge::FileRead;
 
 /// Column: event time (UTC, ns).
 pub const TIMESTAMP: &str = "timestamp";
@@ -199,14 +201,26 @@ pub fn read_evtx(path: impl AsRef<Path>) -> Result<(Vec<RecordBatch>, EvtxReport
 }
 
 /// Reads `path` as [`read_evtx`] does, with `options`. Files are read in parallel (rayon);
-/// the batches come in file order (paths sorted), then record order.
+/// the batches come in file order (paths sorted), then record order. Files holding fewer
+/// events than a batch share batches: consecutive files' events are merged into batches of
+/// up to `batch_rows` rows (`source_file` says which file each row came from).
 pub fn read_evtx_with(
     path: impl AsRef<Path>,
     options: &EvtxOptions,
 ) -> Result<(Vec<RecordBatch>, EvtxReport)> {
     let files = event_files(path.as_ref(), options.format)?;
+    read_evtx_files(&files, options)
+}
+
+/// Reads `files` (each an EVTX or JSON events file, as `options.format` says) as
+/// [`read_evtx_with`] reads a directory's: in parallel, in the order given, the events of
+/// small files sharing batches.
+pub fn read_evtx_files(
+    files: &[PathBuf],
+    options: &EvtxOptions,
+) -> Result<(Vec<RecordBatch>, EvtxReport)> {
     let rows = options.batch_rows.max(1);
-    let per_file: Vec<Result<(Vec<RecordBatch>, EvtxReport)>> = if files.len() == 1 {
+    let per_file: Vec<Result<FileRead>> = if files.len() == 1 {
         files
             .iter()
             .map(|f| read_one(f, options.format, rows, true))
@@ -217,13 +231,8 @@ pub fn read_evtx_with(
             .map(|f| read_one(f, options.format, rows, false))
             .collect()
     };
-    let mut batches = Vec::new();
-    let mut report = EvtxReport::default();
-    for r in per_file {
-        let (b, rep) = r?;
-        batches.extend(b);
-        report.merge(&rep);
-    }
+    let reads = per_file.into_iter().collect::<Result<Vec<_>>>()?;
+    let (batches, report) = merge::merge(reads, rows)?;
     let schema = batch::union_schema(&batches);
     let batches = batches
         .iter()
@@ -344,19 +353,14 @@ fn is_evtx(path: &Path) -> std::io::Result<bool> {
 }
 
 /// Reads one file into batches. An unreadable file is one damaged row, not an error.
-fn read_one(
-    path: &Path,
-    format: EventFormat,
-    batch_rows: usize,
-    alone: bool,
-) -> Result<(Vec<RecordBatch>, EvtxReport)> {
+fn read_one(path: &Path, format: EventFormat, batch_rows: usize, alone: bool) -> Result<FileRead> {
     let source = path.display().to_string();
     let evtx = match format {
         EventFormat::Evtx => Ok(true),
         EventFormat::Json => Ok(false),
         EventFormat::Auto => is_evtx(path),
     };
-    let open_failed = |why: String| -> Result<(Vec<RecordBatch>, EvtxReport)> {
+    let open_failed = |why: String| -> Result<FileRead> {
         let rows = vec![EventRow::damaged(why, None)];
         let mut report = EvtxReport {
             files: 1,
@@ -364,12 +368,26 @@ fn read_one(
             ..EvtxReport::default()
         };
         report.count(&rows, &source);
-        Ok((vec![batch::build_batch(&rows, &source)?], report))
+        Ok(FileRead {
+            source: source.clone(),
+            batches: Vec::new(),
+            tail: rows,
+            report,
+        })
     };
     match evtx {
         Err(e) => open_failed(format!("cannot open the file: {e}")),
         Ok(false) => match File::open(path) {
-            Ok(f) => read_event_json(BufReader::with_capacity(1 << 20, f), &source, batch_rows),
+            Ok(f) => {
+                let (batches, report) =
+                    read_event_json(BufReader::with_capacity(1 << 20, f), &source, batch_rows)?;
+                Ok(FileRead {
+                    source: source.clone(),
+                    batches,
+                    tail: Vec::new(),
+                    report,
+                })
+            }
             Err(e) => open_failed(format!("cannot open the file: {e}")),
         },
         Ok(true) => read_evtx_file(path, &source, batch_rows, alone, open_failed),
@@ -415,8 +433,8 @@ fn read_evtx_file(
     source: &str,
     batch_rows: usize,
     alone: bool,
-    open_failed: impl Fn(String) -> Result<(Vec<RecordBatch>, EvtxReport)>,
-) -> Result<(Vec<RecordBatch>, EvtxReport)> {
+    open_failed: impl Fn(String) -> Result<FileRead>,
+) -> Result<FileRead> {
     let len = match std::fs::metadata(path) {
         Ok(m) => m.len(),
         Err(e) => return open_failed(format!("cannot open the file: {e}")),
@@ -438,10 +456,17 @@ fn read_evtx_file(
         ..EvtxReport::default()
     };
     let mut batches = Vec::new();
+    // Whole batches are built here (on this file's thread); the last, short one is left as
+    // rows for [`merge::merge`] to share a batch with the next files' events.
+    let mut tail = Vec::new();
     let mut sink = |rows: &mut Vec<EventRow>| -> Result<()> {
         report.count(rows, source);
-        batches.push(batch::build_batch(rows, source)?);
-        rows.clear();
+        if rows.len() >= batch_rows {
+            batches.push(batch::build_batch(rows, source)?);
+            rows.clear();
+        } else {
+            tail.append(rows);
+        }
         Ok(())
     };
     if truncated {
@@ -474,7 +499,12 @@ fn read_evtx_file(
             Err(e) => return open_failed(format!("not an EVTX file: {}", reason(&e))),
         }
     }
-    Ok((batches, report))
+    Ok(FileRead {
+        source: source.to_string(),
+        batches,
+        tail,
+        report,
+    })
 }
 
 /// Renders one record (on the crate's worker threads) into its row.

@@ -15,7 +15,9 @@
 
 mod compile;
 mod condition;
+mod correlation;
 mod eval;
+mod hunt;
 mod logsource;
 mod output;
 mod rule;
@@ -29,6 +31,8 @@ use arrow::array::RecordBatch;
 use yaml_serde::Value;
 
 use crate::error::{Error, Result};
+pub use correlation::{CorrelationInfo, CorrelationKind, Correlator, Threshold};
+pub use hunt::{Hunt, timeline_schema};
 pub use logsource::Pipeline;
 pub use rule::{LogSource, Reason};
 pub use stage::SigmaStage;
@@ -94,6 +98,8 @@ pub struct SigmaRules {
     options: LoadOptions,
     /// (file, YAML text) of everything loaded, for saving as a pipeline stage.
     sources: Vec<(String, String)>,
+    /// Correlation rules, their named rules resolved.
+    correlations: Vec<correlation::Correlation>,
 }
 
 impl std::fmt::Debug for SigmaRules {
@@ -195,6 +201,9 @@ impl SigmaRules {
         let mut rules = Vec::new();
         let mut exprs = Vec::new();
         let mut issues = Vec::new();
+        // Loaded rules' `name`s (for correlations naming them) and the correlations found.
+        let mut names = Vec::new();
+        let mut pending = Vec::new();
         for (file, text) in &sources {
             let issue = |meta: &rule::Meta, reason: Reason| Issue {
                 file: file.clone(),
@@ -226,11 +235,29 @@ impl SigmaRules {
                 if doc.is_null() {
                     continue;
                 }
+                if doc
+                    .as_mapping()
+                    .is_some_and(|m| m.contains_key("correlation"))
+                {
+                    let meta = rule::meta(&doc);
+                    match correlation::parse(&doc, &meta, file) {
+                        Ok(c) => pending.push(c),
+                        Err(reason) => issues.push(issue(&meta, reason)),
+                    }
+                    continue;
+                }
+                let name = doc
+                    .as_mapping()
+                    .and_then(|m| m.get("name"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
                 match rule::parse(&doc, &options.placeholders) {
                     rule::Parsed::NotEvaluated(meta, reason) => issues.push(issue(&meta, reason)),
                     rule::Parsed::Rule(r) => match builder.rule(&r) {
                         Ok(expr) => {
                             exprs.push((rules.len(), expr));
+                            names.push(name);
                             let m = r.meta;
                             rules.push(RuleInfo {
                                 file: file.clone(),
@@ -248,12 +275,14 @@ impl SigmaRules {
             }
         }
         let plan = builder.finish(exprs);
+        let correlations = correlation::resolve(pending, &rules, &names, &mut issues);
         Ok(SigmaRules {
             rules,
             issues,
             plan,
             options,
             sources,
+            correlations,
         })
     }
 
@@ -270,6 +299,36 @@ impl SigmaRules {
     /// The loaded rules, in evaluation order.
     pub fn rules(&self) -> &[RuleInfo] {
         &self.rules
+    }
+
+    /// The correlation rules loaded (evaluated by [`SigmaRules::correlate`] and
+    /// [`Correlator`]), in load order.
+    pub fn correlations(&self) -> Vec<&CorrelationInfo> {
+        self.correlations.iter().map(|c| &c.info).collect()
+    }
+
+    /// Whether rule `index` (into [`SigmaRules::rules`]) reports its own matches: false when
+    /// a correlation names it without `generate: true` (Sigma's default), true otherwise.
+    pub fn generates(&self, index: usize) -> bool {
+        !self
+            .correlations
+            .iter()
+            .any(|c| !c.info.generate && c.refs.contains(&index))
+    }
+
+    /// A [`Correlator`] for these rules' correlations, to push batches into one by one.
+    pub fn correlator(&self) -> Correlator<'_> {
+        Correlator::new(self)
+    }
+
+    /// The correlation hits over all of `batches` (one input: rows numbered across the
+    /// batches); see [`Correlator::finish`] for the columns.
+    pub fn correlate(&self, batches: &[RecordBatch]) -> Result<RecordBatch> {
+        let mut c = self.correlator();
+        for b in batches {
+            c.push(b)?;
+        }
+        c.finish()
     }
 
     /// Every rule or file that cannot be evaluated, with the exact reason.

@@ -58,6 +58,24 @@ fn utf8_col<'r>(rows: &'r [EventRow], f: impl Fn(&'r EventRow) -> Option<&'r str
     Arc::new(b.finish())
 }
 
+/// The `source_file` column of `n` rows from `runs` (end row, source); rows past the last run
+/// are null.
+fn source_col(n: usize, runs: &[(usize, &str)]) -> ArrayRef {
+    let mut b = StringBuilder::with_capacity(n, 0);
+    let mut start = 0;
+    for &(end, source) in runs {
+        let end = end.min(n);
+        for _ in start..end {
+            b.append_value(source);
+        }
+        start = start.max(end);
+    }
+    for _ in start..n {
+        b.append_null();
+    }
+    Arc::new(b.finish())
+}
+
 fn u32_col(rows: &[EventRow], f: impl Fn(&EventRow) -> Option<u32>) -> ArrayRef {
     Arc::new(rows.iter().map(f).collect::<UInt32Array>())
 }
@@ -75,6 +93,13 @@ fn field_name(name: &str, fixed: &[Field]) -> String {
 /// named field in first-seen order (at most [`MAX_FIELD_COLUMNS`]; further fields go to
 /// `_extra` as a JSON object).
 pub(crate) fn build_batch(rows: &[EventRow], source: &str) -> Result<RecordBatch> {
+    build_batch_runs(rows, &[(rows.len(), source)])
+}
+
+/// [`build_batch`] for rows of several files: `runs` are (end row, exclusive; source) in row
+/// order, the last ending at `rows.len()`. The named field columns are the union over all rows
+/// (null where an event lacks the field).
+pub(crate) fn build_batch_runs(rows: &[EventRow], runs: &[(usize, &str)]) -> Result<RecordBatch> {
     let fixed = fixed_fields();
     let n = rows.len();
     let mut arrays: Vec<ArrayRef> = vec![
@@ -96,7 +121,7 @@ pub(crate) fn build_batch(rows: &[EventRow], source: &str) -> Result<RecordBatch
         u32_col(rows, |r| r.process_id),
         u32_col(rows, |r| r.thread_id),
         utf8_col(rows, |r| r.user_sid.as_deref()),
-        utf8_col(rows, |_| Some(source)),
+        source_col(rows.len(), runs),
     ];
     let mut list = ListBuilder::new(StringBuilder::new()).with_field(Arc::new(Field::new(
         "item",
