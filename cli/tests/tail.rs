@@ -106,6 +106,9 @@ fn library_alerts(scored: &RecordBatch) -> Vec<(u64, f32, Vec<String>)> {
                 .as_struct()
                 .column_by_name("feature")
                 .expect("feature");
+            // Feature names are dictionary-encoded: read them as text.
+            let features = arrow::compute::cast(features, &arrow::datatypes::DataType::Utf8)
+                .expect("feature names as text");
             let features = features.as_string::<i32>();
             let names = (0..features.len())
                 .map(|j| features.value(j).to_string())
