@@ -232,48 +232,62 @@ pub(crate) fn parquet_rows(path: &Path) -> Result<u64> {
 }
 
 /// Per-event broadcast of window aggregates of one batch: one Float32 column per spec
-/// (null where the row's time is null or the aggregate is undefined).
+/// (null where the row's time is null or the aggregate is undefined). The specs share one
+/// grouping (entity columns, time column, window): the batch is keyed and grouped once.
 pub(crate) fn broadcast(
-    spec: &WindowFeature,
+    specs: &[WindowFeature],
     batch: &RecordBatch,
     engine: &Engine,
-) -> Result<ArrayRef> {
-    let mut agg = Aggregator::with_engine(std::slice::from_ref(spec), *engine)?;
+) -> Result<Vec<ArrayRef>> {
+    let mut agg = Aggregator::with_engine(specs, *engine)?;
     let row_group = agg.push_rows(batch)?;
-    let time_col = spec.time.clone();
-    let t = times(batch, &time_col)?.ns;
-    let out: arrow::array::Float32Array = match spec.agg {
-        Agg::SincePrevious => {
-            let ids = KeyTable::new(&spec.by).intern(batch)?;
-            let mut idx: Vec<u32> = (0..batch.num_rows() as u32)
-                .filter(|&i| row_group[i as usize].is_some())
-                .collect();
-            idx.par_sort_by_key(|&i| (ids[i as usize], t[i as usize], i));
-            let mut gap = vec![None; batch.num_rows()];
-            for w in idx.windows(2) {
-                let (a, b) = (w[0] as usize, w[1] as usize);
-                if ids[a] == ids[b] {
-                    gap[b] = Some(super::seconds(t[a], t[b]) as f32);
-                }
-            }
-            gap.into_iter().collect()
-        }
-        Agg::FirstSeen => (0..batch.num_rows())
-            .map(|i| {
-                row_group[i].map(|g| super::seconds(agg.common.first[g as usize], t[i]) as f32)
-            })
-            .collect(),
-        Agg::LastSeen => (0..batch.num_rows())
-            .map(|i| row_group[i].map(|g| super::seconds(t[i], agg.common.last[g as usize]) as f32))
-            .collect(),
-        _ => {
-            let per_group: Vec<Option<f64>> =
-                (0..agg.groups.len()).map(|g| agg.value(0, g)).collect();
-            row_group
-                .iter()
-                .map(|g| g.and_then(|g| per_group[g as usize]).map(|v| v as f32))
-                .collect()
-        }
+    let Some(first) = specs.first() else {
+        return Ok(Vec::new());
     };
-    Ok(Arc::new(out))
+    let t = times(batch, &first.time)?.ns;
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(specs.len());
+    for (i, spec) in specs.iter().enumerate() {
+        let out: arrow::array::Float32Array = match spec.agg {
+            Agg::SincePrevious => {
+                let ids = KeyTable::new(&spec.by).intern(batch)?;
+                let mut idx: Vec<u32> = (0..batch.num_rows() as u32)
+                    .filter(|&i| row_group[i as usize].is_some())
+                    .collect();
+                idx.par_sort_by_key(|&i| (ids[i as usize], t[i as usize], i));
+                let mut gap = vec![None; batch.num_rows()];
+                for w in idx.windows(2) {
+                    let (a, b) = (w[0] as usize, w[1] as usize);
+                    if ids[a] == ids[b] {
+                        gap[b] = Some(super::seconds(t[a], t[b]) as f32);
+                    }
+                }
+                gap.into_iter().collect()
+            }
+            Agg::FirstSeen => (0..batch.num_rows())
+                .map(|r| {
+                    row_group[r].map(|g| super::seconds(agg.common.first[g as usize], t[r]) as f32)
+                })
+                .collect(),
+            Agg::LastSeen => (0..batch.num_rows())
+                .map(|r| {
+                    row_group[r].map(|g| super::seconds(t[r], agg.common.last[g as usize]) as f32)
+                })
+                .collect(),
+            _ => {
+                let per_group: Vec<Option<f32>> = (0..agg.groups.len())
+                    .into_par_iter()
+                    .with_min_len(1 << 14)
+                    .map(|g| agg.value(i, g).map(|v| v as f32))
+                    .collect();
+                row_group
+                    .par_iter()
+                    .with_min_len(1 << 14)
+                    .map(|g| g.and_then(|g| per_group[g as usize]))
+                    .collect::<Vec<_>>()
+                    .into()
+            }
+        };
+        columns.push(Arc::new(out));
+    }
+    Ok(columns)
 }

@@ -447,7 +447,7 @@ impl WindowStage {
     /// Computes the output columns for `batch`.
     pub(crate) fn compute(&self, batch: &RecordBatch, engine: &Engine) -> Result<Vec<ArrayRef>> {
         Ok(match &self.kind {
-            WindowKind::Window(spec) => vec![agg::broadcast(spec, batch, engine)?],
+            WindowKind::Window(spec) => agg::broadcast(std::slice::from_ref(spec), batch, engine)?,
             WindowKind::TimeFeatures { tz } => {
                 timefeat::time_features(batch, &self.column, tz, engine)?
             }
@@ -456,6 +456,42 @@ impl WindowStage {
             }
         })
     }
+}
+
+/// The columns of every windowed-aggregate stage among `stages` (None for other stages):
+/// aggregates sharing entity columns, time column and window are computed together, so
+/// `batch` is keyed and grouped once per grouping rather than once per aggregate.
+pub(crate) fn compute_aggregates(
+    stages: &[Option<&WindowStage>],
+    batch: &RecordBatch,
+    engine: &Engine,
+) -> Result<Vec<Option<Vec<ArrayRef>>>> {
+    let spec_of = |s: Option<&WindowStage>| match s {
+        Some(WindowStage {
+            kind: WindowKind::Window(spec),
+            ..
+        }) => Some(spec.clone()),
+        _ => None,
+    };
+    let specs: Vec<Option<WindowFeature>> = stages.iter().map(|s| spec_of(*s)).collect();
+    let mut out: Vec<Option<Vec<ArrayRef>>> = vec![None; stages.len()];
+    let mut done = vec![false; stages.len()];
+    for (i, lead) in specs.iter().enumerate() {
+        let Some(lead) = lead else { continue };
+        if done[i] {
+            continue;
+        }
+        let members: Vec<usize> = (i..specs.len())
+            .filter(|&j| !done[j] && specs[j].as_ref().is_some_and(|s| s.same_grouping(lead)))
+            .collect();
+        let shared: Vec<WindowFeature> = members.iter().filter_map(|&j| specs[j].clone()).collect();
+        let columns = agg::broadcast(&shared, batch, engine)?;
+        for (&j, c) in members.iter().zip(columns) {
+            out[j] = Some(vec![c]);
+            done[j] = true;
+        }
+    }
+    Ok(out)
 }
 
 /// One row per (entity, window) of window-aggregate stages (built with [`feature`]); each
