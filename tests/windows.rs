@@ -940,8 +940,9 @@ fn with_columns(b: &RecordBatch, src: ArrayRef, ts: ArrayRef) -> RecordBatch {
 fn extract_shares_grouping_and_equals_naive_for_every_key_kind() {
     use arrow::array::{DictionaryArray, Int32Array, LargeStringArray, StringViewArray};
     use arrow::datatypes::Int32Type;
-    // Unsorted, 10% null sources, 3% null times, more (src, minute) groups than rows.
-    let b = random_flows(21, 40_000, 3000, 10, 3);
+    // Unsorted, 10% null sources, 3% null times, about as many (src, minute) groups as rows;
+    // more rows than the keying does one by one before going parallel.
+    let b = random_flows(21, 100_000, 3000, 10, 3);
     let expected = naive_per_event(&b);
     let src = b.column(0).as_string::<i32>().clone();
     let ts = b
@@ -1023,7 +1024,7 @@ fn extract_shares_grouping_and_equals_naive_for_every_key_kind() {
         let parts = [
             v.slice(0, 13_001),
             v.slice(13_001, 7),
-            v.slice(13_008, 26_992),
+            v.slice(13_008, 86_992),
         ];
         let chunked = window::aggregate(&parts, &specs, Backend::Cpu).unwrap();
         assert_tables_agree(what, &whole, &chunked);

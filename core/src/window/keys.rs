@@ -8,6 +8,7 @@ use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, UInt64Arra
 use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Float64Type, Int64Type, UInt64Type};
 use arrow::row::{RowConverter, SortField};
+use rayon::prelude::*;
 
 use crate::columns::column;
 use crate::error::{Error, Result};
@@ -192,12 +193,44 @@ impl KeyTable {
             }
             _ => {
                 let strings = crate::columns::Strings::new(a.as_ref(), &self.columns[0])?;
-                for i in 0..a.len() {
-                    ids.push(self.id_of(valid(i).then(|| strings.row(i))));
-                }
+                return Ok(self.ids_parallel(a.len(), |i| valid(i).then(|| strings.row(i))));
             }
         }
         Ok(ids)
+    }
+
+    /// Ids of rows `0..n` whose key bytes are `key(i)` (None = null). The first rows are
+    /// looked up one by one (new entities get ids in first-seen order); the rest in parallel
+    /// against the table as it then is, and the few rows holding entities it lacks one by one
+    /// afterwards, in row order: the same ids as a sequential pass.
+    fn ids_parallel<'k>(
+        &mut self,
+        n: usize,
+        key: impl Fn(usize) -> Option<&'k [u8]> + Sync,
+    ) -> Vec<u32> {
+        const HEAD: usize = 1 << 16;
+        const MISS: u32 = u32::MAX;
+        let head = n.min(HEAD);
+        let mut ids: Vec<u32> = (0..head).map(|i| self.id_of(key(i))).collect();
+        if n == head {
+            return ids;
+        }
+        let (map, null_id) = (&self.map, self.null_id);
+        let tail: Vec<u32> = (head..n)
+            .into_par_iter()
+            .with_min_len(1 << 14)
+            .map(|i| match key(i) {
+                None => null_id.unwrap_or(MISS),
+                Some(b) => map.get(b).copied().unwrap_or(MISS),
+            })
+            .collect();
+        ids.extend(tail);
+        for (i, id) in ids.iter_mut().enumerate().skip(head) {
+            if *id == MISS {
+                *id = self.id_of(key(i));
+            }
+        }
+        ids
     }
 
     /// The key columns of entities `ids`, in order (null keys come back null). Each entity

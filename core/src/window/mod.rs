@@ -13,19 +13,26 @@
 //! path; for hopping windows, the earliest-starting window that holds the event, i.e. the
 //! one holding the most of its past).
 //!
-//! # Design: sort by key, not a hash aggregate
+//! # Design: group ids by table lookup, runs by counting sort
 //!
 //! Each chunk of rows is (1) mapped to dense entity ids by a hash table whose keys are the
-//! entity's full row encoding (arrow's `RowConverter` bytes), compared byte for byte on every
-//! hit: two entities never merge, whatever their hashes; (2) given a window index per row
-//! (several for hopping windows); (3) sorted by (entity, window) — a counting sort when the
-//! id space is small, else a parallel comparison sort — into runs, one per group; (4)
-//! reduced run by run by segmented reductions (`shaders/aggregate/segment_reduce.wgsl` on the
-//! GPU, its twin `cpu::segment_reduce` on the CPU). Sorting instead of hashing each
-//! (group, value) pair gives exact distinct counts (values sorted within a run: count the
-//! changes), first/last seen and inter-arrival times for free, keeps GPU work free of
-//! atomics and hash-table probing (which perform poorly and non-deterministically on
-//! lavapipe and under contention), and makes per-group state mergeable across chunks.
+//! entity's full bytes, compared byte for byte on every hit: two entities never merge,
+//! whatever their hashes (one string column: the raw string; a dictionary of strings, e.g.
+//! polars' Categorical: each dictionary value once per chunk; one integer column: its 8
+//! bytes; several columns: arrow's `RowConverter` encoding); (2) given a window index per
+//! row (several for hopping windows); (3) grouped into runs, one per (entity, window): for
+//! tumbling windows and the whole input, a direct-address table over (window, entity) (a
+//! hash table when that space is large) gives each row a chunk-local group number, and a
+//! stable counting sort on that number lays the rows out in runs, O(n) with no comparison
+//! sort; hopping windows (one entry per window holding the row) are sorted by (entity,
+//! window); (4) reduced run by run by segmented reductions
+//! (`shaders/aggregate/segment_reduce.wgsl` on the GPU, its twin `cpu::segment_reduce` on
+//! the CPU). Exact distinct counts sort the values within each run (runs are short) and
+//! count the changes; runs give first/last seen and inter-arrival times for free, keep GPU
+//! work free of atomics and hash-table probing (which perform poorly and
+//! non-deterministically on lavapipe and under contention), and make per-group state
+//! mergeable across chunks. Per event ([`crate::extract`], pipelines), aggregates sharing
+//! entity columns, time column and window are computed from one grouping of the batch.
 //!
 //! # Streaming
 //!
@@ -42,7 +49,7 @@
 //! together and its key columns come out null. A row with a null time belongs to no window
 //! and its broadcast aggregates are null (rows in = rows out). Null field values are left out
 //! of sum / mean / min / max / std / distinct counts (count counts rows). Unsorted time is
-//! accepted at no extra cost for windowed aggregates (rows are sorted by group anyway);
+//! accepted at no extra cost for windowed aggregates (rows are placed by group anyway);
 //! `since_previous` and beaconing sort each entity's events by time, O(n log n).
 //!
 //! # GPU and CPU
