@@ -134,6 +134,7 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=["sorted"], help="sorted, unsorted, tz")
     ap.add_argument("--shape-of", nargs="+", default=["table", "event"], help="table, event")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--skip", nargs="*", default=[], help="formulations left out, e.g. polars-dynamic")
     ap.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "vigil-windows-bench"))
     args = ap.parse_args()
     if args.run:
@@ -148,7 +149,7 @@ def main() -> None:
                 if not os.path.exists(path):
                     generate(path, rows, shape, variant)
                 for kind in args.shape_of:
-                    modes = TABLE if kind == "table" else EVENT
+                    modes = [m for m in (TABLE if kind == "table" else EVENT) if m not in args.skip]
                     res = {}
                     for _ in range(args.repeat):
                         for m in modes:  # interleaved, so load changes hit every side alike

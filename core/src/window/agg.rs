@@ -126,8 +126,7 @@ impl Aggregator {
 
     pub(crate) fn finish_named(self, names: Option<&[String]>) -> Result<RecordBatch> {
         let group_key = &self.groups.keys;
-        let mut order: Vec<usize> = (0..group_key.len()).collect();
-        order.par_sort_unstable_by_key(|&g| group_key[g]);
+        let order = key_order(group_key, self.keys.len());
         let ids: Vec<u32> = order.iter().map(|&g| group_key[g].0).collect();
         let key_arrays = self.keys.decode(&ids)?;
         let mut fields = Vec::new();
@@ -162,6 +161,42 @@ impl Aggregator {
             columns,
         )?)
     }
+}
+
+/// Group indices ordered by (entity id, window): a stable counting sort by entity id (ids
+/// are dense, `entities` of them), then each entity's groups by window, which is already the
+/// case for time-sorted input (first-seen order), so O(n) there.
+fn key_order(group_key: &[(u32, i64)], entities: usize) -> Vec<usize> {
+    let mut start = vec![0usize; entities + 1];
+    for &(e, _) in group_key {
+        if let Some(c) = start.get_mut(e as usize + 1) {
+            *c += 1;
+        }
+    }
+    for e in 0..entities {
+        start[e + 1] += start[e];
+    }
+    let mut next = start.clone();
+    let mut order = vec![0usize; group_key.len()];
+    for (g, &(e, _)) in group_key.iter().enumerate() {
+        if let Some(p) = next.get_mut(e as usize) {
+            order[*p] = g;
+            *p += 1;
+        }
+    }
+    let mut segments: Vec<&mut [usize]> = Vec::with_capacity(entities);
+    let mut rest = order.as_mut_slice();
+    for e in 0..entities {
+        let (seg, tail) = rest.split_at_mut(start[e + 1] - start[e]);
+        segments.push(seg);
+        rest = tail;
+    }
+    segments.par_iter_mut().with_min_len(64).for_each(|seg| {
+        if !seg.is_sorted_by_key(|&g| group_key[g].1) {
+            seg.sort_unstable_by_key(|&g| group_key[g].1);
+        }
+    });
+    order
 }
 
 /// One row per (entity, window) of `specs` over `batches` (see [`Aggregator::finish`]).
