@@ -9,7 +9,10 @@
 //! /usr/bin/time -f '%e s' target/release/deps/windows-* run target/bench-data/flows_10000000.parquet
 //! python benches/polars_windows.py target/bench-data/flows_10000000.parquet
 //! ```
-//! `VIGIL_BENCH_ROWS` changes the row count; `VIGIL_BENCH_GPU=1` also times the GPU backend.
+//! `VIGIL_BENCH_ROWS` changes the row count; `VIGIL_BENCH_GPU=1` also times the GPU backend;
+//! `windows-<hash> event <file>` times the per-event shape (`vigil::extract`) instead. The
+//! Python-facing figures come from `benches/windows_side_by_side.py` (whole process, both
+//! sides, every polars formulation).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -103,12 +106,38 @@ fn run(path: &Path, backend: Backend) -> vigil::Result<usize> {
     Ok(out.num_rows())
 }
 
+/// The per-event shape: each event gets its window's three values (`vigil::extract`, the
+/// three aggregates sharing one grouping of the batch).
+fn run_per_event(path: &Path, backend: Backend) -> vigil::Result<usize> {
+    let t = Instant::now();
+    let batches = vigil::io::read_parquet_parallel(path)?;
+    let schema = batches
+        .first()
+        .map(|b| b.schema())
+        .ok_or_else(|| vigil::Error::InvalidInput("empty file".into()))?;
+    let batch = arrow::compute::concat_batches(&schema, &batches)?;
+    let read = t.elapsed().as_secs_f64();
+    let stages: Vec<_> = specs().into_iter().map(vigil::window::feature).collect();
+    let out = vigil::extract(&stages, &batch, backend)?;
+    eprintln!(
+        "  (read {read:.3} s, per-event extract {:.3} s)",
+        t.elapsed().as_secs_f64() - read
+    );
+    Ok(out.num_rows())
+}
+
 fn main() -> vigil::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     // `run <file>`: one aggregation, for timing the whole process.
     if let (Some("run"), Some(file)) = (args.get(1).map(String::as_str), args.get(2)) {
         let groups = run(Path::new(file), Backend::Cpu)?;
         println!("groups {groups}");
+        return Ok(());
+    }
+    // `event <file>`: the per-event shape, for timing the whole process.
+    if let (Some("event"), Some(file)) = (args.get(1).map(String::as_str), args.get(2)) {
+        let rows = run_per_event(Path::new(file), Backend::Cpu)?;
+        println!("rows {rows}");
         return Ok(());
     }
     let rows: usize = std::env::var("VIGIL_BENCH_ROWS")

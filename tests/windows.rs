@@ -890,3 +890,138 @@ fn nan_and_extreme_times_do_not_panic() {
     let err = window::aggregate(&[far], &sp, Backend::Cpu).unwrap_err();
     assert!(err.to_string().contains("row 0"), "{err}");
 }
+
+/// Per-event values of count / distinct ports / sum of bytes per (src, 1m), straight from the
+/// naive reference: None where the row's time is null.
+fn naive_per_event(b: &RecordBatch) -> Vec<Option<(u64, u64, i64)>> {
+    let reference = naive(b, MIN, MIN);
+    let src = b.column(0).as_string::<i32>();
+    let ts = b.column(5).as_primitive::<TimestampNanosecondType>();
+    (0..b.num_rows())
+        .map(|i| {
+            ts.is_valid(i).then(|| {
+                let key = (
+                    src.is_valid(i).then(|| src.value(i).to_string()),
+                    ts.value(i).div_euclid(MIN) * MIN,
+                );
+                let n = &reference[&key];
+                (n.count, n.ports.len() as u64, n.bytes.iter().sum::<i64>())
+            })
+        })
+        .collect()
+}
+
+/// `b` with its `src` column replaced by `src` and its time column by `ts`.
+fn with_columns(b: &RecordBatch, src: ArrayRef, ts: ArrayRef) -> RecordBatch {
+    let mut fields: Vec<Field> = b.schema().fields().iter().map(|f| (**f).clone()).collect();
+    fields[0] = Field::new("src", src.data_type().clone(), true);
+    fields[5] = Field::new("ts", ts.data_type().clone(), true);
+    let mut columns = b.columns().to_vec();
+    columns[0] = src;
+    columns[5] = ts;
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+}
+
+#[test]
+fn extract_shares_grouping_and_equals_naive_for_every_key_kind() {
+    use arrow::array::{DictionaryArray, Int32Array, LargeStringArray, StringViewArray};
+    use arrow::datatypes::Int32Type;
+    // Unsorted, 10% null sources, 3% null times, about as many (src, minute) groups as rows;
+    // more rows than the keying does one by one before going parallel.
+    let b = random_flows(21, 100_000, 3000, 10, 3);
+    let expected = naive_per_event(&b);
+    let src = b.column(0).as_string::<i32>().clone();
+    let ts = b
+        .column(5)
+        .as_primitive::<TimestampNanosecondType>()
+        .clone();
+    // The same sources as other key types: their ids are a function of the string.
+    let code = |s: &str| {
+        let p: Vec<i64> = s.split('.').map(|x| x.parse().unwrap()).collect();
+        p[2] * 256 + p[3]
+    };
+    let ints: Int64Array = src.iter().map(|s| s.map(code)).collect();
+    let dict: DictionaryArray<Int32Type> = src.iter().collect();
+    let variants: Vec<(&str, ArrayRef, ArrayRef)> = vec![
+        ("utf8", Arc::new(src.clone()), Arc::new(ts.clone())),
+        (
+            "large_utf8",
+            Arc::new(LargeStringArray::from_iter(src.iter())),
+            Arc::new(ts.clone().with_timezone("Asia/Kolkata")),
+        ),
+        (
+            "utf8_view",
+            Arc::new(StringViewArray::from_iter(src.iter())),
+            Arc::new(ts.clone().with_timezone_opt(None::<&str>)),
+        ),
+        ("int64", Arc::new(ints.clone()), Arc::new(ts.clone())),
+        (
+            "int32",
+            Arc::new(Int32Array::from_iter(
+                ints.iter().map(|v| v.map(|v| v as i32)),
+            )),
+            Arc::new(ts.clone()),
+        ),
+        ("dictionary", Arc::new(dict), Arc::new(ts.clone())),
+    ];
+    let mk = |agg, field: Option<&str>, name: &str| {
+        window::feature(WindowFeature::new(agg, field, &["src"], Some("1m"))).named(name)
+    };
+    let stages = [
+        mk(Agg::Count, None, "n"),
+        mk(Agg::DistinctCount, Some("port"), "ports"),
+        mk(Agg::Sum, Some("bytes"), "total"),
+    ];
+    for (what, src_col, ts_col) in variants {
+        let v = with_columns(&b, src_col.clone(), ts_col);
+        let out = vigil::extract(&stages, &v, Backend::Cpu).unwrap();
+        assert_eq!(out.num_rows(), v.num_rows(), "{what}: rows in = rows out");
+        let col = |name: &str| {
+            out.column_by_name(name)
+                .unwrap()
+                .as_primitive::<Float32Type>()
+                .clone()
+        };
+        let (n, ports, total) = (col("n"), col("ports"), col("total"));
+        for (i, e) in expected.iter().enumerate() {
+            match e {
+                None => assert!(
+                    n.is_null(i) && ports.is_null(i) && total.is_null(i),
+                    "{what}: row {i} with a null time has null aggregates"
+                ),
+                Some((c, p, s)) => {
+                    assert_eq!(n.value(i), *c as f32, "{what}: count row {i}");
+                    assert_eq!(ports.value(i), *p as f32, "{what}: ports row {i}");
+                    assert_eq!(total.value(i), *s as f32, "{what}: sum row {i}");
+                }
+            }
+        }
+        // The per-window table gives the key column back in its own type, the same groups
+        // and the same values, in one piece and in uneven batches.
+        let specs: Vec<WindowFeature> = stages
+            .iter()
+            .map(|s| match &s.kind {
+                window::WindowKind::Window(f) => f.clone(),
+                _ => unreachable!(),
+            })
+            .collect();
+        let whole = window::aggregate(std::slice::from_ref(&v), &specs, Backend::Cpu).unwrap();
+        assert_eq!(whole.column(0).data_type(), src_col.data_type(), "{what}");
+        let parts = [
+            v.slice(0, 13_001),
+            v.slice(13_001, 7),
+            v.slice(13_008, 86_992),
+        ];
+        let chunked = window::aggregate(&parts, &specs, Backend::Cpu).unwrap();
+        assert_tables_agree(what, &whole, &chunked);
+        let reference = naive(&b, MIN, MIN);
+        assert_eq!(whole.num_rows(), reference.len(), "{what}: groups");
+        let counts = whole.column(2).as_primitive::<UInt64Type>();
+        let total_rows: u64 = counts.values().iter().sum();
+        assert_eq!(
+            total_rows,
+            expected.iter().flatten().count() as u64,
+            "{what}"
+        );
+    }
+}

@@ -205,15 +205,27 @@ pub fn extract<S: Clone + Into<Stage>>(
     let engine = Engine::new(backend);
     let mut fields: Vec<Arc<Field>> = batch.schema().fields().iter().cloned().collect();
     let mut columns = batch.columns().to_vec();
+    let mut fitted_stages = Vec::with_capacity(stages.len());
     for s in stages {
         let stage: Stage = s.clone().into();
         stage.validate()?;
-        let fitted = stage.fit(std::slice::from_ref(batch))?;
-        for (field, array) in fitted
-            .output_fields()
-            .into_iter()
-            .zip(fitted.compute(batch, &engine)?)
-        {
+        fitted_stages.push(stage.fit(std::slice::from_ref(batch))?);
+    }
+    // Windowed aggregates sharing a grouping are computed in one pass.
+    let windows: Vec<Option<&WindowStage>> = fitted_stages
+        .iter()
+        .map(|s| match s {
+            Stage::Window(w) => Some(w),
+            _ => None,
+        })
+        .collect();
+    let mut shared = crate::window::compute_aggregates(&windows, batch, &engine)?;
+    for (fitted, pre) in fitted_stages.iter().zip(shared.iter_mut()) {
+        let arrays = match pre.take() {
+            Some(arrays) => arrays,
+            None => fitted.compute(batch, &engine)?,
+        };
+        for (field, array) in fitted.output_fields().into_iter().zip(arrays) {
             if fields.iter().any(|x| x.name() == field.name()) {
                 return Err(Error::InvalidInput(format!(
                     "column `{}` would appear twice; give the feature a prefix with .named(..)",

@@ -202,3 +202,50 @@ def test_windowed_model_scores_in_one_piece():
     whole = model.score(df)
     sliced = model.score(df, batch_rows=500)  # would cut windows if it were sliced
     assert whole["n1h"].to_list() == sliced["n1h"].to_list()
+
+
+def _over_reference(df: pl.DataFrame, by: str, every: str) -> pl.DataFrame:
+    """polars window expressions: count, distinct non-null ports, sum of bytes per (by, window),
+    null where the row's time is null."""
+    w = [by, pl.col("ts").dt.truncate(every)]
+    has_t = pl.col("ts").is_not_null()
+    return df.select(
+        n=pl.when(has_t).then(pl.len().over(w)),
+        ports=pl.when(has_t).then(pl.col("dst_port").drop_nulls().n_unique().over(w)),
+        total=pl.when(has_t).then(pl.col("bytes").sum().over(w)),
+    )
+
+
+@pytest.mark.parametrize("variant", ["naive_unsorted", "tz_sorted", "int_key", "categorical_key", "chunked"])
+def test_extract_shared_grouping_equals_polars_over(variant):
+    df = flows(seed=12, n=30_000, keys=400)
+    rng = np.random.default_rng(12)
+    # Null times: those rows keep a row with null aggregates.
+    df = df.with_columns(pl.when(pl.Series(rng.random(df.height) < 0.02)).then(None).otherwise(pl.col("ts")).alias("ts"))
+    if variant == "naive_unsorted":
+        df = df.with_columns(pl.col("ts").dt.replace_time_zone(None))
+    elif variant == "tz_sorted":
+        df = df.with_columns(pl.col("ts").dt.convert_time_zone("Asia/Kolkata")).sort("ts", nulls_last=True)
+    elif variant == "int_key":
+        df = df.with_columns(pl.col("src_ip").str.split(".").list.last().cast(pl.Int64))
+    elif variant == "categorical_key":
+        df = df.with_columns(pl.col("src_ip").cast(pl.Categorical))
+    else:
+        df = pl.concat([df.slice(0, 7_000), df.slice(7_000, 11_000), df.slice(18_000)], rechunk=False)
+        assert df.n_chunks() == 3
+    every = "1m" if variant != "tz_sorted" else "30m"  # half-hour offset zone: windows stay UTC-aligned
+    feats = [vigil.count(by="src_ip", every=every, name="n"),
+             vigil.distinct_count("dst_port", by="src_ip", every=every, name="ports"),
+             vigil.sum("bytes", by="src_ip", every=every, name="total")]
+    out = vigil.extract(df, feats)
+    assert out.height == df.height and out.columns[: df.width] == df.columns
+    if variant == "tz_sorted":
+        # vigil's windows are aligned to the Unix epoch (UTC), polars truncates in local time:
+        # compare against polars on the same instants in UTC.
+        ref = _over_reference(df.with_columns(pl.col("ts").dt.convert_time_zone("UTC")), "src_ip", every)
+    else:
+        ref = _over_reference(df, "src_ip", every)
+    assert out["ts"].null_count() > 0
+    for c in ("n", "ports", "total"):
+        # vigil returns Float32 per event: compare at that precision, nulls included.
+        assert out[c].to_list() == ref[c].cast(pl.Float32).to_list(), c

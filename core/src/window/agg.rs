@@ -126,8 +126,7 @@ impl Aggregator {
 
     pub(crate) fn finish_named(self, names: Option<&[String]>) -> Result<RecordBatch> {
         let group_key = &self.groups.keys;
-        let mut order: Vec<usize> = (0..group_key.len()).collect();
-        order.par_sort_unstable_by_key(|&g| group_key[g]);
+        let order = key_order(group_key, self.keys.len());
         let ids: Vec<u32> = order.iter().map(|&g| group_key[g].0).collect();
         let key_arrays = self.keys.decode(&ids)?;
         let mut fields = Vec::new();
@@ -162,6 +161,42 @@ impl Aggregator {
             columns,
         )?)
     }
+}
+
+/// Group indices ordered by (entity id, window): a stable counting sort by entity id (ids
+/// are dense, `entities` of them), then each entity's groups by window, which is already the
+/// case for time-sorted input (first-seen order), so O(n) there.
+fn key_order(group_key: &[(u32, i64)], entities: usize) -> Vec<usize> {
+    let mut start = vec![0usize; entities + 1];
+    for &(e, _) in group_key {
+        if let Some(c) = start.get_mut(e as usize + 1) {
+            *c += 1;
+        }
+    }
+    for e in 0..entities {
+        start[e + 1] += start[e];
+    }
+    let mut next = start.clone();
+    let mut order = vec![0usize; group_key.len()];
+    for (g, &(e, _)) in group_key.iter().enumerate() {
+        if let Some(p) = next.get_mut(e as usize) {
+            order[*p] = g;
+            *p += 1;
+        }
+    }
+    let mut segments: Vec<&mut [usize]> = Vec::with_capacity(entities);
+    let mut rest = order.as_mut_slice();
+    for e in 0..entities {
+        let (seg, tail) = rest.split_at_mut(start[e + 1] - start[e]);
+        segments.push(seg);
+        rest = tail;
+    }
+    segments.par_iter_mut().with_min_len(64).for_each(|seg| {
+        if !seg.is_sorted_by_key(|&g| group_key[g].1) {
+            seg.sort_unstable_by_key(|&g| group_key[g].1);
+        }
+    });
+    order
 }
 
 /// One row per (entity, window) of `specs` over `batches` (see [`Aggregator::finish`]).
@@ -232,48 +267,62 @@ pub(crate) fn parquet_rows(path: &Path) -> Result<u64> {
 }
 
 /// Per-event broadcast of window aggregates of one batch: one Float32 column per spec
-/// (null where the row's time is null or the aggregate is undefined).
+/// (null where the row's time is null or the aggregate is undefined). The specs share one
+/// grouping (entity columns, time column, window): the batch is keyed and grouped once.
 pub(crate) fn broadcast(
-    spec: &WindowFeature,
+    specs: &[WindowFeature],
     batch: &RecordBatch,
     engine: &Engine,
-) -> Result<ArrayRef> {
-    let mut agg = Aggregator::with_engine(std::slice::from_ref(spec), *engine)?;
+) -> Result<Vec<ArrayRef>> {
+    let mut agg = Aggregator::with_engine(specs, *engine)?;
     let row_group = agg.push_rows(batch)?;
-    let time_col = spec.time.clone();
-    let t = times(batch, &time_col)?.ns;
-    let out: arrow::array::Float32Array = match spec.agg {
-        Agg::SincePrevious => {
-            let ids = KeyTable::new(&spec.by).intern(batch)?;
-            let mut idx: Vec<u32> = (0..batch.num_rows() as u32)
-                .filter(|&i| row_group[i as usize].is_some())
-                .collect();
-            idx.par_sort_by_key(|&i| (ids[i as usize], t[i as usize], i));
-            let mut gap = vec![None; batch.num_rows()];
-            for w in idx.windows(2) {
-                let (a, b) = (w[0] as usize, w[1] as usize);
-                if ids[a] == ids[b] {
-                    gap[b] = Some(super::seconds(t[a], t[b]) as f32);
-                }
-            }
-            gap.into_iter().collect()
-        }
-        Agg::FirstSeen => (0..batch.num_rows())
-            .map(|i| {
-                row_group[i].map(|g| super::seconds(agg.common.first[g as usize], t[i]) as f32)
-            })
-            .collect(),
-        Agg::LastSeen => (0..batch.num_rows())
-            .map(|i| row_group[i].map(|g| super::seconds(t[i], agg.common.last[g as usize]) as f32))
-            .collect(),
-        _ => {
-            let per_group: Vec<Option<f64>> =
-                (0..agg.groups.len()).map(|g| agg.value(0, g)).collect();
-            row_group
-                .iter()
-                .map(|g| g.and_then(|g| per_group[g as usize]).map(|v| v as f32))
-                .collect()
-        }
+    let Some(first) = specs.first() else {
+        return Ok(Vec::new());
     };
-    Ok(Arc::new(out))
+    let t = times(batch, &first.time)?.ns;
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(specs.len());
+    for (i, spec) in specs.iter().enumerate() {
+        let out: arrow::array::Float32Array = match spec.agg {
+            Agg::SincePrevious => {
+                let ids = KeyTable::new(&spec.by).intern(batch)?;
+                let mut idx: Vec<u32> = (0..batch.num_rows() as u32)
+                    .filter(|&i| row_group[i as usize].is_some())
+                    .collect();
+                idx.par_sort_by_key(|&i| (ids[i as usize], t[i as usize], i));
+                let mut gap = vec![None; batch.num_rows()];
+                for w in idx.windows(2) {
+                    let (a, b) = (w[0] as usize, w[1] as usize);
+                    if ids[a] == ids[b] {
+                        gap[b] = Some(super::seconds(t[a], t[b]) as f32);
+                    }
+                }
+                gap.into_iter().collect()
+            }
+            Agg::FirstSeen => (0..batch.num_rows())
+                .map(|r| {
+                    row_group[r].map(|g| super::seconds(agg.common.first[g as usize], t[r]) as f32)
+                })
+                .collect(),
+            Agg::LastSeen => (0..batch.num_rows())
+                .map(|r| {
+                    row_group[r].map(|g| super::seconds(t[r], agg.common.last[g as usize]) as f32)
+                })
+                .collect(),
+            _ => {
+                let per_group: Vec<Option<f32>> = (0..agg.groups.len())
+                    .into_par_iter()
+                    .with_min_len(1 << 14)
+                    .map(|g| agg.value(i, g).map(|v| v as f32))
+                    .collect();
+                row_group
+                    .par_iter()
+                    .with_min_len(1 << 14)
+                    .map(|g| g.and_then(|g| per_group[g as usize]))
+                    .collect::<Vec<_>>()
+                    .into()
+            }
+        };
+        columns.push(Arc::new(out));
+    }
+    Ok(columns)
 }

@@ -17,7 +17,9 @@ pub(super) type GroupKey = (u32, i64);
 /// The groups seen so far, numbered in first-seen order.
 #[derive(Default)]
 pub(super) struct Groups {
+    /// Key -> group; built only when a second chunk arrives (one chunk needs no lookup).
     number: Map<GroupKey, u32>,
+    indexed: bool,
     /// Key of each group.
     pub(super) keys: Vec<GroupKey>,
 }
@@ -28,8 +30,21 @@ impl Groups {
         self.keys.len()
     }
 
-    /// The global group of each key, numbering keys not seen before.
+    /// The global group of each key (distinct keys), numbering keys not seen before.
     fn number(&mut self, keys: Vec<GroupKey>) -> Vec<u32> {
+        if self.keys.is_empty() {
+            // First chunk: its groups are the first groups, in order.
+            let group = (0..keys.len() as u32).collect();
+            self.keys = keys;
+            return group;
+        }
+        if !self.indexed {
+            self.number.reserve(self.keys.len() + keys.len());
+            for (g, &k) in self.keys.iter().enumerate() {
+                self.number.insert(k, g as u32);
+            }
+            self.indexed = true;
+        }
         let mut group = Vec::with_capacity(keys.len());
         for k in keys {
             let next = self.keys.len() as u32;
@@ -84,8 +99,129 @@ struct Entries {
 }
 
 /// Window entries of every row of a chunk (entity `ids` among `entities` so far, times `t`
-/// in ns), sorted by (entity, window) into runs; groups not seen before join `groups`.
+/// in ns) grouped into runs of one (entity, window) each; groups not seen before join
+/// `groups`. Tumbling windows and the whole input (one window per row) are grouped by a
+/// hash (or direct-address) table and a counting sort, O(n); hopping windows by sorting.
 pub(super) fn group(
+    window: Window,
+    entities: usize,
+    ids: &[u32],
+    t: &[i64],
+    tnull: Option<&NullBuffer>,
+    groups: &mut Groups,
+) -> Result<Grouped> {
+    match window {
+        Window::Tumbling { every } => group_hashed(Some(every), entities, ids, t, tnull, groups),
+        Window::Whole => group_hashed(None, entities, ids, t, tnull, groups),
+        Window::Hopping { .. } => group_sorted(window, entities, ids, t, tnull, groups),
+    }
+}
+
+/// One window per row (`every` = tumbling window length; None = the whole input): each row
+/// gets a chunk-local group number (first-seen order) from a direct-address table over
+/// (window, entity) when that space is small, else a hash table; rows are then placed into
+/// runs by a stable counting sort on that number.
+fn group_hashed(
+    every: Option<i64>,
+    entities: usize,
+    ids: &[u32],
+    t: &[i64],
+    tnull: Option<&NullBuffer>,
+    groups: &mut Groups,
+) -> Result<Grouped> {
+    let n = t.len();
+    if n > u32::MAX as usize - 1 {
+        return Err(Error::InvalidInput(
+            "too many rows in one batch; use smaller batches".into(),
+        ));
+    }
+    let valid = |i: usize| tnull.is_none_or(|nb| nb.is_valid(i));
+    let win: Vec<i64> = match every {
+        Some(e) => t
+            .par_iter()
+            .with_min_len(1 << 16)
+            .map(|&x| x.div_euclid(e))
+            .collect(),
+        None => vec![0; n],
+    };
+    let (wmin, wmax) = (0..n)
+        .into_par_iter()
+        .with_min_len(1 << 16)
+        .filter(|&i| valid(i))
+        .map(|i| (win[i], win[i]))
+        .reduce(|| (i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+    let mut local = vec![u32::MAX; n];
+    let mut keys: Vec<GroupKey> = Vec::new();
+    let span = if wmin > wmax {
+        0u128
+    } else {
+        (wmax as i128 - wmin as i128 + 1) as u128 * entities as u128
+    };
+    let dense_limit = (4 * n as u128).max(1 << 24);
+    if span <= dense_limit {
+        // Window-major slots: time-sorted rows touch one window's entities at a time.
+        let mut slot = vec![u32::MAX; span as usize];
+        for i in 0..n {
+            if !valid(i) {
+                continue;
+            }
+            let s = (win[i] - wmin) as usize * entities + ids[i] as usize;
+            let mut g = slot[s];
+            if g == u32::MAX {
+                g = keys.len() as u32;
+                slot[s] = g;
+                keys.push((ids[i], win[i]));
+            }
+            local[i] = g;
+        }
+    } else {
+        let mut map: Map<GroupKey, u32> = Map::default();
+        for i in 0..n {
+            if !valid(i) {
+                continue;
+            }
+            let k = (ids[i], win[i]);
+            let next = keys.len() as u32;
+            let g = *map.entry(k).or_insert(next);
+            if g == next {
+                keys.push(k);
+            }
+            local[i] = g;
+        }
+    }
+    drop(win);
+    // Counting sort of the rows by local group: runs in first-seen order, rows in row order.
+    let runs = keys.len();
+    let mut offsets = vec![0u32; runs + 1];
+    for &g in &local {
+        if g != u32::MAX {
+            offsets[g as usize + 1] += 1;
+        }
+    }
+    for r in 0..runs {
+        offsets[r + 1] += offsets[r];
+    }
+    let mut next = offsets.clone();
+    let mut rows = vec![0u32; offsets[runs] as usize];
+    for (i, &g) in local.iter().enumerate() {
+        if g != u32::MAX {
+            let p = &mut next[g as usize];
+            rows[*p as usize] = i as u32;
+            *p += 1;
+        }
+    }
+    let group = groups.number(keys);
+    Ok(Grouped {
+        rows,
+        offsets,
+        group,
+        row_run: local,
+    })
+}
+
+/// Hopping windows: each row's entries (one per window holding it) sorted by (entity,
+/// window) into runs.
+fn group_sorted(
     window: Window,
     entities: usize,
     ids: &[u32],

@@ -2,10 +2,13 @@
 
 use std::collections::HashMap;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, UInt64Array};
 use arrow::buffer::NullBuffer;
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::datatypes::{DataType, Float64Type, Int64Type, UInt64Type};
 use arrow::row::{RowConverter, SortField};
+use rayon::prelude::*;
 
 use crate::columns::column;
 use crate::error::{Error, Result};
@@ -13,16 +16,30 @@ use crate::error::{Error, Result};
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Dense ids of entities, stable across chunks. The hash table's keys are the entity's full
-/// bytes (the raw string for one string column, else arrow's `RowConverter` encoding of all
-/// key columns) and every hit compares them, so distinct entities never share an id.
+/// bytes and every hit compares them, so distinct entities never share an id. One string
+/// column: the raw string; one dictionary-of-strings column (polars' Categorical): each
+/// dictionary value is looked up once per batch and rows take their value's id; one integer
+/// column: the value's 8 bytes; anything else: arrow's `RowConverter` encoding of all key
+/// columns.
 pub(crate) struct KeyTable {
     columns: Vec<String>,
-    /// One string column: its type (the raw bytes are the key; null = `null_id`).
-    string_type: Option<DataType>,
+    /// How keys are read (fixed by the first batch).
+    kind: Option<KeyKind>,
     null_id: Option<u32>,
-    converter: Option<RowConverter>,
     map: Map<Box<[u8]>, u32>,
     keys: Vec<Option<Box<[u8]>>>,
+}
+
+/// How a batch's entity columns become key bytes.
+enum KeyKind {
+    /// One string column of this type: the raw bytes.
+    Str(DataType),
+    /// One dictionary column of this type whose values are strings: the value's raw bytes.
+    Dict(DataType),
+    /// One integer column of this type: the value as 8 little-endian bytes (u64 for UInt64).
+    Int(DataType),
+    /// Anything else: the row encoding of all key columns.
+    Rows(RowConverter),
 }
 
 fn is_string(dt: &DataType) -> bool {
@@ -36,9 +53,8 @@ impl KeyTable {
     pub(crate) fn new(columns: &[String]) -> Self {
         KeyTable {
             columns: columns.to_vec(),
-            string_type: None,
+            kind: None,
             null_id: None,
-            converter: None,
             map: Map::default(),
             keys: Vec::new(),
         }
@@ -68,6 +84,29 @@ impl KeyTable {
         }
     }
 
+    /// The key kind for the first batch's `arrays`.
+    fn kind_for(&self, arrays: &[ArrayRef]) -> Result<KeyKind> {
+        Ok(match arrays {
+            [a] if is_string(a.data_type()) => KeyKind::Str(a.data_type().clone()),
+            [a] if matches!(a.data_type(), DataType::Dictionary(_, v) if is_string(v)) => {
+                KeyKind::Dict(a.data_type().clone())
+            }
+            [a] if a.data_type().is_integer() => KeyKind::Int(a.data_type().clone()),
+            _ => {
+                let fields = arrays
+                    .iter()
+                    .map(|a| SortField::new(a.data_type().clone()))
+                    .collect();
+                KeyKind::Rows(RowConverter::new(fields).map_err(|e| {
+                    Error::InvalidInput(format!(
+                        "entity columns {:?} cannot be grouped: {e}",
+                        self.columns
+                    ))
+                })?)
+            }
+        })
+    }
+
     /// The entity id of every row of `batch` (new entities get new ids).
     pub(crate) fn intern(&mut self, batch: &RecordBatch) -> Result<Vec<u32>> {
         let arrays: Vec<ArrayRef> = self
@@ -75,25 +114,14 @@ impl KeyTable {
             .iter()
             .map(|c| column(batch, c).cloned())
             .collect::<Result<_>>()?;
-        let first_batch = self.converter.is_none() && self.string_type.is_none();
-        if first_batch {
-            match arrays.as_slice() {
-                [a] if is_string(a.data_type()) => self.string_type = Some(a.data_type().clone()),
-                _ => {
-                    let fields = arrays
-                        .iter()
-                        .map(|a| SortField::new(a.data_type().clone()))
-                        .collect();
-                    self.converter = Some(RowConverter::new(fields).map_err(|e| {
-                        Error::InvalidInput(format!(
-                            "entity columns {:?} cannot be grouped: {e}",
-                            self.columns
-                        ))
-                    })?);
-                }
-            }
+        if self.kind.is_none() {
+            self.kind = Some(self.kind_for(&arrays)?);
         }
-        if let Some(dt) = self.string_type.clone() {
+        let single = match &self.kind {
+            Some(KeyKind::Str(dt) | KeyKind::Dict(dt) | KeyKind::Int(dt)) => Some(dt.clone()),
+            _ => None,
+        };
+        if let Some(dt) = single {
             let a = &arrays[0];
             if a.data_type() != &dt {
                 return Err(Error::WrongType {
@@ -102,16 +130,9 @@ impl KeyTable {
                     found: a.data_type().clone(),
                 });
             }
-            let strings = crate::columns::Strings::new(a.as_ref(), &self.columns[0])?;
-            let nulls = a.logical_nulls();
-            let mut ids = Vec::with_capacity(a.len());
-            for i in 0..a.len() {
-                let valid = nulls.as_ref().is_none_or(|n| n.is_valid(i));
-                ids.push(self.id_of(valid.then(|| strings.row(i))));
-            }
-            return Ok(ids);
+            return self.intern_single(a);
         }
-        let Some(conv) = &self.converter else {
+        let Some(KeyKind::Rows(conv)) = &self.kind else {
             return Err(Error::InvalidInput("internal: no row converter".into()));
         };
         let rows = conv.convert_columns(&arrays).map_err(|e| {
@@ -127,25 +148,135 @@ impl KeyTable {
         Ok(ids)
     }
 
+    /// Ids of one string, dictionary or integer column (its type checked by the caller).
+    fn intern_single(&mut self, a: &ArrayRef) -> Result<Vec<u32>> {
+        let nulls = a.logical_nulls();
+        let valid = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
+        let mut ids = Vec::with_capacity(a.len());
+        match a.data_type() {
+            DataType::Dictionary(_, _) => {
+                let dict = a.as_any_dictionary();
+                let values = dict.values();
+                let strings = crate::columns::Strings::new(values.as_ref(), &self.columns[0])?;
+                let value_nulls = values.logical_nulls();
+                let value_ids: Vec<u32> = (0..values.len())
+                    .map(|j| {
+                        let ok = value_nulls.as_ref().is_none_or(|n| n.is_valid(j));
+                        self.id_of(ok.then(|| strings.row(j)))
+                    })
+                    .collect();
+                let null = self.id_of(None);
+                for (i, k) in dict.normalized_keys().into_iter().enumerate() {
+                    ids.push(if valid(i) {
+                        value_ids.get(k).copied().unwrap_or(null)
+                    } else {
+                        null
+                    });
+                }
+            }
+            DataType::UInt64 => {
+                let v = a.as_primitive::<UInt64Type>().values();
+                for (i, x) in v.iter().enumerate() {
+                    ids.push(
+                        self.id_of(valid(i).then(|| x.to_le_bytes()).as_ref().map(|b| &b[..])),
+                    );
+                }
+            }
+            dt if dt.is_integer() => {
+                let cast = arrow::compute::cast(a.as_ref(), &DataType::Int64)?;
+                let v = cast.as_primitive::<Int64Type>().values();
+                for (i, x) in v.iter().enumerate() {
+                    ids.push(
+                        self.id_of(valid(i).then(|| x.to_le_bytes()).as_ref().map(|b| &b[..])),
+                    );
+                }
+            }
+            _ => {
+                let strings = crate::columns::Strings::new(a.as_ref(), &self.columns[0])?;
+                return Ok(self.ids_parallel(a.len(), |i| valid(i).then(|| strings.row(i))));
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Ids of rows `0..n` whose key bytes are `key(i)` (None = null). The first rows are
+    /// looked up one by one (new entities get ids in first-seen order); the rest in parallel
+    /// against the table as it then is, and the few rows holding entities it lacks one by one
+    /// afterwards, in row order: the same ids as a sequential pass.
+    fn ids_parallel<'k>(
+        &mut self,
+        n: usize,
+        key: impl Fn(usize) -> Option<&'k [u8]> + Sync,
+    ) -> Vec<u32> {
+        const HEAD: usize = 1 << 16;
+        const MISS: u32 = u32::MAX;
+        let head = n.min(HEAD);
+        let mut ids: Vec<u32> = (0..head).map(|i| self.id_of(key(i))).collect();
+        if n == head {
+            return ids;
+        }
+        let (map, null_id) = (&self.map, self.null_id);
+        let tail: Vec<u32> = (head..n)
+            .into_par_iter()
+            .with_min_len(1 << 14)
+            .map(|i| match key(i) {
+                None => null_id.unwrap_or(MISS),
+                Some(b) => map.get(b).copied().unwrap_or(MISS),
+            })
+            .collect();
+        ids.extend(tail);
+        for (i, id) in ids.iter_mut().enumerate().skip(head) {
+            if *id == MISS {
+                *id = self.id_of(key(i));
+            }
+        }
+        ids
+    }
+
     /// The key columns of entities `ids`, in order (null keys come back null). Each entity
     /// is decoded once, then gathered.
     pub(crate) fn decode(&self, ids: &[u32]) -> Result<Vec<ArrayRef>> {
-        let all: Vec<ArrayRef> = if let Some(dt) = &self.string_type {
-            let strings = arrow::array::StringArray::from_iter(
-                self.keys
+        let ints = |signed: bool| -> ArrayRef {
+            let word = |b: &[u8]| {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(b.get(..8).unwrap_or(&[0; 8]));
+                w
+            };
+            if signed {
+                Arc::new(Int64Array::from_iter(
+                    self.keys
+                        .iter()
+                        .map(|k| k.as_ref().map(|b| i64::from_le_bytes(word(b)))),
+                ))
+            } else {
+                Arc::new(UInt64Array::from_iter(
+                    self.keys
+                        .iter()
+                        .map(|k| k.as_ref().map(|b| u64::from_le_bytes(word(b)))),
+                ))
+            }
+        };
+        let all: Vec<ArrayRef> = match &self.kind {
+            Some(KeyKind::Str(dt) | KeyKind::Dict(dt)) => {
+                let strings = arrow::array::StringArray::from_iter(
+                    self.keys
+                        .iter()
+                        .map(|k| k.as_ref().map(|b| String::from_utf8_lossy(b).into_owned())),
+                );
+                vec![arrow::compute::cast(&strings, dt)?]
+            }
+            Some(KeyKind::Int(dt)) => {
+                vec![arrow::compute::cast(&ints(dt != &DataType::UInt64), dt)?]
+            }
+            Some(KeyKind::Rows(conv)) => {
+                let parser = conv.parser();
+                let rows = self
+                    .keys
                     .iter()
-                    .map(|k| k.as_ref().map(|b| String::from_utf8_lossy(b).into_owned())),
-            );
-            vec![arrow::compute::cast(&strings, dt)?]
-        } else if let Some(conv) = &self.converter {
-            let parser = conv.parser();
-            let rows = self
-                .keys
-                .iter()
-                .map(|k| parser.parse(k.as_deref().unwrap_or_default()));
-            conv.convert_rows(rows)?
-        } else {
-            return Ok(Vec::new());
+                    .map(|k| parser.parse(k.as_deref().unwrap_or_default()));
+                conv.convert_rows(rows)?
+            }
+            None => return Ok(Vec::new()),
         };
         let idx = arrow::array::UInt32Array::from(ids.to_vec());
         Ok(all

@@ -13,19 +13,26 @@
 //! path; for hopping windows, the earliest-starting window that holds the event, i.e. the
 //! one holding the most of its past).
 //!
-//! # Design: sort by key, not a hash aggregate
+//! # Design: group ids by table lookup, runs by counting sort
 //!
 //! Each chunk of rows is (1) mapped to dense entity ids by a hash table whose keys are the
-//! entity's full row encoding (arrow's `RowConverter` bytes), compared byte for byte on every
-//! hit: two entities never merge, whatever their hashes; (2) given a window index per row
-//! (several for hopping windows); (3) sorted by (entity, window) — a counting sort when the
-//! id space is small, else a parallel comparison sort — into runs, one per group; (4)
-//! reduced run by run by segmented reductions (`shaders/aggregate/segment_reduce.wgsl` on the
-//! GPU, its twin `cpu::segment_reduce` on the CPU). Sorting instead of hashing each
-//! (group, value) pair gives exact distinct counts (values sorted within a run: count the
-//! changes), first/last seen and inter-arrival times for free, keeps GPU work free of
-//! atomics and hash-table probing (which perform poorly and non-deterministically on
-//! lavapipe and under contention), and makes per-group state mergeable across chunks.
+//! entity's full bytes, compared byte for byte on every hit: two entities never merge,
+//! whatever their hashes (one string column: the raw string; a dictionary of strings, e.g.
+//! polars' Categorical: each dictionary value once per chunk; one integer column: its 8
+//! bytes; several columns: arrow's `RowConverter` encoding); (2) given a window index per
+//! row (several for hopping windows); (3) grouped into runs, one per (entity, window): for
+//! tumbling windows and the whole input, a direct-address table over (window, entity) (a
+//! hash table when that space is large) gives each row a chunk-local group number, and a
+//! stable counting sort on that number lays the rows out in runs, O(n) with no comparison
+//! sort; hopping windows (one entry per window holding the row) are sorted by (entity,
+//! window); (4) reduced run by run by segmented reductions
+//! (`shaders/aggregate/segment_reduce.wgsl` on the GPU, its twin `cpu::segment_reduce` on
+//! the CPU). Exact distinct counts sort the values within each run (runs are short) and
+//! count the changes; runs give first/last seen and inter-arrival times for free, keep GPU
+//! work free of atomics and hash-table probing (which perform poorly and
+//! non-deterministically on lavapipe and under contention), and make per-group state
+//! mergeable across chunks. Per event ([`crate::extract`], pipelines), aggregates sharing
+//! entity columns, time column and window are computed from one grouping of the batch.
 //!
 //! # Streaming
 //!
@@ -42,7 +49,7 @@
 //! together and its key columns come out null. A row with a null time belongs to no window
 //! and its broadcast aggregates are null (rows in = rows out). Null field values are left out
 //! of sum / mean / min / max / std / distinct counts (count counts rows). Unsorted time is
-//! accepted at no extra cost for windowed aggregates (rows are sorted by group anyway);
+//! accepted at no extra cost for windowed aggregates (rows are placed by group anyway);
 //! `since_previous` and beaconing sort each entity's events by time, O(n log n).
 //!
 //! # GPU and CPU
@@ -447,7 +454,7 @@ impl WindowStage {
     /// Computes the output columns for `batch`.
     pub(crate) fn compute(&self, batch: &RecordBatch, engine: &Engine) -> Result<Vec<ArrayRef>> {
         Ok(match &self.kind {
-            WindowKind::Window(spec) => vec![agg::broadcast(spec, batch, engine)?],
+            WindowKind::Window(spec) => agg::broadcast(std::slice::from_ref(spec), batch, engine)?,
             WindowKind::TimeFeatures { tz } => {
                 timefeat::time_features(batch, &self.column, tz, engine)?
             }
@@ -456,6 +463,42 @@ impl WindowStage {
             }
         })
     }
+}
+
+/// The columns of every windowed-aggregate stage among `stages` (None for other stages):
+/// aggregates sharing entity columns, time column and window are computed together, so
+/// `batch` is keyed and grouped once per grouping rather than once per aggregate.
+pub(crate) fn compute_aggregates(
+    stages: &[Option<&WindowStage>],
+    batch: &RecordBatch,
+    engine: &Engine,
+) -> Result<Vec<Option<Vec<ArrayRef>>>> {
+    let spec_of = |s: Option<&WindowStage>| match s {
+        Some(WindowStage {
+            kind: WindowKind::Window(spec),
+            ..
+        }) => Some(spec.clone()),
+        _ => None,
+    };
+    let specs: Vec<Option<WindowFeature>> = stages.iter().map(|s| spec_of(*s)).collect();
+    let mut out: Vec<Option<Vec<ArrayRef>>> = vec![None; stages.len()];
+    let mut done = vec![false; stages.len()];
+    for (i, lead) in specs.iter().enumerate() {
+        let Some(lead) = lead else { continue };
+        if done[i] {
+            continue;
+        }
+        let members: Vec<usize> = (i..specs.len())
+            .filter(|&j| !done[j] && specs[j].as_ref().is_some_and(|s| s.same_grouping(lead)))
+            .collect();
+        let shared: Vec<WindowFeature> = members.iter().filter_map(|&j| specs[j].clone()).collect();
+        let columns = agg::broadcast(&shared, batch, engine)?;
+        for (&j, c) in members.iter().zip(columns) {
+            out[j] = Some(vec![c]);
+            done[j] = true;
+        }
+    }
+    Ok(out)
 }
 
 /// One row per (entity, window) of window-aggregate stages (built with [`feature`]); each
