@@ -125,7 +125,7 @@ def main() -> int:
         print(out.strip().splitlines()[0])
         results["vigil Python"] = (wall, cpu, rss)
     rsigma = os.path.expanduser("~/.cargo/bin/rsigma")
-    version = subprocess.run([rsigma, "--version"], capture_output=True, text=True).stdout.strip()
+    version = subprocess.run([rsigma, "--version"], capture_output=True, text=True).stdout.strip().splitlines()[0]
     # The default engine and its cross-rule Aho-Corasick prefilter (daachorse-index).
     for side, flags in (("rsigma", ""), ("rsigma-ac", " --cross-rule-ac")):
         if side not in sides:

@@ -196,24 +196,24 @@ struct Scan<'a> {
 }
 
 impl Scan<'_> {
-    fn literals(&mut self, l: &Literals, hay: &[u8], value: &str, row: u32, hits: &mut Hits) {
+    fn literals(&mut self, l: &Literals, hay: &[u8], value: &str, row: u32, out: &mut Vec<u32>) {
         if let Some(leaves) = l.exact.get(hay) {
             for &leaf in leaves {
-                hits.push(leaf, row);
+                out.push(leaf);
             }
         }
         if let Some(t) = &l.prefix {
-            t.walk(hay.iter().copied(), |leaf| hits.push(leaf, row));
+            t.walk(hay.iter().copied(), |leaf| out.push(leaf));
         }
         if let Some(t) = &l.suffix {
-            t.walk(hay.iter().rev().copied(), |leaf| hits.push(leaf, row));
+            t.walk(hay.iter().rev().copied(), |leaf| out.push(leaf));
         }
         if let Some(g) = &l.contains {
-            self.group(g, hay, value, row, hits);
+            self.group(g, hay, value, row, out);
         }
     }
 
-    fn group(&mut self, g: &Group, hay: &[u8], value: &str, row: u32, hits: &mut Hits) {
+    fn group(&mut self, g: &Group, hay: &[u8], value: &str, row: u32, out: &mut Vec<u32>) {
         for m in g.ac.find_overlapping_iter(hay) {
             let Some(targets) = g.targets.get(m.pattern().as_usize()) else {
                 continue;
@@ -228,7 +228,7 @@ impl Scan<'_> {
                             Anchor::Contains => true,
                         };
                         if ok {
-                            hits.push(leaf, row);
+                            out.push(leaf);
                         }
                     }
                     Target::Re(ri) => {
@@ -242,7 +242,7 @@ impl Scan<'_> {
                                 && value.len() >= *min_len
                                 && re.is_match(value)
                             {
-                                hits.push(*leaf, row);
+                                out.push(*leaf);
                             }
                         }
                     }
@@ -255,7 +255,7 @@ impl Scan<'_> {
                             if let Some(glob) = self.f.globs.get(gi)
                                 && glob.regex.is_match(value)
                             {
-                                hits.push(glob.leaf, row);
+                                out.push(glob.leaf);
                             }
                         }
                     }
@@ -264,21 +264,17 @@ impl Scan<'_> {
         }
     }
 
-    fn row(
-        &mut self,
-        value: &str,
-        row: u32,
-        others: &HashMap<String, StringArray>,
-        hits: &mut Hits,
-    ) {
+    /// The leaves `value` hits (on `row`: for the once-per-row glob and regex tests),
+    /// appended to `out`; field references excepted (they depend on the row).
+    fn value(&mut self, value: &str, row: u32, out: &mut Vec<u32>) {
         let f = self.f;
         if let Some(l) = f.exists {
-            hits.push(l, row);
+            out.push(l);
         }
         if let Some(l) = f.empty
             && value.is_empty()
         {
-            hits.push(l, row);
+            out.push(l);
         }
         if let Some(l) = &f.folded {
             let mut lower = std::mem::take(&mut self.lower);
@@ -288,29 +284,29 @@ impl Scan<'_> {
             } else {
                 lower.extend_from_slice(value.to_lowercase().as_bytes());
             }
-            self.literals(l, &lower, value, row, hits);
+            self.literals(l, &lower, value, row, out);
             self.lower = lower;
         }
         if let Some(l) = &f.cased {
-            self.literals(l, value.as_bytes(), value, row, hits);
+            self.literals(l, value.as_bytes(), value, row, out);
         }
         for &gi in &f.unfiltered {
             if let Some(glob) = f.globs.get(gi as usize)
                 && glob.regex.is_match(value)
             {
-                hits.push(glob.leaf, row);
+                out.push(glob.leaf);
             }
         }
         if !value.is_ascii() {
             for (re, min_len, l) in &f.filtered_regexes {
                 if value.len() >= *min_len && re.is_match(value) {
-                    hits.push(*l, row);
+                    out.push(*l);
                 }
             }
         }
         for (re, min_len, l) in &f.single_regexes {
             if value.len() >= *min_len && re.is_match(value) {
-                hits.push(*l, row);
+                out.push(*l);
             }
         }
         if !f.cidrs.is_empty()
@@ -322,7 +318,7 @@ impl Scan<'_> {
             };
             for (net, l) in &f.cidrs {
                 if net.v6 == v6 && addr & Net::mask(v6, net.prefix) == net.addr {
-                    hits.push(*l, row);
+                    out.push(*l);
                 }
             }
         }
@@ -337,11 +333,20 @@ impl Scan<'_> {
                     Cmp::Lte => x <= y,
                 };
                 if ok {
-                    hits.push(l, row);
+                    out.push(l);
                 }
             }
         }
-        for (cols, anchor, cased, l) in &f.fieldrefs {
+    }
+
+    fn fieldrefs(
+        &self,
+        value: &str,
+        row: u32,
+        others: &HashMap<String, StringArray>,
+        hits: &mut Hits,
+    ) {
+        for (cols, anchor, cased, l) in &self.f.fieldrefs {
             let other = cols.iter().find_map(|c| others.get(c));
             let Some(other) = other else { continue };
             let i = row as usize;
@@ -387,11 +392,45 @@ fn scan(
         last_re: vec![u32::MAX; f.filtered_regexes.len()],
         lower: Vec::new(),
     };
+    // Values repeat in logs (images, users, command lines of services and tasks): each
+    // distinct value of the chunk is tested once, later rows copy its leaves.
+    let costly = f.folded.is_some()
+        || f.cased.is_some()
+        || !f.globs.is_empty()
+        || !f.filtered_regexes.is_empty()
+        || !f.single_regexes.is_empty()
+        || !f.cidrs.is_empty()
+        || !f.nums.is_empty();
+    let mut memo: foldhash::HashMap<&[u8], (u32, u32)> = foldhash::HashMap::default();
+    let mut leaves: Vec<u32> = Vec::new();
     for i in start..end.min(col.len()) {
         if col.is_null(i) {
             continue;
         }
-        s.row(col.value(i), i as u32, others, hits);
+        let value = col.value(i);
+        let row = i as u32;
+        let (a, b) = if costly {
+            match memo.get(value.as_bytes()) {
+                Some(&r) => r,
+                None => {
+                    let a = leaves.len() as u32;
+                    s.value(value, row, &mut leaves);
+                    let r = (a, leaves.len() as u32);
+                    memo.insert(value.as_bytes(), r);
+                    r
+                }
+            }
+        } else {
+            leaves.clear();
+            s.value(value, row, &mut leaves);
+            (0, leaves.len() as u32)
+        };
+        for &l in leaves.get(a as usize..b as usize).unwrap_or_default() {
+            hits.push(l, row);
+        }
+        if !f.fieldrefs.is_empty() {
+            s.fieldrefs(value, row, others, hits);
+        }
     }
 }
 

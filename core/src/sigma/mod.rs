@@ -18,6 +18,7 @@ mod condition;
 mod eval;
 mod logsource;
 mod output;
+mod prefilter;
 mod rule;
 mod stage;
 mod value;
