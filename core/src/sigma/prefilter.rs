@@ -6,10 +6,12 @@
 /// until no pattern continues (suffixes: reversed patterns on the reversed value).
 #[derive(Debug, Default)]
 pub(crate) struct Trie {
-    /// Per node, its children (byte, node) sorted by byte, and the leaves of the pattern
-    /// ending there.
-    nodes: Vec<(Vec<(u8, u32)>, Vec<u32>)>,
+    nodes: Vec<Node>,
 }
+
+/// A trie node: its children (byte, node) sorted by byte, and the leaves of the pattern
+/// ending there.
+type Node = (Vec<(u8, u32)>, Vec<u32>);
 
 impl Trie {
     pub(crate) fn insert(&mut self, pattern: &[u8], leaf: u32) {
