@@ -20,23 +20,26 @@ fn main() -> vigil::Result<()> {
     let t0 = Instant::now();
     let rules = SigmaRules::load(rules_dir)?;
     let t_load = t0.elapsed().as_secs_f64();
-    let t1 = Instant::now();
+    // Streamed batch by batch (1M rows): memory stays bounded at 10M events.
     let file = std::fs::File::open(events).map_err(|source| vigil::Error::Io {
         path: events.clone(),
         source,
     })?;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?
+    let mut reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?
         .with_batch_size(1 << 20)
         .build()?;
-    let batches: Vec<_> = reader.collect::<Result<_, _>>()?;
-    let t_read = t1.elapsed().as_secs_f64();
-    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    let t2 = Instant::now();
-    let mut hits = 0usize;
-    for b in &batches {
-        hits += rules.matches(b)?.num_rows();
+    let (mut t_read, mut t_match, mut rows, mut hits) = (0.0, 0.0, 0usize, 0usize);
+    loop {
+        let t1 = Instant::now();
+        let Some(b) = reader.next().transpose()? else {
+            break;
+        };
+        t_read += t1.elapsed().as_secs_f64();
+        let t2 = Instant::now();
+        rows += b.num_rows();
+        hits += rules.matches(&b)?.num_rows();
+        t_match += t2.elapsed().as_secs_f64();
     }
-    let t_match = t2.elapsed().as_secs_f64();
     println!(
         "vigil-rust rules={} events={rows} hits={hits} load_s={t_load:.3} read_s={t_read:.3} match_s={t_match:.3} match_events_per_s={:.0}",
         rules.len(),

@@ -7,7 +7,9 @@ values, written once to Parquet (vigil) and JSON lines (rsigma, flat, as DESIGN.
 Sides (each a separate process, timed with /usr/bin/time for wall time and max RSS):
   vigil Rust   target/release/deps/sigma-*  <parquet> <rules>   (cargo bench -p vigil --bench sigma --no-run)
   vigil Python python -c "vigil.SigmaRules.load(rules).match(pq.read_table(parquet))"
-  rsigma       rsigma engine eval -r <rules> -e @<jsonl> -p sysmon
+  rsigma       rsigma engine eval -r <rules> -e @<jsonl> -p sysmon [--cross-rule-ac]
+Each side prints wall time, CPU time (user + system) and max RSS; pick sides with
+``sigma_bench.py N rust python rsigma rsigma-ac``.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ OUT = se.ROOT / "target" / "bench-data"
 def generate(n: int) -> tuple[Path, Path]:
     """Row i is regression event pick[i]; a third of the rows get a per-row suffix on every
     EventData value and a sixth an "x" prefix, so exact/endswith/startswith tests hit less
-    often than on the originals. The same events go to Parquet and to JSON lines."""
+    often than on the originals. The same events go to Parquet and to JSON lines, written
+    1M rows at a time (10M rows of ~110 mostly-null columns do not fit in memory at once)."""
     import json
 
     OUT.mkdir(parents=True, exist_ok=True)
@@ -47,20 +50,31 @@ def generate(n: int) -> tuple[Path, Path]:
     pick = rng.integers(0, base.num_rows, n)
     r = rng.random(n)
     suffix_rows, prefix_rows = r < 1 / 3, (r >= 1 / 3) & (r < 0.5)
-    t = base.take(pa.array(pick))
-    suffix = pa.array([f" v{i % 9973}" for i in range(n)])
-    xs = pa.array(["x"] * n)
     system = ("timestamp", "event_id", "provider", "channel", "computer", "record_id")
-    cols = {}
-    for name in t.column_names:
-        col = t[name]
-        if name not in system:
-            col = pc.if_else(pa.array(suffix_rows), pc.binary_join_element_wise(col, suffix, ""), col)
-            col = pc.if_else(pa.array(prefix_rows), pc.binary_join_element_wise(xs, col, ""), col)
-        cols[name] = col
-    cols["timestamp"] = pa.array(1_700_000_000_000_000_000 + np.arange(n) * (86_400_000_000_000 // n),
-                                 pa.timestamp("ns", "UTC"))
-    pq.write_table(pa.table(cols), parquet)
+    step = 1_000_000
+    writer = None
+    try:
+        for lo in range(0, n, step):
+            hi = min(n, lo + step)
+            t = base.take(pa.array(pick[lo:hi]))
+            suffix = pa.array([f" v{i % 9973}" for i in range(lo, hi)])
+            xs = pa.array(["x"] * (hi - lo))
+            cols = {}
+            for name in t.column_names:
+                col = t[name]
+                if name not in system:
+                    col = pc.if_else(pa.array(suffix_rows[lo:hi]), pc.binary_join_element_wise(col, suffix, ""), col)
+                    col = pc.if_else(pa.array(prefix_rows[lo:hi]), pc.binary_join_element_wise(xs, col, ""), col)
+                cols[name] = col
+            cols["timestamp"] = pa.array(1_700_000_000_000_000_000 + np.arange(lo, hi) * (86_400_000_000_000 // n),
+                                         pa.timestamp("ns", "UTC"))
+            table = pa.table(cols)
+            if writer is None:
+                writer = pq.ParquetWriter(parquet, table.schema)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
     with open(jsonl, "w") as out:
         for i in range(n):
             s, d = records[pick[i]]
@@ -74,39 +88,55 @@ def generate(n: int) -> tuple[Path, Path]:
     return parquet, jsonl
 
 
-def timed(cmd: list[str], env=None) -> tuple[float, float, str]:
-    p = subprocess.run(["/usr/bin/time", "-f", "TIME %e %M"] + cmd, capture_output=True, text=True, env=env)
-    m = re.search(r"TIME ([\d.]+) (\d+)", p.stderr)
-    wall, rss = (float(m.group(1)), int(m.group(2)) / 1024) if m else (float("nan"), float("nan"))
-    return wall, rss, p.stdout + p.stderr
+def timed(cmd: list[str], env=None) -> tuple[float, float, float, str]:
+    """(wall s, CPU s = user + system, max RSS MiB, output) of one whole process."""
+    p = subprocess.run(["/usr/bin/time", "-f", "TIME %e %U %S %M"] + cmd, capture_output=True, text=True, env=env)
+    m = re.search(r"TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)", p.stderr)
+    if not m:
+        return float("nan"), float("nan"), float("nan"), p.stdout + p.stderr
+    wall, cpu, rss = float(m.group(1)), float(m.group(2)) + float(m.group(3)), int(m.group(4)) / 1024
+    return wall, cpu, rss, p.stdout + p.stderr
+
+
+SIDES = ("rust", "python", "rsigma", "rsigma-ac")
 
 
 def main() -> int:
+    """``sigma_bench.py [N] [side ...]``; sides: rust python rsigma rsigma-ac (default all)."""
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    sides = [a for a in sys.argv[2:] if a in SIDES] or list(SIDES)
     parquet, jsonl = generate(n)
     rules = se.windows_rule_dir(Path(tempfile.mkdtemp(prefix="sigma_bench_")) / "rules")
     env = dict(os.environ, XDG_RUNTIME_DIR="/tmp", VIGIL_BACKEND="cpu")
     results = {}
     exe = sorted(glob.glob(str(se.ROOT / "target/release/deps/sigma-*")), key=os.path.getmtime)
     exe = [e for e in exe if os.access(e, os.X_OK) and not e.endswith(".d")]
-    if exe:
-        wall, rss, out = timed([exe[-1], str(parquet), str(rules)], env)
+    if exe and "rust" in sides:
+        wall, cpu, rss, out = timed([exe[-1], str(parquet), str(rules)], env)
         print(out.strip().splitlines()[0] if out.strip() else out)
-        results["vigil Rust"] = (wall, rss)
-    code = ("import sys, vigil, pyarrow.parquet as pq; r = vigil.SigmaRules.load(sys.argv[2]); "
-            "h = r.match(pq.read_table(sys.argv[1])); print('vigil-python hits', h.num_rows, 'rules', len(r))")
-    wall, rss, out = timed([sys.executable, "-c", code, str(parquet), str(rules)], env)
-    print(out.strip().splitlines()[0])
-    results["vigil Python"] = (wall, rss)
+        results["vigil Rust"] = (wall, cpu, rss)
+    if "python" in sides:
+        # Streams the Parquet file by row group (bounded memory at 10M events).
+        code = ("import sys, vigil, pyarrow.parquet as pq; r = vigil.SigmaRules.load(sys.argv[2]); "
+                "f = pq.ParquetFile(sys.argv[1]); "
+                "h = sum(r.match(b).num_rows for b in f.iter_batches(batch_size=1 << 20)); "
+                "print('vigil-python hits', h, 'rules', len(r))")
+        wall, cpu, rss, out = timed([sys.executable, "-c", code, str(parquet), str(rules)], env)
+        print(out.strip().splitlines()[0])
+        results["vigil Python"] = (wall, cpu, rss)
     rsigma = os.path.expanduser("~/.cargo/bin/rsigma")
-    wall, rss, out = timed(["sh", "-c", f"{rsigma} engine eval -r {rules} -e @{jsonl} -p sysmon "
-                                        f"--output-format ndjson | wc -l"])
-    print("rsigma hits", out.strip().splitlines()[0] if out.strip() else "?")
-    results["rsigma 0.23.0"] = (wall, rss)
+    version = subprocess.run([rsigma, "--version"], capture_output=True, text=True).stdout.strip().splitlines()[0]
+    # The default engine and its cross-rule Aho-Corasick prefilter (daachorse-index).
+    for side, flags in (("rsigma", ""), ("rsigma-ac", " --cross-rule-ac")):
+        if side not in sides:
+            continue
+        wall, cpu, rss, out = timed(["sh", "-c", f"{rsigma} engine eval -r {rules} -e @{jsonl} -p sysmon{flags} "
+                                                 f"--output-format ndjson | wc -l"])
+        print(f"{version}{flags} hits", out.strip().splitlines()[0] if out.strip() else "?")
+        results[f"{version}{flags}"] = (wall, cpu, rss)
     print(f"\n{n} events, whole process (load rules + read events + match), 2 cores shared with other builds")
-    base = results["rsigma 0.23.0"][0]
-    for k, (wall, rss) in results.items():
-        print(f"  {k:14s} {wall:8.2f} s  {n / wall:12,.0f} events/s  max RSS {rss:8.0f} MiB  ({base / wall:5.1f}x rsigma)")
+    for k, (wall, cpu, rss) in results.items():
+        print(f"  {k:32s} wall {wall:8.2f} s  CPU {cpu:8.2f} s  {n / wall:12,.0f} events/s  max RSS {rss:8.0f} MiB")
     return 0
 
 

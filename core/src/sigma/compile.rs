@@ -1,16 +1,21 @@
 //! Compilation for columnar evaluation: every rule becomes a boolean expression over leaves
 //! (one test of one field), leaves are shared across rules, and each field's tests across
 //! all rules are gathered once: literals into one Aho-Corasick automaton per field and
-//! casing (exact, prefix, suffix and substring tests in one pass), wildcard globs behind
-//! their longest literal, regexes into one `RegexSet`, networks into a prefix table.
+//! casing (exact values by hash, prefixes and suffixes by a trie walk, substrings in one
+//! Aho-Corasick pass over the lower-cased value), wildcard globs behind their longest
+//! literal, regexes behind the literals any match must contain (found in the regex's syntax
+//! tree with `regex-syntax`; they join the substring pass), networks into a prefix table.
+//! A rule becomes one (logsource condition, detection) pair per pipeline variant; the
+//! logsource conditions are shared across rules so each is evaluated once per chunk.
 
 use std::collections::HashMap;
 
 use aho_corasick::{AhoCorasick, MatchKind};
-use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use regex::{Regex, RegexBuilder};
 
 use super::condition::Cond;
 use super::logsource::{Pipeline, Variant};
+use super::prefilter::{Trie, parse_regex, required_literals};
 use super::rule::{Item, Reason, Rule};
 use super::value::{Anchor, Cmp, Matcher, Net, REGEX_SIZE_LIMIT};
 
@@ -30,14 +35,29 @@ pub(crate) enum Target {
     Lit(Anchor, u32),
     /// The glob at this index of the field: test it on this row.
     Glob(u32),
+    /// The prefiltered regex at this index of the field: test it on this row.
+    Re(u32),
 }
 
-/// Literal patterns of one field and casing.
+/// Unanchored literal patterns of one field and casing (substrings, glob and regex
+/// prefilter literals).
 #[derive(Debug)]
 pub(crate) struct Group {
     pub ac: AhoCorasick,
     /// Per automaton pattern, the leaves it feeds.
     pub targets: Vec<Vec<Target>>,
+}
+
+/// The literal tests of one field and casing, by anchor. Case-insensitive patterns are
+/// lower-cased and run on the lower-cased value.
+#[derive(Debug)]
+pub(crate) struct Literals {
+    /// Whole-value equality: one hash lookup.
+    pub exact: foldhash::HashMap<Vec<u8>, Vec<u32>>,
+    pub prefix: Option<Trie>,
+    /// Reversed suffixes, walked over the value from its end.
+    pub suffix: Option<Trie>,
+    pub contains: Option<Group>,
 }
 
 /// A wildcard glob leaf.
@@ -58,25 +78,36 @@ pub(crate) struct FieldPlan {
     pub exists: Option<u32>,
     /// Value is the empty string.
     pub empty: Option<u32>,
-    pub folded: Option<Group>,
-    pub cased: Option<Group>,
+    /// Case-insensitive literals (run on the lower-cased value).
+    pub folded: Option<Literals>,
+    /// Case-sensitive literals.
+    pub cased: Option<Literals>,
     pub globs: Vec<Glob>,
     /// Globs with no literal: tested on every row.
     pub unfiltered: Vec<u32>,
-    pub regexes: Option<(RegexSet, Vec<u32>)>,
-    /// Regexes tested one by one (when they do not fit one set).
-    pub single_regexes: Vec<(Regex, u32)>,
+    /// Regexes tested only on rows where one of their required literals occurs (and on
+    /// values that are not ASCII): (regex, shortest match in bytes, leaf).
+    pub filtered_regexes: Vec<(Regex, usize, u32)>,
+    /// Regexes with no required literal, tested one by one (a set of many regexes falls
+    /// back to the slow PikeVM): (regex, shortest match in bytes, leaf).
+    pub single_regexes: Vec<(Regex, usize, u32)>,
     pub cidrs: Vec<(Net, u32)>,
     pub nums: Vec<(Cmp, f64, u32)>,
     /// (other field's columns, anchor, cased, leaf).
     pub fieldrefs: Vec<(Vec<String>, Anchor, bool, u32)>,
 }
 
+/// One rule compiled: per pipeline variant, its logsource condition (an index into
+/// [`Plan::logsources`]; `None` = every row) and its detection over that source's fields.
+pub(crate) type RuleExpr = Vec<(Option<u32>, Expr)>;
+
 /// All rules compiled.
 #[derive(Debug, Default)]
 pub(crate) struct Plan {
     /// (index into the loaded rules, expression).
-    pub rules: Vec<(usize, Expr)>,
+    pub rules: Vec<(usize, RuleExpr)>,
+    /// Distinct logsource conditions, shared by the rules.
+    pub logsources: Vec<Expr>,
     pub leaves: u32,
     pub fields: Vec<FieldPlan>,
     /// Keyword tests, run on every string column.
@@ -107,6 +138,8 @@ pub(crate) struct Builder<'p> {
     by_name: HashMap<String, usize>,
     keywords: FieldBuild,
     leaves: u32,
+    logsources: Vec<Expr>,
+    logsource_ids: HashMap<String, u32>,
 }
 
 impl<'p> Builder<'p> {
@@ -117,6 +150,8 @@ impl<'p> Builder<'p> {
             by_name: HashMap::new(),
             keywords: FieldBuild::default(),
             leaves: 0,
+            logsources: Vec::new(),
+            logsource_ids: HashMap::new(),
         }
     }
 
@@ -262,7 +297,7 @@ impl<'p> Builder<'p> {
         }
     }
 
-    fn variant(&mut self, rule: &Rule, v: &Variant) -> Result<Expr, Reason> {
+    fn variant(&mut self, rule: &Rule, v: &Variant) -> Result<(Option<u32>, Expr), Reason> {
         let mut searches = Vec::with_capacity(rule.searches.len());
         for (_, s) in &rule.searches {
             let mut maps = Vec::with_capacity(s.maps.len());
@@ -276,7 +311,7 @@ impl<'p> Builder<'p> {
             });
         }
         let detection = self.cond(&rule.condition, &searches);
-        let mut parts = vec![detection];
+        let mut parts = Vec::new();
         let none = HashMap::new();
         if !v.all.is_empty() {
             parts.push(self.items(&v.all, &none)?);
@@ -284,32 +319,38 @@ impl<'p> Builder<'p> {
         for n in &v.none_of {
             parts.push(Expr::Not(Box::new(self.items(n, &none)?)));
         }
-        Ok(if parts.len() == 1 {
-            parts.remove(0)
-        } else {
-            Expr::And(parts)
-        })
+        let logsource = match parts.len() {
+            0 => return Ok((None, detection)),
+            1 => parts.remove(0),
+            _ => Expr::And(parts),
+        };
+        // Leaves are shared, so equal conditions print equally.
+        let key = format!("{logsource:?}");
+        let next = self.logsources.len() as u32;
+        let id = *self.logsource_ids.entry(key).or_insert(next);
+        if id == next {
+            self.logsources.push(logsource);
+        }
+        Ok((Some(id), detection))
     }
 
     /// Compiles `rule` under every logsource variant of the pipeline. On error nothing of
-    /// the rule is kept... except shared leaves, which are harmless (never referenced).
-    pub(crate) fn rule(&mut self, rule: &Rule) -> Result<Expr, Reason> {
+    /// the rule is kept... except shared leaves and conditions, which are harmless (never
+    /// referenced).
+    pub(crate) fn rule(&mut self, rule: &Rule) -> Result<RuleExpr, Reason> {
         let variants = self.pipeline.variants(&rule.meta.logsource);
         let mut parts = Vec::with_capacity(variants.len());
         for v in &variants {
             parts.push(self.variant(rule, v)?);
         }
-        Ok(if parts.len() == 1 {
-            parts.remove(0)
-        } else {
-            Expr::Or(parts)
-        })
+        Ok(parts)
     }
 
     /// Builds the automata and regex sets.
-    pub(crate) fn finish(self, rules: Vec<(usize, Expr)>) -> Plan {
+    pub(crate) fn finish(self, rules: Vec<(usize, RuleExpr)>) -> Plan {
         Plan {
             rules,
+            logsources: self.logsources,
             leaves: self.leaves,
             fields: self.fields.into_iter().map(finish_field).collect(),
             keywords: finish_field(self.keywords),
@@ -317,27 +358,12 @@ impl<'p> Builder<'p> {
     }
 }
 
-fn group(lits: Vec<(Vec<u8>, Target)>, cased: bool) -> Option<Group> {
-    if lits.is_empty() {
-        return None;
-    }
-    let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
-    let mut patterns: Vec<Vec<u8>> = Vec::new();
-    let mut targets: Vec<Vec<Target>> = Vec::new();
-    for (text, t) in lits {
-        let i = *index.entry(text.clone()).or_insert_with(|| {
-            patterns.push(text);
-            targets.push(Vec::new());
-            patterns.len() - 1
-        });
-        targets[i].push(t);
-    }
-    let ac = AhoCorasick::builder()
-        .ascii_case_insensitive(!cased)
+fn automaton(patterns: &[Vec<u8>]) -> Option<AhoCorasick> {
+    match AhoCorasick::builder()
         .match_kind(MatchKind::Standard)
-        .build(&patterns);
-    match ac {
-        Ok(ac) => Some(Group { ac, targets }),
+        .build(patterns)
+    {
+        Ok(ac) => Some(ac),
         Err(e) => {
             log::warn!("Sigma: an Aho-Corasick automaton could not be built: {e}");
             None
@@ -345,10 +371,67 @@ fn group(lits: Vec<(Vec<u8>, Target)>, cased: bool) -> Option<Group> {
     }
 }
 
-fn finish_field(f: FieldBuild) -> FieldPlan {
-    let [folded, cased] = f.lits;
-    let globs = f
-        .globs
+/// Distinct patterns and, per pattern, what it feeds.
+fn distinct<T>(lits: Vec<(Vec<u8>, T)>) -> (Vec<Vec<u8>>, Vec<Vec<T>>) {
+    let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut patterns: Vec<Vec<u8>> = Vec::new();
+    let mut targets: Vec<Vec<T>> = Vec::new();
+    for (text, t) in lits {
+        let i = *index.entry(text.clone()).or_insert_with(|| {
+            patterns.push(text);
+            targets.push(Vec::new());
+            patterns.len() - 1
+        });
+        if let Some(v) = targets.get_mut(i) {
+            v.push(t);
+        }
+    }
+    (patterns, targets)
+}
+
+fn trie(lits: Vec<(Vec<u8>, u32)>) -> Option<Trie> {
+    if lits.is_empty() {
+        return None;
+    }
+    let mut t = Trie::default();
+    for (p, leaf) in lits {
+        t.insert(&p, leaf);
+    }
+    Some(t)
+}
+
+fn literals(lits: Vec<(Vec<u8>, Target)>) -> Option<Literals> {
+    if lits.is_empty() {
+        return None;
+    }
+    let mut exact: foldhash::HashMap<Vec<u8>, Vec<u32>> = Default::default();
+    let (mut prefix, mut suffix, mut contains) = (Vec::new(), Vec::new(), Vec::new());
+    for (text, t) in lits {
+        match t {
+            Target::Lit(Anchor::Exact, leaf) => exact.entry(text).or_default().push(leaf),
+            Target::Lit(Anchor::Prefix, leaf) => prefix.push((text, leaf)),
+            Target::Lit(Anchor::Suffix, leaf) => {
+                suffix.push((text.into_iter().rev().collect(), leaf));
+            }
+            other => contains.push((text, other)),
+        }
+    }
+    let contains = if contains.is_empty() {
+        None
+    } else {
+        let (patterns, targets) = distinct(contains);
+        automaton(&patterns).map(|ac| Group { ac, targets })
+    };
+    Some(Literals {
+        exact,
+        prefix: trie(prefix),
+        suffix: trie(suffix),
+        contains,
+    })
+}
+
+fn finish_field(mut f: FieldBuild) -> FieldPlan {
+    let globs: Vec<Glob> = std::mem::take(&mut f.globs)
         .into_iter()
         .filter_map(|(re, leaf)| {
             RegexBuilder::new(&re)
@@ -358,43 +441,41 @@ fn finish_field(f: FieldBuild) -> FieldPlan {
                 .map(|regex| Glob { regex, leaf })
         })
         .collect();
+    // Regexes with required literals join the case-insensitive substring pass; the rest
+    // run on every value.
+    let mut filtered_regexes = Vec::new();
     let mut single_regexes = Vec::new();
-    let regexes = if f.regexes.is_empty() {
-        None
-    } else {
-        let (pats, leaves): (Vec<String>, Vec<u32>) = f.regexes.into_iter().unzip();
-        match RegexSetBuilder::new(&pats)
-            .size_limit(REGEX_SIZE_LIMIT * 64)
-            .build()
-        {
-            Ok(set) => Some((set, leaves)),
-            Err(_) => {
-                // Too big together: one by one (each was checked against the limit alone).
-                single_regexes = pats
-                    .iter()
-                    .zip(leaves)
-                    .filter_map(|(p, leaf)| {
-                        RegexBuilder::new(p)
-                            .size_limit(REGEX_SIZE_LIMIT)
-                            .build()
-                            .ok()
-                            .map(|r| (r, leaf))
-                    })
-                    .collect();
-                None
+    for (p, leaf) in std::mem::take(&mut f.regexes) {
+        let Ok(re) = RegexBuilder::new(&p).size_limit(REGEX_SIZE_LIMIT).build() else {
+            continue;
+        };
+        match required_literals(&p) {
+            Some(req) => {
+                let i = filtered_regexes.len() as u32;
+                filtered_regexes.push((re, req.min_len, leaf));
+                for l in req.literals {
+                    f.lits[0].push((l, Target::Re(i)));
+                }
+            }
+            None => {
+                let min_len = parse_regex(&p)
+                    .and_then(|h| h.properties().minimum_len())
+                    .unwrap_or(0);
+                single_regexes.push((re, min_len, leaf));
             }
         }
-    };
+    }
+    let [folded, cased] = f.lits;
     FieldPlan {
         name: f.name,
         columns: f.columns,
         exists: f.exists,
         empty: f.empty,
-        folded: group(folded, false),
-        cased: group(cased, true),
+        folded: literals(folded),
+        cased: literals(cased),
         globs,
         unfiltered: f.unfiltered,
-        regexes,
+        filtered_regexes,
         single_regexes,
         cidrs: f.cidrs,
         nums: f.nums,

@@ -1,20 +1,27 @@
-//! Evaluation of a compiled plan over a RecordBatch: each field's column is scanned once per
-//! chunk of rows (one multi-pattern pass for all literals of all rules, then globs, regexes,
-//! networks, numbers), leaves collect the sorted rows they hit, and each rule's expression is
-//! evaluated over these sparse row sets (with complements for `not`).
+//! Evaluation of a compiled plan over a RecordBatch, chunk by chunk (4096 rows, chunks in
+//! parallel): each field's column is scanned once (one multi-pattern pass for all literals
+//! of all rules, then globs, prefiltered regexes, networks, numbers), leaves collect the
+//! sorted rows they hit, the shared logsource conditions become bitmaps, and each rule's
+//! detection is evaluated as bitmap operations restricted to its logsource's rows (a rule
+//! whose logsource has no row in the chunk costs nothing; `and` stops at the first empty
+//! operand).
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 use arrow::array::{Array, RecordBatch, StringArray};
 use arrow::datatypes::DataType;
 use rayon::prelude::*;
 
-use super::compile::{Expr, FieldPlan, Group, Plan, Target};
+use super::compile::{Expr, FieldPlan, Group, Literals, Plan, Target};
 use super::value::{Anchor, Cmp, Net, fold};
 
-/// Rows per parallel chunk.
-const CHUNK_ROWS: usize = 1 << 15;
+/// Rows per chunk (one bitmap of `WORDS` words).
+const CHUNK_ROWS: usize = 1 << 12;
+const WORDS: usize = CHUNK_ROWS / 64;
+/// A set of rows of one chunk: bit `i` is row `start + i`.
+type Bits = [u64; WORDS];
+/// Leaves hitting at least this many rows of a chunk are turned into bitmaps once.
+const DENSE: usize = 48;
 
 /// The columns a plan reads from one batch, cast to text once.
 pub(crate) struct Resolved {
@@ -81,7 +88,8 @@ pub(crate) fn resolve(plan: &Plan, batch: &RecordBatch) -> Resolved {
     let keywords_used = plan.keywords.folded.is_some()
         || plan.keywords.cased.is_some()
         || !plan.keywords.unfiltered.is_empty()
-        || plan.keywords.regexes.is_some();
+        || !plan.keywords.filtered_regexes.is_empty()
+        || !plan.keywords.single_regexes.is_empty();
     let strings = if keywords_used {
         batch
             .schema()
@@ -100,23 +108,112 @@ pub(crate) fn resolve(plan: &Plan, batch: &RecordBatch) -> Resolved {
     }
 }
 
-#[inline]
-fn push(hits: &mut [Vec<u32>], leaf: u32, row: u32) {
-    if let Some(h) = hits.get_mut(leaf as usize)
-        && h.last() != Some(&row)
-    {
-        h.push(row);
+/// The rows each leaf hits in one chunk (sorted, distinct), reused across chunks.
+struct Hits {
+    rows: Vec<Vec<u32>>,
+    /// Leaves with at least one row, to clear.
+    touched: Vec<u32>,
+    /// Per leaf, its bitmap in `pool` when dense (`u32::MAX` otherwise).
+    dense: Vec<u32>,
+    pool: Vec<Bits>,
+}
+
+impl Hits {
+    fn new(leaves: usize) -> Hits {
+        Hits {
+            rows: vec![Vec::new(); leaves],
+            touched: Vec::new(),
+            dense: vec![u32::MAX; leaves],
+            pool: Vec::new(),
+        }
     }
+
+    #[inline]
+    fn push(&mut self, leaf: u32, row: u32) {
+        if let Some(h) = self.rows.get_mut(leaf as usize) {
+            match h.last() {
+                Some(&last) if last == row => {}
+                None => {
+                    self.touched.push(leaf);
+                    h.push(row);
+                }
+                _ => h.push(row),
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        for &l in &self.touched {
+            if let Some(h) = self.rows.get_mut(l as usize) {
+                h.clear();
+            }
+            if let Some(d) = self.dense.get_mut(l as usize) {
+                *d = u32::MAX;
+            }
+        }
+        self.touched.clear();
+        self.pool.clear();
+    }
+
+    /// Bitmaps for the dense leaves of the chunk starting at `start`.
+    fn densify(&mut self, start: u32) {
+        for &l in &self.touched {
+            let Some(rows) = self.rows.get(l as usize) else {
+                continue;
+            };
+            if rows.len() < DENSE {
+                continue;
+            }
+            let mut b = [0u64; WORDS];
+            for &r in rows {
+                set(&mut b, (r - start) as usize);
+            }
+            if let Some(d) = self.dense.get_mut(l as usize) {
+                *d = self.pool.len() as u32;
+                self.pool.push(b);
+            }
+        }
+    }
+}
+
+#[inline]
+fn set(b: &mut Bits, i: usize) {
+    if let Some(w) = b.get_mut(i / 64) {
+        *w |= 1 << (i % 64);
+    }
+}
+
+#[inline]
+fn get(b: &Bits, i: usize) -> bool {
+    b.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1)
 }
 
 struct Scan<'a> {
     f: &'a FieldPlan,
     last_glob: Vec<u32>,
-    lower: String,
+    last_re: Vec<u32>,
+    lower: Vec<u8>,
 }
 
 impl Scan<'_> {
-    fn group(&mut self, g: &Group, hay: &[u8], value: &str, row: u32, hits: &mut [Vec<u32>]) {
+    fn literals(&mut self, l: &Literals, hay: &[u8], value: &str, row: u32, out: &mut Vec<u32>) {
+        if let Some(leaves) = l.exact.get(hay) {
+            for &leaf in leaves {
+                out.push(leaf);
+            }
+        }
+        if let Some(t) = &l.prefix {
+            t.walk(hay.iter().copied(), |leaf| out.push(leaf));
+        }
+        if let Some(t) = &l.suffix {
+            t.walk(hay.iter().rev().copied(), |leaf| out.push(leaf));
+        }
+        if let Some(g) = &l.contains {
+            self.group(g, hay, value, row, out);
+        }
+    }
+
+    fn group(&mut self, g: &Group, hay: &[u8], value: &str, row: u32, out: &mut Vec<u32>) {
         for m in g.ac.find_overlapping_iter(hay) {
             let Some(targets) = g.targets.get(m.pattern().as_usize()) else {
                 continue;
@@ -131,7 +228,22 @@ impl Scan<'_> {
                             Anchor::Contains => true,
                         };
                         if ok {
-                            push(hits, leaf, row);
+                            out.push(leaf);
+                        }
+                    }
+                    Target::Re(ri) => {
+                        let ri = ri as usize;
+                        // Non-ASCII values test every prefiltered regex (see `row`).
+                        if value.is_ascii() && self.last_re.get(ri) != Some(&row) {
+                            if let Some(slot) = self.last_re.get_mut(ri) {
+                                *slot = row;
+                            }
+                            if let Some((re, min_len, leaf)) = self.f.filtered_regexes.get(ri)
+                                && value.len() >= *min_len
+                                && re.is_match(value)
+                            {
+                                out.push(*leaf);
+                            }
                         }
                     }
                     Target::Glob(gi) => {
@@ -143,7 +255,7 @@ impl Scan<'_> {
                             if let Some(glob) = self.f.globs.get(gi)
                                 && glob.regex.is_match(value)
                             {
-                                push(hits, glob.leaf, row);
+                                out.push(glob.leaf);
                             }
                         }
                     }
@@ -152,53 +264,49 @@ impl Scan<'_> {
         }
     }
 
-    fn row(
-        &mut self,
-        value: &str,
-        row: u32,
-        others: &HashMap<String, StringArray>,
-        hits: &mut [Vec<u32>],
-    ) {
+    /// The leaves `value` hits (on `row`: for the once-per-row glob and regex tests),
+    /// appended to `out`; field references excepted (they depend on the row).
+    fn value(&mut self, value: &str, row: u32, out: &mut Vec<u32>) {
         let f = self.f;
         if let Some(l) = f.exists {
-            push(hits, l, row);
+            out.push(l);
         }
         if let Some(l) = f.empty
             && value.is_empty()
         {
-            push(hits, l, row);
+            out.push(l);
         }
-        if let Some(g) = &f.folded {
+        if let Some(l) = &f.folded {
+            let mut lower = std::mem::take(&mut self.lower);
+            lower.clear();
             if value.is_ascii() {
-                self.group(g, value.as_bytes(), value, row, hits);
+                lower.extend(value.bytes().map(|b| b.to_ascii_lowercase()));
             } else {
-                let mut lower = std::mem::take(&mut self.lower);
-                lower.clear();
-                lower.push_str(&value.to_lowercase());
-                self.group(g, lower.as_bytes(), value, row, hits);
-                self.lower = lower;
+                lower.extend_from_slice(value.to_lowercase().as_bytes());
             }
+            self.literals(l, &lower, value, row, out);
+            self.lower = lower;
         }
-        if let Some(g) = &f.cased {
-            self.group(g, value.as_bytes(), value, row, hits);
+        if let Some(l) = &f.cased {
+            self.literals(l, value.as_bytes(), value, row, out);
         }
         for &gi in &f.unfiltered {
             if let Some(glob) = f.globs.get(gi as usize)
                 && glob.regex.is_match(value)
             {
-                push(hits, glob.leaf, row);
+                out.push(glob.leaf);
             }
         }
-        if let Some((set, leaves)) = &f.regexes {
-            for i in set.matches(value).iter() {
-                if let Some(&l) = leaves.get(i) {
-                    push(hits, l, row);
+        if !value.is_ascii() {
+            for (re, min_len, l) in &f.filtered_regexes {
+                if value.len() >= *min_len && re.is_match(value) {
+                    out.push(*l);
                 }
             }
         }
-        for (re, l) in &f.single_regexes {
-            if re.is_match(value) {
-                push(hits, *l, row);
+        for (re, min_len, l) in &f.single_regexes {
+            if value.len() >= *min_len && re.is_match(value) {
+                out.push(*l);
             }
         }
         if !f.cidrs.is_empty()
@@ -210,7 +318,7 @@ impl Scan<'_> {
             };
             for (net, l) in &f.cidrs {
                 if net.v6 == v6 && addr & Net::mask(v6, net.prefix) == net.addr {
-                    push(hits, *l, row);
+                    out.push(*l);
                 }
             }
         }
@@ -225,11 +333,20 @@ impl Scan<'_> {
                     Cmp::Lte => x <= y,
                 };
                 if ok {
-                    push(hits, l, row);
+                    out.push(l);
                 }
             }
         }
-        for (cols, anchor, cased, l) in &f.fieldrefs {
+    }
+
+    fn fieldrefs(
+        &self,
+        value: &str,
+        row: u32,
+        others: &HashMap<String, StringArray>,
+        hits: &mut Hits,
+    ) {
+        for (cols, anchor, cased, l) in &self.f.fieldrefs {
             let other = cols.iter().find_map(|c| others.get(c));
             let Some(other) = other else { continue };
             let i = row as usize;
@@ -251,7 +368,7 @@ impl Scan<'_> {
                 Anchor::Contains => memfind(&a, &b),
             };
             if ok {
-                push(hits, *l, row);
+                hits.push(*l, row);
             }
         }
     }
@@ -267,178 +384,204 @@ fn scan(
     others: &HashMap<String, StringArray>,
     start: usize,
     end: usize,
-    hits: &mut [Vec<u32>],
+    hits: &mut Hits,
 ) {
     let mut s = Scan {
         f,
         last_glob: vec![u32::MAX; f.globs.len()],
-        lower: String::new(),
+        last_re: vec![u32::MAX; f.filtered_regexes.len()],
+        lower: Vec::new(),
     };
+    // Values repeat in logs (images, users, command lines of services and tasks): each
+    // distinct value of the chunk is tested once, later rows copy its leaves.
+    let costly = f.folded.is_some()
+        || f.cased.is_some()
+        || !f.globs.is_empty()
+        || !f.filtered_regexes.is_empty()
+        || !f.single_regexes.is_empty()
+        || !f.cidrs.is_empty()
+        || !f.nums.is_empty();
+    let mut memo: foldhash::HashMap<&[u8], (u32, u32)> = foldhash::HashMap::default();
+    let mut leaves: Vec<u32> = Vec::new();
     for i in start..end.min(col.len()) {
         if col.is_null(i) {
             continue;
         }
-        s.row(col.value(i), i as u32, others, hits);
-    }
-}
-
-/// A set of rows: `rows` (sorted, distinct), or every row but these when `neg`.
-struct Set<'a> {
-    rows: Cow<'a, [u32]>,
-    neg: bool,
-}
-
-fn contains(sorted: &[u32], x: u32) -> bool {
-    sorted.binary_search(&x).is_ok()
-}
-
-fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
-    let (small, big) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    small
-        .iter()
-        .copied()
-        .filter(|&x| contains(big, x))
-        .collect()
-}
-
-fn difference(a: &[u32], b: &[u32]) -> Vec<u32> {
-    if b.is_empty() {
-        return a.to_vec();
-    }
-    a.iter().copied().filter(|&x| !contains(b, x)).collect()
-}
-
-fn union(a: &[u32], b: &[u32]) -> Vec<u32> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => {
-                out.push(a[i]);
-                i += 1;
+        let value = col.value(i);
+        let row = i as u32;
+        let (a, b) = if costly {
+            match memo.get(value.as_bytes()) {
+                Some(&r) => r,
+                None => {
+                    let a = leaves.len() as u32;
+                    s.value(value, row, &mut leaves);
+                    let r = (a, leaves.len() as u32);
+                    memo.insert(value.as_bytes(), r);
+                    r
+                }
             }
-            std::cmp::Ordering::Greater => {
-                out.push(b[j]);
-                j += 1;
-            }
-            std::cmp::Ordering::Equal => {
-                out.push(a[i]);
-                i += 1;
-                j += 1;
-            }
+        } else {
+            leaves.clear();
+            s.value(value, row, &mut leaves);
+            (0, leaves.len() as u32)
+        };
+        for &l in leaves.get(a as usize..b as usize).unwrap_or_default() {
+            hits.push(l, row);
+        }
+        if !f.fieldrefs.is_empty() {
+            s.fieldrefs(value, row, others, hits);
         }
     }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out
 }
 
-fn and<'a>(a: Set<'a>, b: Set<'a>) -> Set<'a> {
-    let rows = match (a.neg, b.neg) {
-        (false, false) => intersect(&a.rows, &b.rows),
-        (false, true) => difference(&a.rows, &b.rows),
-        (true, false) => difference(&b.rows, &a.rows),
-        (true, true) => {
-            return Set {
-                rows: Cow::Owned(union(&a.rows, &b.rows)),
-                neg: true,
-            };
-        }
-    };
-    Set {
-        rows: Cow::Owned(rows),
-        neg: false,
-    }
-}
-
-fn or<'a>(a: Set<'a>, b: Set<'a>) -> Set<'a> {
-    let (rows, neg) = match (a.neg, b.neg) {
-        (false, false) => (union(&a.rows, &b.rows), false),
-        (false, true) => (difference(&b.rows, &a.rows), true),
-        (true, false) => (difference(&a.rows, &b.rows), true),
-        (true, true) => (intersect(&a.rows, &b.rows), true),
-    };
-    Set {
-        rows: Cow::Owned(rows),
-        neg,
-    }
-}
-
-fn eval<'a>(e: &Expr, hits: &'a [Vec<u32>]) -> Set<'a> {
-    const EMPTY: &[u32] = &[];
+/// `e` restricted to the rows of `care`, into `out`; whether any row is set.
+fn eval(e: &Expr, hits: &Hits, start: u32, care: &Bits, out: &mut Bits) -> bool {
     match e {
-        Expr::Leaf(l) => Set {
-            rows: Cow::Borrowed(hits.get(*l as usize).map(Vec::as_slice).unwrap_or(EMPTY)),
-            neg: false,
-        },
-        Expr::Not(x) => {
-            let s = eval(x, hits);
-            Set {
-                rows: s.rows,
-                neg: !s.neg,
+        Expr::Leaf(l) => {
+            let l = *l as usize;
+            let rows = hits.rows.get(l).map(Vec::as_slice).unwrap_or_default();
+            if rows.is_empty() {
+                return false;
             }
+            let mut any = 0;
+            match hits.dense.get(l).and_then(|&d| hits.pool.get(d as usize)) {
+                Some(b) => {
+                    for ((o, c), x) in out.iter_mut().zip(care).zip(b) {
+                        *o = c & x;
+                        any |= *o;
+                    }
+                }
+                None => {
+                    *out = [0; WORDS];
+                    for &r in rows {
+                        let i = (r - start) as usize;
+                        if get(care, i) {
+                            set(out, i);
+                            any = 1;
+                        }
+                    }
+                }
+            }
+            any != 0
+        }
+        Expr::Not(x) => {
+            let mut t = [0u64; WORDS];
+            if !eval(x, hits, start, care, &mut t) {
+                *out = *care;
+                return true;
+            }
+            let mut any = 0;
+            for ((o, c), x) in out.iter_mut().zip(care).zip(&t) {
+                *o = c & !x;
+                any |= *o;
+            }
+            any != 0
         }
         Expr::And(xs) => {
-            let mut acc = Set {
-                rows: Cow::Borrowed(EMPTY),
-                neg: true,
-            };
+            *out = *care;
+            let mut t = [0u64; WORDS];
             for x in xs {
-                acc = and(acc, eval(x, hits));
-                if !acc.neg && acc.rows.is_empty() {
-                    break;
+                if !eval(x, hits, start, out, &mut t) {
+                    return false;
                 }
+                *out = t;
             }
-            acc
+            out.iter().any(|&w| w != 0)
         }
         Expr::Or(xs) => {
-            let mut acc = Set {
-                rows: Cow::Borrowed(EMPTY),
-                neg: false,
-            };
+            *out = [0; WORDS];
+            let mut rest = *care;
+            let mut t = [0u64; WORDS];
+            let mut found = false;
             for x in xs {
-                acc = or(acc, eval(x, hits));
-                if acc.neg && acc.rows.is_empty() {
-                    break;
+                if eval(x, hits, start, &rest, &mut t) {
+                    found = true;
+                    let mut left = 0;
+                    for ((o, r), x) in out.iter_mut().zip(rest.iter_mut()).zip(&t) {
+                        *o |= x;
+                        *r &= !x;
+                        left |= *r;
+                    }
+                    if left == 0 {
+                        break;
+                    }
                 }
             }
-            acc
+            found
         }
     }
 }
 
 /// (row, rule position in `plan.rules`) for rows `[start, end)`, ordered by row then rule.
-fn chunk(plan: &Plan, cols: &Resolved, start: usize, end: usize) -> Vec<(u32, u32)> {
-    let mut hits: Vec<Vec<u32>> = vec![Vec::new(); plan.leaves as usize];
+fn chunk(
+    plan: &Plan,
+    cols: &Resolved,
+    hits: &mut Hits,
+    start: usize,
+    end: usize,
+) -> Vec<(u32, u32)> {
+    hits.clear();
     for (f, col) in plan.fields.iter().zip(&cols.fields) {
         if let Some(col) = col {
-            scan(f, col, &cols.by_name, start, end, &mut hits);
+            scan(f, col, &cols.by_name, start, end, hits);
         }
     }
     if !cols.strings.is_empty() {
-        let before: Vec<usize> = hits.iter().map(Vec::len).collect();
+        let before: Vec<usize> = hits.rows.iter().map(Vec::len).collect();
         for col in &cols.strings {
-            scan(&plan.keywords, col, &cols.by_name, start, end, &mut hits);
+            scan(&plan.keywords, col, &cols.by_name, start, end, hits);
         }
         // Keyword leaves collect rows column after column: restore the order.
-        for (h, b) in hits.iter_mut().zip(before) {
+        for (h, b) in hits.rows.iter_mut().zip(before) {
             if h.len() > b {
                 h.sort_unstable();
                 h.dedup();
             }
         }
     }
+    let base = start as u32;
+    hits.densify(base);
+    let mut valid = [0u64; WORDS];
+    for i in 0..end - start {
+        set(&mut valid, i);
+    }
+    let mut sources: Vec<Option<Bits>> = Vec::with_capacity(plan.logsources.len());
+    for e in &plan.logsources {
+        let mut b = [0u64; WORDS];
+        sources.push(eval(e, hits, base, &valid, &mut b).then_some(b));
+    }
     let mut out = Vec::new();
-    for (r, (_, expr)) in plan.rules.iter().enumerate() {
-        let set = eval(expr, &hits);
-        if set.neg {
-            out.extend(
-                (start as u32..end as u32)
-                    .filter(|x| !contains(&set.rows, *x))
-                    .map(|x| (x, r as u32)),
-            );
-        } else {
-            out.extend(set.rows.iter().map(|&x| (x, r as u32)));
+    let mut acc = [0u64; WORDS];
+    let mut t = [0u64; WORDS];
+    for (r, (_, variants)) in plan.rules.iter().enumerate() {
+        let mut found = false;
+        for (ls, det) in variants {
+            let care = match ls {
+                None => &valid,
+                Some(i) => match sources.get(*i as usize) {
+                    Some(Some(b)) => b,
+                    _ => continue,
+                },
+            };
+            if eval(det, hits, base, care, &mut t) {
+                if !found {
+                    acc = [0; WORDS];
+                    found = true;
+                }
+                for (a, x) in acc.iter_mut().zip(&t) {
+                    *a |= x;
+                }
+            }
+        }
+        if found {
+            for (w, &word) in acc.iter().enumerate() {
+                let mut word = word;
+                while word != 0 {
+                    let bit = word.trailing_zeros() as usize;
+                    out.push((base + (w * 64 + bit) as u32, r as u32));
+                    word &= word - 1;
+                }
+            }
         }
     }
     out.sort_unstable();
@@ -450,9 +593,13 @@ pub(crate) fn matches(plan: &Plan, batch: &RecordBatch) -> Vec<(u32, u32)> {
     let cols = resolve(plan, batch);
     let rows = batch.num_rows();
     let starts: Vec<usize> = (0..rows).step_by(CHUNK_ROWS).collect();
+    let leaves = plan.leaves as usize;
     starts
         .into_par_iter()
-        .map(|s| chunk(plan, &cols, s, (s + CHUNK_ROWS).min(rows)))
+        .map_init(
+            || Hits::new(leaves),
+            |hits, s| chunk(plan, &cols, hits, s, (s + CHUNK_ROWS).min(rows)),
+        )
         .collect::<Vec<_>>()
         .concat()
 }

@@ -20,6 +20,7 @@ mod eval;
 mod hunt;
 mod logsource;
 mod output;
+mod prefilter;
 mod rule;
 mod stage;
 mod value;
