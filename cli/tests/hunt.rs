@@ -7,44 +7,23 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use arrow::array::AsArray;
 use arrow::datatypes::UInt64Type;
 use vigil::logs::evtx::read_evtx;
 use vigil::sigma::SigmaRules;
 
+mod common;
+
+use common::{assert_fails, path_str as s, vigil};
+
+/// A fresh directory for one `vigil hunt` test.
+fn scratch(name: &str) -> PathBuf {
+    common::scratch(&format!("hunt-{name}"))
+}
+
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/sigma")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("hunt-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
-fn vigil(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .env("VIGIL_BACKEND", "cpu")
-        .output()
-        .expect("run vigil")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-fn assert_fails(o: &Output, code: i32, needle: &str) {
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(code), "stderr: {err}");
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "{err:?}");
-    assert!(lines[0].starts_with("vigil: error: "), "{err}");
-    assert!(lines[0].contains(needle), "`{needle}` not in {err}");
 }
 
 /// (rule id, record id, file name) of every hit, from the library: each file read with
