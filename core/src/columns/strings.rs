@@ -93,6 +93,23 @@ impl<'a> Strings<'a> {
         }
     }
 
+    /// End of the GPU chunk that starts at row `start`: rows are added while the chunk stays
+    /// within `max_rows` rows and `budget` bytes (always at least one row).
+    pub(crate) fn chunk_end(&self, start: usize, max_rows: usize, budget: usize) -> usize {
+        let rows = self.len();
+        let mut end = start + 1;
+        let mut span = self.row_len(start);
+        while end < rows && end - start < max_rows {
+            let next = span + self.row_len(end);
+            if next > budget {
+                break;
+            }
+            span = next;
+            end += 1;
+        }
+        end
+    }
+
     /// Total bytes of rows `[start, end)`.
     pub(crate) fn span_bytes(&self, start: usize, end: usize) -> usize {
         match self {

@@ -189,16 +189,7 @@ impl Engine {
         let mut start = 0;
         while start < rows {
             // Grow the chunk by rows while it stays within the byte budget (at least one row).
-            let mut end = start + 1;
-            let mut bytes = strings.row_len(start);
-            while end < rows && end - start < max_rows {
-                let next = bytes + strings.row_len(end);
-                if next > budget {
-                    break;
-                }
-                bytes = next;
-                end += 1;
-            }
+            let end = strings.chunk_end(start, max_rows, budget);
             if end - start == 1 && strings.row_len(start) > GPU_MAX_ROW_BYTES {
                 // A lone long row (the chunk budget is smaller than it): the CPU twin.
                 out.extend(strings_cpu(op, strings, start, end));

@@ -73,16 +73,7 @@ impl Engine {
             let max_rows = (limit / (4 * w)).min(limit / 4 - 1).max(1);
             let mut start = 0;
             while start < rows {
-                let mut end = start + 1;
-                let mut span = strings.row_len(start);
-                while end < rows && end - start < max_rows {
-                    let next = span + strings.row_len(end);
-                    if next > budget {
-                        break;
-                    }
-                    span = next;
-                    end += 1;
-                }
+                let end = strings.chunk_end(start, max_rows, budget);
                 let chunk = strings.gpu_chunk(start, end);
                 let p = params::MatchParams {
                     rows: (end - start) as u32,
