@@ -39,6 +39,7 @@ mod batch;
 mod event;
 pub mod json;
 mod merge;
+mod rendered;
 
 use std::fs::File;
 use std::io::BufReader;
@@ -405,9 +406,13 @@ fn record_row(rec: ::evtx::err::Result<SerializedEvtxRecord<Vec<u8>>>) -> EventR
             EventRow::damaged(reason(&e), id)
         }
         Ok(r) => {
-            let parsed = serde_json::from_slice::<serde_json::Value>(&r.data)
-                .map_err(|e| e.to_string())
-                .and_then(|v| event::event_from_json(&v));
+            // The common shape is read straight off the bytes; the rest takes the general path.
+            let parsed = match rendered::row_from_rendered(&r.data) {
+                Some(row) => Ok(row),
+                None => serde_json::from_slice::<serde_json::Value>(&r.data)
+                    .map_err(|e| e.to_string())
+                    .and_then(|v| event::event_from_json(&v)),
+            };
             match parsed {
                 Ok(mut row) => {
                     row.record_id = row.record_id.or(Some(r.event_record_id));

@@ -51,7 +51,9 @@ pub(crate) fn fixed_fields() -> Vec<Field> {
 }
 
 fn utf8_col<'r>(rows: &'r [EventRow], f: impl Fn(&'r EventRow) -> Option<&'r str>) -> ArrayRef {
-    let mut b = StringBuilder::with_capacity(rows.len(), 0);
+    // Sized up front: growing a 64k-row buffer by doubling copies it over and over.
+    let bytes = rows.iter().filter_map(&f).map(str::len).sum();
+    let mut b = StringBuilder::with_capacity(rows.len(), bytes);
     for r in rows {
         b.append_option(f(r));
     }
@@ -61,7 +63,8 @@ fn utf8_col<'r>(rows: &'r [EventRow], f: impl Fn(&'r EventRow) -> Option<&'r str
 /// The `source_file` column of `n` rows from `runs` (end row, source); rows past the last run
 /// are null.
 fn source_col(n: usize, runs: &[(usize, &str)]) -> ArrayRef {
-    let mut b = StringBuilder::with_capacity(n, 0);
+    let longest = runs.iter().map(|r| r.1.len()).max().unwrap_or(0);
+    let mut b = StringBuilder::with_capacity(n, n.saturating_mul(longest));
     let mut start = 0;
     for &(end, source) in runs {
         let end = end.min(n);
@@ -123,11 +126,12 @@ pub(crate) fn build_batch_runs(rows: &[EventRow], runs: &[(usize, &str)]) -> Res
         utf8_col(rows, |r| r.user_sid.as_deref()),
         source_col(rows.len(), runs),
     ];
-    let mut list = ListBuilder::new(StringBuilder::new()).with_field(Arc::new(Field::new(
-        "item",
-        DataType::Utf8,
-        true,
-    )));
+    let items = rows.iter().filter_map(|r| r.data.as_ref());
+    let (count, bytes) = items.fold((0, 0), |(c, b), d| {
+        (c + d.len(), b + d.iter().map(String::len).sum::<usize>())
+    });
+    let mut list = ListBuilder::with_capacity(StringBuilder::with_capacity(count, bytes), n)
+        .with_field(Arc::new(Field::new("item", DataType::Utf8, true)));
     for r in rows {
         match &r.data {
             Some(items) => {
@@ -144,7 +148,7 @@ pub(crate) fn build_batch_runs(rows: &[EventRow], runs: &[(usize, &str)]) -> Res
     arrays.push(utf8_col(rows, |r| r.error.as_deref()));
 
     // Named fields: per column, the (row, value) pairs in row order.
-    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut index: HashMap<&str, usize, foldhash::fast::RandomState> = HashMap::default();
     let mut names: Vec<&str> = Vec::new();
     let mut cells: Vec<Vec<(usize, &str)>> = Vec::new();
     let mut extra: Vec<Option<serde_json::Map<String, serde_json::Value>>> = Vec::new();
@@ -181,7 +185,8 @@ pub(crate) fn build_batch_runs(rows: &[EventRow], runs: &[(usize, &str)]) -> Res
     }
     let mut fields = fixed.clone();
     for (name, cell) in names.iter().zip(&cells) {
-        let mut b = StringBuilder::with_capacity(n, 0);
+        let bytes = cell.iter().map(|(_, v)| v.len()).sum();
+        let mut b = StringBuilder::with_capacity(n, bytes);
         let mut next = cell.iter().peekable();
         for i in 0..n {
             match next.peek() {
