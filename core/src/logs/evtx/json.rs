@@ -13,6 +13,7 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use super::event::{EventRow, event_from_json};
+use super::rendered::row_from_rendered;
 
 /// Longest JSON document kept; a longer one becomes one damaged row.
 pub const MAX_DOCUMENT_BYTES: usize = 16 << 20;
@@ -205,11 +206,16 @@ impl<R: BufRead> Splitter<R> {
 pub(crate) fn piece_row(piece: Piece) -> EventRow {
     match piece {
         Piece::Broken(why, _) => EventRow::damaged(why, None),
-        Piece::Doc(bytes, line) => match serde_json::from_slice::<Value>(&bytes) {
-            Err(e) => EventRow::damaged(format!("line {line}: not valid JSON: {e}"), None),
-            Ok(doc) => match event_from_json(&doc) {
-                Ok(row) => row,
-                Err(why) => EventRow::damaged(format!("line {line}: {why}"), None),
+        // evtx_dump's common shape is read straight off the bytes; the rest (and every
+        // error message) comes from the general path.
+        Piece::Doc(bytes, line) => match row_from_rendered(&bytes) {
+            Some(row) => row,
+            None => match serde_json::from_slice::<Value>(&bytes) {
+                Err(e) => EventRow::damaged(format!("line {line}: not valid JSON: {e}"), None),
+                Ok(doc) => match event_from_json(&doc) {
+                    Ok(row) => row,
+                    Err(why) => EventRow::damaged(format!("line {line}: {why}"), None),
+                },
             },
         },
     }

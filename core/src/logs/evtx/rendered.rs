@@ -1,5 +1,5 @@
-//! The fast path for the JSON the EVTX reader has the `evtx` crate render for each record
-//! (evtx_dump's shape): the System fields and the named `EventData` items are read straight
+//! The fast path for JSON events in evtx_dump's shape (what the EVTX reader has the `evtx`
+//! crate render for each record, and what JSON event files from evtx_dump hold): the System fields and the named `EventData` items are read straight
 //! off the bytes into an [`EventRow`], borrowing the text, instead of building a
 //! `serde_json::Value` tree (an ordered map per element) and walking it.
 //!
