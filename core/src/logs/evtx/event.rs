@@ -91,16 +91,19 @@ fn field_string(v: &Value) -> Option<String> {
     }
 }
 
+/// A number written as text, in decimal or `0x` hex, spaces around ignored.
+pub(crate) fn int_text(s: &str) -> Option<u64> {
+    let s = s.trim();
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
 fn int<T: TryFrom<u64>>(v: Option<&Value>) -> Option<T> {
     let n = match text(v?) {
         Value::Number(n) => n.as_u64()?,
-        Value::String(s) => {
-            let s = s.trim();
-            match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-                Some(hex) => u64::from_str_radix(hex, 16).ok()?,
-                None => s.parse().ok()?,
-            }
-        }
+        Value::String(s) => int_text(s)?,
         _ => return None,
     };
     T::try_from(n).ok()

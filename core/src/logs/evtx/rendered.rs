@@ -16,7 +16,7 @@ use serde::Deserializer;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::Number;
 
-use super::event::{EventRow, parse_time};
+use super::event::{EventRow, int_text, parse_time};
 
 /// The row of one rendered record, or `None` when the record needs the general path.
 pub(crate) fn row_from_rendered(bytes: &[u8]) -> Option<EventRow> {
@@ -50,13 +50,7 @@ impl Scalar<'_> {
     fn int<T: TryFrom<u64>>(&self) -> Option<T> {
         let n = match self {
             Scalar::Num(n) => n.as_u64()?,
-            Scalar::Str(s) => {
-                let s = s.trim();
-                match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-                    Some(hex) => u64::from_str_radix(hex, 16).ok()?,
-                    None => s.parse().ok()?,
-                }
-            }
+            Scalar::Str(s) => int_text(s)?,
             _ => return None,
         };
         T::try_from(n).ok()
