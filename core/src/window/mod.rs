@@ -69,7 +69,7 @@ mod reduce;
 mod timefeat;
 
 use arrow::array::{ArrayRef, RecordBatch};
-use arrow::datatypes::{DataType, Field};
+use arrow::datatypes::{DataType, Field, Schema};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Engine;
@@ -332,6 +332,24 @@ impl WindowFeature {
     }
 }
 
+/// Type of a windowed aggregate broadcast to each event (the pipeline feature path), chosen
+/// so that no value is rounded: Int64 for `count`, `distinct_count` and `approx_distinct`
+/// (rounded estimate), and for `sum`, `min` and `max` of an integer field (exact, as the
+/// per-window table); Float64 for those of a floating-point field (`field`'s type) and for
+/// `mean`, `std`, `ratio` and the times in seconds (`first_seen`, `last_seen`,
+/// `since_previous`). Model files hold no output types, so models saved when these columns
+/// were Float32 load unchanged and give the exact values.
+pub fn event_type(agg: Agg, field: Option<&DataType>) -> DataType {
+    match agg {
+        Agg::Count | Agg::DistinctCount | Agg::ApproxDistinct => DataType::Int64,
+        Agg::Sum | Agg::Min | Agg::Max if field.is_some_and(DataType::is_floating) => {
+            DataType::Float64
+        }
+        Agg::Sum | Agg::Min | Agg::Max => DataType::Int64,
+        _ => DataType::Float64,
+    }
+}
+
 /// Seconds from `a` to `b` (nanoseconds), without overflow.
 pub(crate) fn seconds(a: i64, b: i64) -> f64 {
     (i128::from(b) - i128::from(a)) as f64 / 1e9
@@ -342,7 +360,8 @@ pub(crate) fn seconds(a: i64, b: i64) -> f64 {
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum WindowKind {
-    /// A per-entity windowed aggregate broadcast to each event (Float32).
+    /// A per-entity windowed aggregate broadcast to each event (Int64 or Float64, see
+    /// [`event_type`]).
     Window(WindowFeature),
     /// Hour-of-day and day-of-week sin/cos of a time column in an IANA zone, Float32.
     TimeFeatures {
@@ -359,7 +378,8 @@ pub enum WindowKind {
 }
 
 /// A pipeline stage that reads an event's neighbours in time or in its entity: a windowed
-/// aggregate, time features, or a beacon score. Appends Float32 columns; rows in = rows out.
+/// aggregate (Int64 or Float64 columns, see [`event_type`]), time features, or a beacon score
+/// (Float32 columns). Rows in = rows out.
 /// Saved in the same shape as a row feature (`column`, `kind`, its parameters, `prefix`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WindowStage {
@@ -374,8 +394,8 @@ pub struct WindowStage {
     pub prefix: Option<String>,
 }
 
-/// A windowed aggregate as a pipeline stage: each event gets its entity's window value
-/// (Float32) in the column `<default_name>` (or the stage's prefix).
+/// A windowed aggregate as a pipeline stage: each event gets its entity's window value (of
+/// type [`event_type`], exact) in the column `<default_name>` (or the stage's prefix).
 pub fn feature(spec: WindowFeature) -> WindowStage {
     WindowStage {
         column: spec
@@ -418,13 +438,35 @@ impl WindowStage {
         self
     }
 
-    /// Output columns, in order (all Float32).
+    /// Output columns, in order: time features and beacon scores are Float32; a windowed
+    /// aggregate has the type of [`event_type`] for a field of unknown type (sums, minima
+    /// and maxima: Int64; see [`output_fields_for`](Self::output_fields_for) for the type a
+    /// given input gives).
     pub fn output_fields(&self) -> Vec<Field> {
+        self.fields(None)
+    }
+
+    /// Output columns, in order, for an input of schema `input` (a windowed aggregate's sum,
+    /// minimum or maximum of a floating-point field is Float64).
+    pub fn output_fields_for(&self, input: &Schema) -> Vec<Field> {
+        self.fields(Some(input))
+    }
+
+    fn fields(&self, input: Option<&Schema>) -> Vec<Field> {
         let f32f = |name: String| Field::new(name, DataType::Float32, true);
         match &self.kind {
-            WindowKind::Window(spec) => vec![f32f(
-                self.prefix.clone().unwrap_or_else(|| spec.default_name()),
-            )],
+            WindowKind::Window(spec) => {
+                let field_type = spec
+                    .field
+                    .as_deref()
+                    .and_then(|f| input?.field_with_name(f).ok())
+                    .map(|f| f.data_type());
+                vec![Field::new(
+                    self.prefix.clone().unwrap_or_else(|| spec.default_name()),
+                    event_type(spec.agg, field_type),
+                    true,
+                )]
+            }
             WindowKind::TimeFeatures { .. } => {
                 let p = self.prefix.as_deref().unwrap_or(&self.column);
                 timefeat::TIME_COLUMNS
