@@ -992,7 +992,7 @@ fn extract_shares_grouping_and_equals_naive_for_every_key_kind() {
                 Some((c, p, s)) => {
                     assert_eq!(n.value(i), *c as i64, "{what}: count row {i}");
                     assert_eq!(ports.value(i), *p as i64, "{what}: ports row {i}");
-                    assert_eq!(total.value(i), *s as i64, "{what}: sum row {i}");
+                    assert_eq!(total.value(i), *s, "{what}: sum row {i}");
                 }
             }
         }

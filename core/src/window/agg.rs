@@ -20,9 +20,9 @@ use crate::error::{Error, Result};
 /// Per-(entity, window) aggregates over record batches pushed one at a time; windows that
 /// span batches are exact. All specs share the entity columns, time column and window.
 pub struct Aggregator {
-    specs: Vec<WindowFeature>,
+    pub(super) specs: Vec<WindowFeature>,
     window: Window,
-    engine: Engine,
+    pub(super) engine: Engine,
     keys: KeyTable,
     values: Vec<ValueTable>,
     groups: Groups,
@@ -205,7 +205,14 @@ pub fn aggregate(
     specs: &[WindowFeature],
     backend: Backend,
 ) -> Result<RecordBatch> {
-    let mut agg = Aggregator::new(specs, backend)?;
+    let agg = Aggregator::new(specs, backend)?;
+    if let [batch] = batches {
+        let names: Vec<String> = specs.iter().map(WindowFeature::default_name).collect();
+        if let Some(table) = super::dense::table(specs, &names, batch, &agg.engine)? {
+            return Ok(table);
+        }
+    }
+    let mut agg = agg;
     for b in batches {
         agg.push(b)?;
     }
@@ -276,6 +283,9 @@ pub(crate) fn broadcast(
     batch: &RecordBatch,
     engine: &Engine,
 ) -> Result<Vec<ArrayRef>> {
+    if let Some(columns) = super::dense::broadcast(specs, batch, engine)? {
+        return Ok(columns);
+    }
     let mut agg = Aggregator::with_engine(specs, *engine)?;
     let row_group = agg.push_rows(batch)?;
     let Some(first) = specs.first() else {

@@ -34,6 +34,16 @@
 //! mergeable across chunks. Per event ([`crate::extract`], pipelines), aggregates sharing
 //! entity columns, time column and window are computed from one grouping of the batch.
 //!
+//! On the CPU, tumbling and whole-input windows whose aggregates are counts, or exact
+//! distinct counts, sums, minima, maxima or means of integer fields, skip the runs (module
+//! `dense`): each row's (window, entity) addresses a slot of a table over the batch's window
+//! span, each aggregate is one pass updating slot state (the slot range cut into one part per
+//! thread: per-thread partial states, no atomics, no merge), and each event reads its slot
+//! back (the per-window table lists the occupied slots entity by entity). Entity strings of a
+//! Utf8View column (what polars hands over) of at most 12 bytes are keyed by their 16-byte
+//! view, without reading or copying the bytes. The run-based path gives the same values and
+//! is the one the GPU kernels serve.
+//!
 //! # Streaming
 //!
 //! [`Aggregator`] keeps per-group partial state across chunks: count, integer sum / min /
@@ -62,10 +72,12 @@
 mod agg;
 mod beacon;
 mod carry;
+mod dense;
 mod distinct;
 mod group;
 mod keys;
 mod reduce;
+mod table;
 mod timefeat;
 
 use arrow::array::{ArrayRef, RecordBatch};
@@ -80,6 +92,9 @@ use crate::columns::parse_duration_param;
 pub use agg::{Aggregator, aggregate, aggregate_parquet};
 pub use beacon::{BEACON_COLUMNS, beaconing};
 pub(crate) use carry::{EventTimeState, Horizon, broadcast_window_end, last_window_end};
+pub use table::{
+    aggregate_features, aggregate_features_parquet, aggregate_features_parquet_with_progress,
+};
 
 /// Relative standard error of the HyperLogLog estimate (2^12 registers: 1.04 / 64). Values
 /// are hashed to 32 bits, so estimates hold up to ~10^8 distinct values per group (no
@@ -541,76 +556,6 @@ pub(crate) fn compute_aggregates(
         }
     }
     Ok(out)
-}
-
-/// One row per (entity, window) of window-aggregate stages (built with [`feature`]); each
-/// aggregate's column is named by the feature's prefix, else [`WindowFeature::default_name`].
-/// All must share the entity columns, time column and window.
-pub fn aggregate_features(
-    batches: &[RecordBatch],
-    features: &[WindowStage],
-    backend: crate::Backend,
-) -> Result<RecordBatch> {
-    let (mut agg, names) = feature_aggregator(features, backend)?;
-    for b in batches {
-        agg.push(b)?;
-    }
-    agg.finish_named(Some(&names))
-}
-
-/// [`aggregate_features`] over a Parquet file read in batches of `batch_rows` rows (windows
-/// spanning batches are exact; memory holds the per-group state, not the file).
-pub fn aggregate_features_parquet(
-    path: impl AsRef<std::path::Path>,
-    features: &[WindowStage],
-    batch_rows: usize,
-    backend: crate::Backend,
-) -> Result<RecordBatch> {
-    aggregate_features_parquet_with_progress(path, features, batch_rows, backend, |_, _| {})
-}
-
-/// [`aggregate_features_parquet`], calling `progress(rows_read, rows_total)` after each
-/// batch (`rows_total` from the file's metadata), e.g. to drive a progress bar.
-pub fn aggregate_features_parquet_with_progress(
-    path: impl AsRef<std::path::Path>,
-    features: &[WindowStage],
-    batch_rows: usize,
-    backend: crate::Backend,
-    mut progress: impl FnMut(u64, u64),
-) -> Result<RecordBatch> {
-    let (mut agg, names) = feature_aggregator(features, backend)?;
-    let reader = agg::parquet_batches(path.as_ref(), batch_rows)?;
-    let total = agg::parquet_rows(path.as_ref())?;
-    let mut done = 0u64;
-    for b in reader {
-        let b = b?;
-        done += b.num_rows() as u64;
-        agg.push(&b)?;
-        progress(done, total);
-    }
-    agg.finish_named(Some(&names))
-}
-
-fn feature_aggregator(
-    features: &[WindowStage],
-    backend: crate::Backend,
-) -> Result<(Aggregator, Vec<String>)> {
-    let mut specs = Vec::with_capacity(features.len());
-    let mut names = Vec::with_capacity(features.len());
-    for f in features {
-        let WindowKind::Window(spec) = &f.kind else {
-            return Err(Error::param(
-                "aggregates",
-                format!(
-                    "`{}` is not a windowed aggregate (count, distinct_count, sum, ...)",
-                    f.column
-                ),
-            ));
-        };
-        names.push(f.prefix.clone().unwrap_or_else(|| spec.default_name()));
-        specs.push(spec.clone());
-    }
-    Ok((Aggregator::new(&specs, backend)?, names))
 }
 
 /// One row per (entity, window) on `backend` with GPU chunks of `chunk_bytes`, GPU failures

@@ -308,11 +308,7 @@ impl Acc {
             Agg::Sum => Some(self.isum.get(g).copied().unwrap_or(0) as f64),
             Agg::Mean if n == 0 => None,
             Agg::Mean if float => Some(self.fsum[g] / n as f64),
-            Agg::Mean => {
-                // Quotient and remainder: the sum is not rounded to f64 before dividing.
-                let (s, n) = (self.isum[g], n as i64);
-                Some((s / n) as f64 + (s % n) as f64 / n as f64)
-            }
+            Agg::Mean => Some(int_mean(self.isum[g], n)),
             Agg::Min | Agg::Max if n == 0 => None,
             Agg::Min if float => Some(self.fmin[g]),
             Agg::Max if float => Some(self.fmax[g]),
@@ -394,6 +390,18 @@ impl Acc {
                 order.iter().map(|&g| self.value(agg, common, g)),
             )),
         }
+    }
+}
+
+/// Mean of `n` (> 0) integers summing to `sum`: one correctly rounded division while the sum
+/// is exact in f64 (|sum| < 2^53), else quotient plus remainder, so a large sum is not
+/// rounded before dividing.
+pub(super) fn int_mean(sum: i64, n: u64) -> f64 {
+    let n = n.max(1) as i64;
+    if sum.unsigned_abs() < 1 << 53 {
+        sum as f64 / n as f64
+    } else {
+        (sum / n) as f64 + (sum % n) as f64 / n as f64
     }
 }
 
