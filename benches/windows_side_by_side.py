@@ -98,13 +98,12 @@ def run(mode: str, path: str) -> None:
 
 
 def fingerprint(out, per_event: bool) -> str:
-    """Group count (table) or row count (per event), and sums of the values; per event the
-    values are compared as vigil returns them (Float32)."""
+    """Group count (table) or row count (per event), and exact Int64 sums of the values (vigil
+    returns Int64 per event and per window)."""
     import polars as pl
 
-    cast = pl.Float32 if per_event else pl.Int64
     s = out.select(pl.len().alias("rows"),
-                   *[pl.col(c).cast(cast).cast(pl.Float64).sum() for c in ("n", "ports", "total")],
+                   *[pl.col(c).cast(pl.Int64).sum() for c in ("n", "ports", "total")],
                    (pl.col("n").cast(pl.Float64) * pl.col("ports").cast(pl.Float64)).sum().alias("np"))
     return " ".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in s.row(0))
 

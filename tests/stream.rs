@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray};
 use arrow::compute::concat_batches;
-use arrow::datatypes::{DataType, Field, Float32Type, Schema};
+use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
 use common::{Flows, Rng};
 use vigil::detect::{IsolationForest, Threshold};
 use vigil::window::{self, Agg, CmpOp, WindowFeature};
@@ -229,12 +229,12 @@ fn hand_checked_stream_of_one_entity() {
     let count = out
         .column_by_name("src_count_1m")
         .unwrap()
-        .as_primitive::<Float32Type>();
-    assert_eq!(count.values().to_vec(), vec![2.0, 2.0]);
+        .as_primitive::<Int64Type>();
+    assert_eq!(count.values().to_vec(), vec![2, 2]);
     let gap = out
         .column_by_name("src_since_previous")
         .unwrap()
-        .as_primitive::<Float32Type>();
+        .as_primitive::<Float64Type>();
     assert!(gap.is_null(0));
     assert_eq!(gap.value(1), 40.0);
     assert_eq!(s.stats().pending_rows, 1);
@@ -242,13 +242,13 @@ fn hand_checked_stream_of_one_entity() {
     let count = out
         .column_by_name("src_count_1m")
         .unwrap()
-        .as_primitive::<Float32Type>();
-    assert_eq!(count.values().to_vec(), vec![1.0]);
+        .as_primitive::<Int64Type>();
+    assert_eq!(count.values().to_vec(), vec![1]);
     let out = s.finish().unwrap().unwrap();
     let gap = out
         .column_by_name("src_since_previous")
         .unwrap()
-        .as_primitive::<Float32Type>();
+        .as_primitive::<Float64Type>();
     assert_eq!(gap.values().to_vec(), vec![60.0]);
     assert_eq!(s.stats().rows_out, 4);
 }

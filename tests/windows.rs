@@ -762,7 +762,7 @@ fn pipeline_scores_with_window_features() {
     let bc = scored
         .column_by_name("src_count_5m")
         .unwrap()
-        .as_primitive::<Float32Type>();
+        .as_primitive::<Int64Type>();
     let s = b.column(0).as_string::<i32>();
     let ts = b.column(5).as_primitive::<TimestampNanosecondType>();
     for i in 0..b.num_rows() {
@@ -875,7 +875,7 @@ fn nan_and_extreme_times_do_not_panic() {
     assert_eq!(out.column(2).as_primitive::<Float64Type>().value(0), 1.8e10);
     let f = window::feature(WindowFeature::new(Agg::SincePrevious, None, &["k"], None));
     let gap = vigil::kernels::compute_feature_batch(&f, &b, Backend::Cpu).unwrap();
-    let gap = gap[0].as_primitive::<Float32Type>();
+    let gap = gap[0].as_primitive::<Float64Type>();
     assert!(gap.is_null(0) && gap.is_null(1) && gap.is_null(3));
     assert_eq!(gap.value(2), 1.8e10);
     // Out of the nanosecond range: a typed error naming the row.
@@ -979,7 +979,7 @@ fn extract_shares_grouping_and_equals_naive_for_every_key_kind() {
         let col = |name: &str| {
             out.column_by_name(name)
                 .unwrap()
-                .as_primitive::<Float32Type>()
+                .as_primitive::<Int64Type>()
                 .clone()
         };
         let (n, ports, total) = (col("n"), col("ports"), col("total"));
@@ -990,9 +990,9 @@ fn extract_shares_grouping_and_equals_naive_for_every_key_kind() {
                     "{what}: row {i} with a null time has null aggregates"
                 ),
                 Some((c, p, s)) => {
-                    assert_eq!(n.value(i), *c as f32, "{what}: count row {i}");
-                    assert_eq!(ports.value(i), *p as f32, "{what}: ports row {i}");
-                    assert_eq!(total.value(i), *s as f32, "{what}: sum row {i}");
+                    assert_eq!(n.value(i), *c as i64, "{what}: count row {i}");
+                    assert_eq!(ports.value(i), *p as i64, "{what}: ports row {i}");
+                    assert_eq!(total.value(i), *s, "{what}: sum row {i}");
                 }
             }
         }

@@ -316,7 +316,7 @@ impl FittedPipeline {
             .model
             .features
             .iter()
-            .flat_map(|f| f.output_fields())
+            .flat_map(|f| f.output_fields_for(input))
             .collect();
         added.push(Field::new(SCORE, DataType::Float32, true));
         added.push(Field::new(EXPLANATION, explanation_type(), true));

@@ -125,6 +125,16 @@ impl Stage {
         }
     }
 
+    /// Output columns, in order, for an input of schema `input`: as
+    /// [`output_fields`](Self::output_fields), with the type of a windowed aggregate's sum,
+    /// minimum or maximum following its field's (Int64 or Float64).
+    pub fn output_fields_for(&self, input: &Schema) -> Vec<Field> {
+        match self {
+            Stage::Window(w) => w.output_fields_for(input),
+            other => other.output_fields(),
+        }
+    }
+
     /// Names of the scalar values a detector sees (vectors expand to `name[i]`).
     /// Rule hits (Sigma) are carried beside the score, not fed to the detector: none.
     pub fn detector_names(&self) -> Vec<String> {
@@ -226,6 +236,7 @@ pub fn extract<S: Clone + Into<Stage>>(
             None => fitted.compute(batch, &engine)?,
         };
         for (field, array) in fitted.output_fields().into_iter().zip(arrays) {
+            let field = field.with_data_type(array.data_type().clone());
             if fields.iter().any(|x| x.name() == field.name()) {
                 return Err(Error::InvalidInput(format!(
                     "column `{}` would appear twice; give the feature a prefix with .named(..)",

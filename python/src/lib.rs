@@ -326,7 +326,7 @@ fn extract(
                 fields.extend(
                     features
                         .iter()
-                        .flat_map(|f| f.output_fields())
+                        .flat_map(|f| f.output_fields_for(&schema))
                         .map(Arc::new),
                 );
                 Arc::new(arrow::datatypes::Schema::new(fields))

@@ -10,7 +10,6 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from . import _native
 from ._arrow import _as_arrow_input, _as_output
@@ -234,6 +233,8 @@ class _Detector:
                                  f"{len(cols)} features as input.")
         table, _ = _as_table(X, cols)
         scores = self._native_model().score_samples(table, getattr(self, "backend_", self.backend))
+        import pyarrow.compute as pc  # lazily: it adds ~0.25 s to `import vigil`
+
         return pc.fill_null(scores, float("nan")).to_numpy(zero_copy_only=False).astype(np.float64)
 
     def decision_function(self, X: Any) -> Any:
@@ -560,6 +561,8 @@ def evaluate(scored: Any, label: Any = "label", *, score: str = "score", alert: 
     """Evaluates a scored table (``Model.score`` output, or any table with a numeric ``score``
     and a boolean ``alert`` column) against ``label``: the name of a column of ``scored``
     (boolean, or numeric where non-zero = anomalous), or a sequence with one label per row."""
+    import pyarrow.compute as pc  # lazily: it adds ~0.25 s to `import vigil`
+
     data, _ = _as_arrow_input(scored)
     table = data if isinstance(data, pa.Table) else pa.table(data)
     labels = table.column(label) if isinstance(label, str) else pa.chunked_array([pa.array(list(label))])

@@ -1,8 +1,10 @@
 """Per-entity windowed aggregates, time features and beaconing.
 
 Each function returns a :class:`vigil.Feature` usable in :class:`vigil.Pipeline` and
-:func:`vigil.extract` (every event gets its entity's window value, Float32) and in
-:func:`aggregate` (one row per entity and window)::
+:func:`vigil.extract` (every event gets its entity's window value, exact: Int64 for counts,
+distinct counts and sums / minima / maxima of integer fields, Float64 for those of float
+fields, means, standard deviations, ratios and times in seconds) and in :func:`aggregate`
+(one row per entity and window)::
 
     >>> import vigil
     >>> aggs = [vigil.count(by="src_ip", every="5m"),

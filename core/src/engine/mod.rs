@@ -122,6 +122,12 @@ impl Engine {
         Ok(on_cpu())
     }
 
+    /// Whether a job of `bytes` input bytes runs on the CPU (stages with a CPU-only fast
+    /// path take it then, and the kernel path otherwise).
+    pub(crate) fn runs_on_cpu(&self, bytes: usize) -> Result<bool> {
+        Ok(self.gpu_for(bytes)?.is_none())
+    }
+
     /// The GPU to use for a job of `bytes` input bytes, or `None` for the CPU.
     fn gpu_for(&self, bytes: usize) -> Result<Option<&'static GpuContext>> {
         match self.backend.resolve_env()? {

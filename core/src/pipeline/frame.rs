@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::buffer::{BooleanBuffer, NullBuffer};
-use arrow::datatypes::{DataType, Field, Float32Type, Schema, UInt32Type};
+use arrow::datatypes::{DataType, Field, Float32Type, Float64Type, Int64Type, Schema, UInt32Type};
 use rayon::prelude::*;
 
 use crate::engine::Engine;
@@ -42,7 +42,12 @@ pub(super) fn feature_frame_with(
             !f.detector_names().is_empty(),
             fields.len(),
         ));
-        columns.extend(fields.into_iter().zip(arrays));
+        columns.extend(
+            fields
+                .into_iter()
+                .zip(arrays)
+                .map(|(f, a)| (f.with_data_type(a.data_type().clone()), a)),
+        );
     }
     let width: usize = features.iter().map(|f| f.detector_names().len()).sum();
     let mut sources = Vec::with_capacity(width);
@@ -52,6 +57,14 @@ pub(super) fn feature_frame_with(
                 array.as_primitive::<Float32Type>().values(),
                 0,
                 1,
+                array.logical_nulls(),
+            )),
+            DataType::Float64 => sources.push(MatrixSource::F64(
+                array.as_primitive::<Float64Type>().values(),
+                array.logical_nulls(),
+            )),
+            DataType::Int64 => sources.push(MatrixSource::I64(
+                array.as_primitive::<Int64Type>().values(),
                 array.logical_nulls(),
             )),
             DataType::UInt32 => sources.push(MatrixSource::U32(
@@ -110,6 +123,10 @@ const MATRIX_BLOCK_ROWS: usize = 4096;
 enum MatrixSource<'a> {
     /// Values `i * stride + offset` of a Float32 array (a FixedSizeList's item `offset`).
     F32(&'a [f32], usize, usize, Option<NullBuffer>),
+    /// A Float64 array (windowed aggregates), rounded to f32 for the detector.
+    F64(&'a [f64], Option<NullBuffer>),
+    /// An Int64 array (windowed counts and integer sums), rounded to f32 for the detector.
+    I64(&'a [i64], Option<NullBuffer>),
     /// A UInt32 array, as f32.
     U32(&'a [u32], Option<NullBuffer>),
     /// A Boolean array, as 0 or 1.
@@ -122,6 +139,8 @@ impl MatrixSource<'_> {
             MatrixSource::F32(values, offset, stride, nulls) => {
                 (nulls, values.get(i * stride + offset).copied())
             }
+            MatrixSource::F64(values, nulls) => (nulls, values.get(i).map(|&v| v as f32)),
+            MatrixSource::I64(values, nulls) => (nulls, values.get(i).map(|&v| v as f32)),
             MatrixSource::U32(values, nulls) => (nulls, values.get(i).map(|&v| v as f32)),
             MatrixSource::Bool(values, nulls) => (
                 nulls,

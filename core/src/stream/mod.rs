@@ -34,14 +34,14 @@
 //! Late events (beyond the lateness) still come out, in order, with null window features,
 //! and are counted in [`StreamStats::late_rows`] and logged: never silently dropped.
 
+mod held;
 mod tail;
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float32Array, RecordBatch};
+use arrow::array::{ArrayRef, BooleanArray, RecordBatch};
 use arrow::compute::{concat_batches, interleave_record_batch};
-use arrow::datatypes::{Float32Type, SchemaRef};
+use arrow::datatypes::{DataType, SchemaRef};
 
 use crate::columns::times;
 use crate::error::{Error, Result};
@@ -77,7 +77,7 @@ struct Plan {
     /// Hopping windows: rows already computed that still count in an open window.
     context: Context,
     entity: VecDeque<u32>,
-    value: VecDeque<Option<f32>>,
+    value: VecDeque<Option<held::Held>>,
     done: VecDeque<bool>,
 }
 
@@ -311,7 +311,7 @@ impl Scorer {
             if ready.is_empty() {
                 continue;
             }
-            let values: Vec<Option<f32>> = if plan.horizon == Horizon::EventTime {
+            let values: Vec<Option<held::Held>> = if plan.horizon == Horizon::EventTime {
                 let carry = plan
                     .carry
                     .as_ref()
@@ -320,7 +320,9 @@ impl Scorer {
                     .iter()
                     .map(|&j| {
                         let t = self.t[j].unwrap_or_default();
-                        carry.value(plan.entity[j], t, self.base + j as u64)
+                        carry
+                            .value(plan.entity[j], t, self.base + j as u64)
+                            .map(held::Held::Float)
                     })
                     .collect()
             } else {
@@ -332,19 +334,10 @@ impl Scorer {
                 let (sub, at) = plan.context.join(sub, &rows)?;
                 let stage = &self.model.stages()[si];
                 let arrays = stage.compute(&sub, self.model.engine())?;
-                let a = arrays
-                    .first()
-                    .ok_or_else(|| {
-                        Error::InvalidInput("internal: window stage gave no column".into())
-                    })?
-                    .as_primitive_opt::<Float32Type>()
-                    .ok_or_else(|| {
-                        Error::InvalidInput("internal: window column not Float32".into())
-                    })?;
-                let values = at
-                    .iter()
-                    .map(|&p| a.is_valid(p).then(|| a.value(p)))
-                    .collect();
+                let a = arrays.first().ok_or_else(|| {
+                    Error::InvalidInput("internal: window stage gave no column".into())
+                })?;
+                let values = held::read(a.as_ref(), &at)?;
                 if let Horizon::WindowEnd(w @ Window::Hopping { .. }) = plan.horizon
                     && !end
                 {
@@ -422,22 +415,26 @@ impl Scorer {
             .clone()
             .ok_or_else(|| Error::InvalidInput("internal: no schema".into()))?;
         let rows = concat_batches(&schema, &parts)?;
-        let given: Vec<Option<Vec<ArrayRef>>> = self
-            .plans
-            .iter_mut()
-            .map(|p| {
-                if p.horizon == Horizon::Row {
-                    p.done.drain(..k.min(p.done.len()));
-                    return None;
-                }
-                let a: Float32Array = p.value.drain(..k).collect();
-                p.done.drain(..k);
-                if p.carry.is_some() {
-                    p.entity.drain(..k);
-                }
-                Some(vec![Arc::new(a) as ArrayRef])
-            })
-            .collect();
+        let mut given: Vec<Option<Vec<ArrayRef>>> = Vec::with_capacity(self.plans.len());
+        for (p, stage) in self.plans.iter_mut().zip(self.model.stages()) {
+            if p.horizon == Horizon::Row {
+                p.done.drain(..k.min(p.done.len()));
+                given.push(None);
+                continue;
+            }
+            // The stage's type for this input (window sums of integers stay Int64).
+            let dt = stage
+                .output_fields_for(&schema)
+                .first()
+                .map(|f| f.data_type().clone())
+                .unwrap_or(DataType::Float32);
+            let a = held::column(p.value.drain(..k).collect(), &dt)?;
+            p.done.drain(..k);
+            if p.carry.is_some() {
+                p.entity.drain(..k);
+            }
+            given.push(Some(vec![a]));
+        }
         self.t.drain(..k);
         self.base += k as u64;
         self.stats.rows_out += k as u64;

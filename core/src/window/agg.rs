@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, TimestampNanosecondArray};
+use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampNanosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use rayon::prelude::*;
 
@@ -20,9 +20,9 @@ use crate::error::{Error, Result};
 /// Per-(entity, window) aggregates over record batches pushed one at a time; windows that
 /// span batches are exact. All specs share the entity columns, time column and window.
 pub struct Aggregator {
-    specs: Vec<WindowFeature>,
+    pub(super) specs: Vec<WindowFeature>,
     window: Window,
-    engine: Engine,
+    pub(super) engine: Engine,
     keys: KeyTable,
     values: Vec<ValueTable>,
     groups: Groups,
@@ -205,7 +205,14 @@ pub fn aggregate(
     specs: &[WindowFeature],
     backend: Backend,
 ) -> Result<RecordBatch> {
-    let mut agg = Aggregator::new(specs, backend)?;
+    let agg = Aggregator::new(specs, backend)?;
+    if let [batch] = batches {
+        let names: Vec<String> = specs.iter().map(WindowFeature::default_name).collect();
+        if let Some(table) = super::dense::table(specs, &names, batch, &agg.engine)? {
+            return Ok(table);
+        }
+    }
+    let mut agg = agg;
     for b in batches {
         agg.push(b)?;
     }
@@ -266,23 +273,34 @@ pub(crate) fn parquet_rows(path: &Path) -> Result<u64> {
     Ok(u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0))
 }
 
-/// Per-event broadcast of window aggregates of one batch: one Float32 column per spec
-/// (null where the row's time is null or the aggregate is undefined). The specs share one
-/// grouping (entity columns, time column, window): the batch is keyed and grouped once.
+/// Per-event broadcast of window aggregates of one batch: one column per spec, of type
+/// [`event_type`](super::event_type) (Int64 counts and integer sums, minima, maxima;
+/// Float64 otherwise), null where the row's time is null or the aggregate is undefined. The
+/// specs share one grouping (entity columns, time column, window): the batch is keyed and
+/// grouped once.
 pub(crate) fn broadcast(
     specs: &[WindowFeature],
     batch: &RecordBatch,
     engine: &Engine,
 ) -> Result<Vec<ArrayRef>> {
+    if let Some(columns) = super::dense::broadcast(specs, batch, engine)? {
+        return Ok(columns);
+    }
     let mut agg = Aggregator::with_engine(specs, *engine)?;
     let row_group = agg.push_rows(batch)?;
     let Some(first) = specs.first() else {
         return Ok(Vec::new());
     };
     let t = times(batch, &first.time)?.ns;
+    let schema = batch.schema();
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(specs.len());
     for (i, spec) in specs.iter().enumerate() {
-        let out: arrow::array::Float32Array = match spec.agg {
+        let field_type = spec
+            .field
+            .as_deref()
+            .and_then(|f| schema.field_with_name(f).ok())
+            .map(|f| f.data_type());
+        let out: ArrayRef = match spec.agg {
             Agg::SincePrevious => {
                 let ids = KeyTable::new(&spec.by).intern(batch)?;
                 let mut idx: Vec<u32> = (0..batch.num_rows() as u32)
@@ -293,36 +311,49 @@ pub(crate) fn broadcast(
                 for w in idx.windows(2) {
                     let (a, b) = (w[0] as usize, w[1] as usize);
                     if ids[a] == ids[b] {
-                        gap[b] = Some(super::seconds(t[a], t[b]) as f32);
+                        gap[b] = Some(super::seconds(t[a], t[b]));
                     }
                 }
-                gap.into_iter().collect()
+                Arc::new(Float64Array::from(gap))
             }
-            Agg::FirstSeen => (0..batch.num_rows())
-                .map(|r| {
-                    row_group[r].map(|g| super::seconds(agg.common.first[g as usize], t[r]) as f32)
-                })
-                .collect(),
-            Agg::LastSeen => (0..batch.num_rows())
-                .map(|r| {
-                    row_group[r].map(|g| super::seconds(t[r], agg.common.last[g as usize]) as f32)
-                })
-                .collect(),
-            _ => {
-                let per_group: Vec<Option<f32>> = (0..agg.groups.len())
+            Agg::FirstSeen => Arc::new(Float64Array::from_iter((0..batch.num_rows()).map(|r| {
+                row_group[r].map(|g| super::seconds(agg.common.first[g as usize], t[r]))
+            }))),
+            Agg::LastSeen => {
+                Arc::new(Float64Array::from_iter((0..batch.num_rows()).map(|r| {
+                    row_group[r].map(|g| super::seconds(t[r], agg.common.last[g as usize]))
+                })))
+            }
+            _ if super::event_type(spec.agg, field_type) == DataType::Int64 => {
+                let per_group: Vec<Option<i64>> = (0..agg.groups.len())
                     .into_par_iter()
                     .with_min_len(1 << 14)
-                    .map(|g| agg.value(i, g).map(|v| v as f32))
+                    .map(|g| agg.accs[i].int_value(spec.agg, &agg.common, g))
                     .collect();
-                row_group
-                    .par_iter()
+                Arc::new(Int64Array::from(gather(&row_group, &per_group)))
+            }
+            _ => {
+                let per_group: Vec<Option<f64>> = (0..agg.groups.len())
+                    .into_par_iter()
                     .with_min_len(1 << 14)
-                    .map(|g| g.and_then(|g| per_group[g as usize]))
-                    .collect::<Vec<_>>()
-                    .into()
+                    .map(|g| agg.value(i, g))
+                    .collect();
+                Arc::new(Float64Array::from(gather(&row_group, &per_group)))
             }
         };
-        columns.push(Arc::new(out));
+        columns.push(out);
     }
     Ok(columns)
+}
+
+/// Each row's group value (None where the row has no group).
+fn gather<T: Copy + Send + Sync>(
+    row_group: &[Option<u32>],
+    per_group: &[Option<T>],
+) -> Vec<Option<T>> {
+    row_group
+        .par_iter()
+        .with_min_len(1 << 14)
+        .map(|g| g.and_then(|g| per_group.get(g as usize).copied().flatten()))
+        .collect()
 }

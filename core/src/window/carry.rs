@@ -118,16 +118,16 @@ impl EventTimeState {
     }
 
     /// The event's value, exact once the watermark less the lateness has reached `t`.
-    pub(crate) fn value(&self, e: u32, t: i64, row: u64) -> Option<f32> {
+    pub(crate) fn value(&self, e: u32, t: i64, row: u64) -> Option<f64> {
         let e = e as usize;
         match self.agg {
             Agg::SincePrevious => {
                 let prev = self.seen.get(e)?.range(..(t, row)).next_back()?;
-                Some(super::seconds(prev.0, t) as f32)
+                Some(super::seconds(prev.0, t))
             }
             _ => {
                 let f = *self.first.get(e)?;
-                (f != i64::MAX).then(|| super::seconds(f, t) as f32)
+                (f != i64::MAX).then(|| super::seconds(f, t))
             }
         }
     }

@@ -27,6 +27,8 @@ pub(crate) struct KeyTable {
     kind: Option<KeyKind>,
     null_id: Option<u32>,
     map: Map<Box<[u8]>, u32>,
+    /// Utf8View strings of at most 12 bytes, keyed by their view (length + inline bytes).
+    short: Map<u128, u32>,
     keys: Vec<Option<Box<[u8]>>>,
 }
 
@@ -56,6 +58,7 @@ impl KeyTable {
             kind: None,
             null_id: None,
             map: Map::default(),
+            short: Map::default(),
             keys: Vec::new(),
         }
     }
@@ -191,12 +194,81 @@ impl KeyTable {
                     );
                 }
             }
+            DataType::Utf8View => {
+                let views = a.as_string_view();
+                return Ok(self.ids_views(views, nulls.as_ref()));
+            }
             _ => {
                 let strings = crate::columns::Strings::new(a.as_ref(), &self.columns[0])?;
                 return Ok(self.ids_parallel(a.len(), |i| valid(i).then(|| strings.row(i))));
             }
         }
         Ok(ids)
+    }
+
+    /// Ids of a Utf8View column's rows: a string of at most 12 bytes is looked up by its
+    /// 16-byte view (length and bytes inline, so equal views are equal strings), never
+    /// copied or compared byte by byte; longer strings by their bytes. First rows one by one,
+    /// the rest in parallel as in [`ids_parallel`](Self::ids_parallel): the same ids as a
+    /// sequential pass.
+    fn ids_views(
+        &mut self,
+        a: &arrow::array::StringViewArray,
+        nulls: Option<&NullBuffer>,
+    ) -> Vec<u32> {
+        const HEAD: usize = 1 << 16;
+        const MISS: u32 = u32::MAX;
+        let views = a.views();
+        let n = views.len();
+        let valid = |i: usize| nulls.is_none_or(|nb| nb.is_valid(i));
+        // The view with bytes past the length cleared (padding is not relied on).
+        let short_key = |v: u128| -> Option<u128> {
+            let len = (v as u32) as usize;
+            (len <= 12).then(|| v & (u128::MAX >> (96 - 8 * len)))
+        };
+        let one = |t: &mut KeyTable, i: usize| -> u32 {
+            if !valid(i) {
+                return t.id_of(None);
+            }
+            match short_key(views[i]) {
+                Some(k) => match t.short.get(&k) {
+                    Some(&id) => id,
+                    None => {
+                        let id = t.keys.len() as u32;
+                        t.keys.push(Some(a.value(i).as_bytes().into()));
+                        t.short.insert(k, id);
+                        id
+                    }
+                },
+                None => t.id_of(Some(a.value(i).as_bytes())),
+            }
+        };
+        let head = n.min(HEAD);
+        let mut ids: Vec<u32> = (0..head).map(|i| one(self, i)).collect();
+        if n == head {
+            return ids;
+        }
+        let (map, short, null_id) = (&self.map, &self.short, self.null_id);
+        let tail: Vec<u32> = (head..n)
+            .into_par_iter()
+            .with_min_len(1 << 14)
+            .map(|i| {
+                if !valid(i) {
+                    return null_id.unwrap_or(MISS);
+                }
+                match short_key(views[i]) {
+                    Some(k) => short.get(&k).copied().unwrap_or(MISS),
+                    None => map.get(a.value(i).as_bytes()).copied().unwrap_or(MISS),
+                }
+            })
+            .collect();
+        ids.extend(tail);
+        for (i, id) in ids.iter_mut().enumerate().skip(head) {
+            if *id == MISS {
+                *id = one(self, i);
+            }
+        }
+        ids
     }
 
     /// Ids of rows `0..n` whose key bytes are `key(i)` (None = null). The first rows are

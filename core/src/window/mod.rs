@@ -34,6 +34,16 @@
 //! mergeable across chunks. Per event ([`crate::extract`], pipelines), aggregates sharing
 //! entity columns, time column and window are computed from one grouping of the batch.
 //!
+//! On the CPU, tumbling and whole-input windows whose aggregates are counts, or exact
+//! distinct counts, sums, minima, maxima or means of integer fields, skip the runs (module
+//! `dense`): each row's (window, entity) addresses a slot of a table over the batch's window
+//! span, each aggregate is one pass updating slot state (the slot range cut into one part per
+//! thread: per-thread partial states, no atomics, no merge), and each event reads its slot
+//! back (the per-window table lists the occupied slots entity by entity). Entity strings of a
+//! Utf8View column (what polars hands over) of at most 12 bytes are keyed by their 16-byte
+//! view, without reading or copying the bytes. The run-based path gives the same values and
+//! is the one the GPU kernels serve.
+//!
 //! # Streaming
 //!
 //! [`Aggregator`] keeps per-group partial state across chunks: count, integer sum / min /
@@ -62,14 +72,16 @@
 mod agg;
 mod beacon;
 mod carry;
+mod dense;
 mod distinct;
 mod group;
 mod keys;
 mod reduce;
+mod table;
 mod timefeat;
 
 use arrow::array::{ArrayRef, RecordBatch};
-use arrow::datatypes::{DataType, Field};
+use arrow::datatypes::{DataType, Field, Schema};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Engine;
@@ -80,6 +92,9 @@ use crate::columns::parse_duration_param;
 pub use agg::{Aggregator, aggregate, aggregate_parquet};
 pub use beacon::{BEACON_COLUMNS, beaconing};
 pub(crate) use carry::{EventTimeState, Horizon, broadcast_window_end, last_window_end};
+pub use table::{
+    aggregate_features, aggregate_features_parquet, aggregate_features_parquet_with_progress,
+};
 
 /// Relative standard error of the HyperLogLog estimate (2^12 registers: 1.04 / 64). Values
 /// are hashed to 32 bits, so estimates hold up to ~10^8 distinct values per group (no
@@ -332,6 +347,24 @@ impl WindowFeature {
     }
 }
 
+/// Type of a windowed aggregate broadcast to each event (the pipeline feature path), chosen
+/// so that no value is rounded: Int64 for `count`, `distinct_count` and `approx_distinct`
+/// (rounded estimate), and for `sum`, `min` and `max` of an integer field (exact, as the
+/// per-window table); Float64 for those of a floating-point field (`field`'s type) and for
+/// `mean`, `std`, `ratio` and the times in seconds (`first_seen`, `last_seen`,
+/// `since_previous`). Model files hold no output types, so models saved when these columns
+/// were Float32 load unchanged and give the exact values.
+pub fn event_type(agg: Agg, field: Option<&DataType>) -> DataType {
+    match agg {
+        Agg::Count | Agg::DistinctCount | Agg::ApproxDistinct => DataType::Int64,
+        Agg::Sum | Agg::Min | Agg::Max if field.is_some_and(DataType::is_floating) => {
+            DataType::Float64
+        }
+        Agg::Sum | Agg::Min | Agg::Max => DataType::Int64,
+        _ => DataType::Float64,
+    }
+}
+
 /// Seconds from `a` to `b` (nanoseconds), without overflow.
 pub(crate) fn seconds(a: i64, b: i64) -> f64 {
     (i128::from(b) - i128::from(a)) as f64 / 1e9
@@ -342,7 +375,8 @@ pub(crate) fn seconds(a: i64, b: i64) -> f64 {
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum WindowKind {
-    /// A per-entity windowed aggregate broadcast to each event (Float32).
+    /// A per-entity windowed aggregate broadcast to each event (Int64 or Float64, see
+    /// [`event_type`]).
     Window(WindowFeature),
     /// Hour-of-day and day-of-week sin/cos of a time column in an IANA zone, Float32.
     TimeFeatures {
@@ -359,7 +393,8 @@ pub enum WindowKind {
 }
 
 /// A pipeline stage that reads an event's neighbours in time or in its entity: a windowed
-/// aggregate, time features, or a beacon score. Appends Float32 columns; rows in = rows out.
+/// aggregate (Int64 or Float64 columns, see [`event_type`]), time features, or a beacon score
+/// (Float32 columns). Rows in = rows out.
 /// Saved in the same shape as a row feature (`column`, `kind`, its parameters, `prefix`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WindowStage {
@@ -374,8 +409,8 @@ pub struct WindowStage {
     pub prefix: Option<String>,
 }
 
-/// A windowed aggregate as a pipeline stage: each event gets its entity's window value
-/// (Float32) in the column `<default_name>` (or the stage's prefix).
+/// A windowed aggregate as a pipeline stage: each event gets its entity's window value (of
+/// type [`event_type`], exact) in the column `<default_name>` (or the stage's prefix).
 pub fn feature(spec: WindowFeature) -> WindowStage {
     WindowStage {
         column: spec
@@ -418,13 +453,35 @@ impl WindowStage {
         self
     }
 
-    /// Output columns, in order (all Float32).
+    /// Output columns, in order: time features and beacon scores are Float32; a windowed
+    /// aggregate has the type of [`event_type`] for a field of unknown type (sums, minima
+    /// and maxima: Int64; see [`output_fields_for`](Self::output_fields_for) for the type a
+    /// given input gives).
     pub fn output_fields(&self) -> Vec<Field> {
+        self.fields(None)
+    }
+
+    /// Output columns, in order, for an input of schema `input` (a windowed aggregate's sum,
+    /// minimum or maximum of a floating-point field is Float64).
+    pub fn output_fields_for(&self, input: &Schema) -> Vec<Field> {
+        self.fields(Some(input))
+    }
+
+    fn fields(&self, input: Option<&Schema>) -> Vec<Field> {
         let f32f = |name: String| Field::new(name, DataType::Float32, true);
         match &self.kind {
-            WindowKind::Window(spec) => vec![f32f(
-                self.prefix.clone().unwrap_or_else(|| spec.default_name()),
-            )],
+            WindowKind::Window(spec) => {
+                let field_type = spec
+                    .field
+                    .as_deref()
+                    .and_then(|f| input?.field_with_name(f).ok())
+                    .map(|f| f.data_type());
+                vec![Field::new(
+                    self.prefix.clone().unwrap_or_else(|| spec.default_name()),
+                    event_type(spec.agg, field_type),
+                    true,
+                )]
+            }
             WindowKind::TimeFeatures { .. } => {
                 let p = self.prefix.as_deref().unwrap_or(&self.column);
                 timefeat::TIME_COLUMNS
@@ -499,76 +556,6 @@ pub(crate) fn compute_aggregates(
         }
     }
     Ok(out)
-}
-
-/// One row per (entity, window) of window-aggregate stages (built with [`feature`]); each
-/// aggregate's column is named by the feature's prefix, else [`WindowFeature::default_name`].
-/// All must share the entity columns, time column and window.
-pub fn aggregate_features(
-    batches: &[RecordBatch],
-    features: &[WindowStage],
-    backend: crate::Backend,
-) -> Result<RecordBatch> {
-    let (mut agg, names) = feature_aggregator(features, backend)?;
-    for b in batches {
-        agg.push(b)?;
-    }
-    agg.finish_named(Some(&names))
-}
-
-/// [`aggregate_features`] over a Parquet file read in batches of `batch_rows` rows (windows
-/// spanning batches are exact; memory holds the per-group state, not the file).
-pub fn aggregate_features_parquet(
-    path: impl AsRef<std::path::Path>,
-    features: &[WindowStage],
-    batch_rows: usize,
-    backend: crate::Backend,
-) -> Result<RecordBatch> {
-    aggregate_features_parquet_with_progress(path, features, batch_rows, backend, |_, _| {})
-}
-
-/// [`aggregate_features_parquet`], calling `progress(rows_read, rows_total)` after each
-/// batch (`rows_total` from the file's metadata), e.g. to drive a progress bar.
-pub fn aggregate_features_parquet_with_progress(
-    path: impl AsRef<std::path::Path>,
-    features: &[WindowStage],
-    batch_rows: usize,
-    backend: crate::Backend,
-    mut progress: impl FnMut(u64, u64),
-) -> Result<RecordBatch> {
-    let (mut agg, names) = feature_aggregator(features, backend)?;
-    let reader = agg::parquet_batches(path.as_ref(), batch_rows)?;
-    let total = agg::parquet_rows(path.as_ref())?;
-    let mut done = 0u64;
-    for b in reader {
-        let b = b?;
-        done += b.num_rows() as u64;
-        agg.push(&b)?;
-        progress(done, total);
-    }
-    agg.finish_named(Some(&names))
-}
-
-fn feature_aggregator(
-    features: &[WindowStage],
-    backend: crate::Backend,
-) -> Result<(Aggregator, Vec<String>)> {
-    let mut specs = Vec::with_capacity(features.len());
-    let mut names = Vec::with_capacity(features.len());
-    for f in features {
-        let WindowKind::Window(spec) = &f.kind else {
-            return Err(Error::param(
-                "aggregates",
-                format!(
-                    "`{}` is not a windowed aggregate (count, distinct_count, sum, ...)",
-                    f.column
-                ),
-            ));
-        };
-        names.push(f.prefix.clone().unwrap_or_else(|| spec.default_name()));
-        specs.push(spec.clone());
-    }
-    Ok((Aggregator::new(&specs, backend)?, names))
 }
 
 /// One row per (entity, window) on `backend` with GPU chunks of `chunk_bytes`, GPU failures

@@ -308,7 +308,7 @@ impl Acc {
             Agg::Sum => Some(self.isum.get(g).copied().unwrap_or(0) as f64),
             Agg::Mean if n == 0 => None,
             Agg::Mean if float => Some(self.fsum[g] / n as f64),
-            Agg::Mean => Some(self.isum[g] as f64 / n as f64),
+            Agg::Mean => Some(int_mean(self.isum[g], n)),
             Agg::Min | Agg::Max if n == 0 => None,
             Agg::Min if float => Some(self.fmin[g]),
             Agg::Max if float => Some(self.fmax[g]),
@@ -323,6 +323,23 @@ impl Acc {
             Agg::SincePrevious => {
                 Some(super::seconds(common.first[g], common.last[g]) / (count - 1) as f64)
             }
+        }
+    }
+
+    /// Value of a count, distinct count (the estimate rounded) or integer sum, minimum or
+    /// maximum for group `g`, exact (None = null; see [`super::event_type`]).
+    pub(super) fn int_value(&self, agg: Agg, common: &Common, g: usize) -> Option<i64> {
+        let n = self.n.get(g).copied().unwrap_or(0);
+        let wide = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        match agg {
+            Agg::Count => Some(wide(common.count[g])),
+            Agg::DistinctCount => Some(wide(self.distinct.count(g))),
+            Agg::ApproxDistinct => Some(self.hll.estimate(g).round() as i64),
+            Agg::Sum => Some(self.isum.get(g).copied().unwrap_or(0)),
+            Agg::Min | Agg::Max if n == 0 => None,
+            Agg::Min => self.imin.get(g).copied(),
+            Agg::Max => self.imax.get(g).copied(),
+            _ => self.value(agg, common, g).map(|v| v as i64),
         }
     }
 
@@ -373,6 +390,18 @@ impl Acc {
                 order.iter().map(|&g| self.value(agg, common, g)),
             )),
         }
+    }
+}
+
+/// Mean of `n` (> 0) integers summing to `sum`: one correctly rounded division while the sum
+/// is exact in f64 (|sum| < 2^53), else quotient plus remainder, so a large sum is not
+/// rounded before dividing.
+pub(super) fn int_mean(sum: i64, n: u64) -> f64 {
+    let n = n.max(1) as i64;
+    if sum.unsigned_abs() < 1 << 53 {
+        sum as f64 / n as f64
+    } else {
+        (sum / n) as f64 + (sum % n) as f64 / n as f64
     }
 }
 
