@@ -154,6 +154,8 @@ fn windows_rules_load() {
 #[path = "sigma/modifiers.rs"]
 mod modifiers;
 
+#[path = "sigma/chained.rs"]
+mod chained;
 #[path = "common/mod.rs"]
 mod common;
 #[path = "sigma/correlation.rs"]

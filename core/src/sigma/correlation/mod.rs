@@ -163,8 +163,11 @@ pub struct CorrelationInfo {
 #[derive(Clone, Debug)]
 pub(crate) struct Correlation {
     pub info: CorrelationInfo,
-    /// Indices into the loaded rules, in the order named.
-    pub refs: Vec<usize>,
+    /// Per named rule, in the order named: its index into the loaded rules (None where the
+    /// name is a correlation, see `chained`).
+    pub refs: Vec<Option<usize>>,
+    /// (position in the named list, index into the correlations) of each named correlation.
+    pub chained: Vec<(usize, usize)>,
     /// Per group-by field, per named rule: the Sigma field name to read (aliases applied).
     pub group_fields: Vec<Vec<String>>,
 }
