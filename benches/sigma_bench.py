@@ -6,14 +6,19 @@ values, written once to Parquet (vigil) and JSON lines (rsigma, flat, as DESIGN.
 
 Sides (each a separate process, timed with /usr/bin/time for wall time and max RSS):
   vigil Rust     target/release/deps/sigma-*  <parquet> <rules> <batch rows>
-                 (cargo bench -p vigil --bench sigma --no-run): SigmaRules::matches_parquet
+                 (cargo bench -p vigil --bench sigma --no-run): SigmaRules::matches_parquet_iter,
+                 each batch's hits counted and dropped
+  rust-collect   the same keeping every hit table (SigmaRules::matches_parquet), as match(path)
   vigil Python   python -c "vigil.SigmaRules.load(rules).match(parquet, batch_rows=B)": the file
                  read and matched in Rust, B rows at a time (a release build: maturin develop --release)
+  python-stream  rules.match_batches(parquet, batch_rows=B): hit tables handed out batch by batch,
+                 counted and dropped (a sink's view; memory: one batch and its hits)
   python-batches the earlier formulation: pyarrow reads the file in 1M-row batches and each
                  batch goes through rules.match(table)
   rsigma         rsigma engine eval -r <rules> -e @<jsonl> -p sysmon [--cross-rule-ac]
 Each side prints wall time, CPU time (user + system) and max RSS; pick sides with
-``sigma_bench.py N rust python python-batches rsigma rsigma-ac [--batch-rows B]`` (B default 65536).
+``sigma_bench.py N rust rust-collect python python-stream python-batches rsigma rsigma-ac
+[--batch-rows B]`` (B default 65536).
 """
 
 from __future__ import annotations
@@ -102,12 +107,12 @@ def timed(cmd: list[str], env=None) -> tuple[float, float, float, str]:
     return wall, cpu, rss, p.stdout + p.stderr
 
 
-SIDES = ("rust", "python", "python-batches", "rsigma", "rsigma-ac")
+SIDES = ("rust", "rust-collect", "python", "python-stream", "python-batches", "rsigma", "rsigma-ac")
 
 
 def main() -> int:
-    """``sigma_bench.py [N] [side ...] [--batch-rows B]``; sides: rust python python-batches
-    rsigma rsigma-ac (default all)."""
+    """``sigma_bench.py [N] [side ...] [--batch-rows B]``; sides: rust rust-collect python
+    python-stream python-batches rsigma rsigma-ac (default all)."""
     args = sys.argv[1:]
     batch_rows = 65536
     if "--batch-rows" in args:
@@ -122,10 +127,11 @@ def main() -> int:
     results = {}
     exe = sorted(glob.glob(str(se.ROOT / "target/release/deps/sigma-*")), key=os.path.getmtime)
     exe = [e for e in exe if os.access(e, os.X_OK) and not e.endswith(".d")]
-    if exe and "rust" in sides:
-        wall, cpu, rss, out = timed([exe[-1], str(parquet), str(rules), str(batch_rows)], env)
-        print(out.strip().splitlines()[0] if out.strip() else out)
-        results[f"vigil Rust ({batch_rows}-row batches)"] = (wall, cpu, rss)
+    for side, extra in (("rust", []), ("rust-collect", ["collect"])):
+        if exe and side in sides:
+            wall, cpu, rss, out = timed([exe[-1], str(parquet), str(rules), str(batch_rows)] + extra, env)
+            print(out.strip().splitlines()[0] if out.strip() else out)
+            results[f"vigil Rust {' '.join(extra) or 'iter'} ({batch_rows})"] = (wall, cpu, rss)
     if "python" in sides:
         # The file read and matched in Rust, batch_rows rows at a time, the GIL released.
         code = ("import sys, vigil; r = vigil.SigmaRules.load(sys.argv[2]); "
@@ -134,6 +140,13 @@ def main() -> int:
         wall, cpu, rss, out = timed([sys.executable, "-c", code, str(parquet), str(rules), str(batch_rows)], env)
         print(out.strip().splitlines()[0])
         results[f"vigil Python match(path) ({batch_rows})"] = (wall, cpu, rss)
+    if "python-stream" in sides:
+        code = ("import sys, vigil; r = vigil.SigmaRules.load(sys.argv[2]); "
+                "h = sum(t.height for t in r.match_batches(sys.argv[1], batch_rows=int(sys.argv[3]), progress=False)); "
+                "print('vigil-python-stream hits', h, 'rules', len(r))")
+        wall, cpu, rss, out = timed([sys.executable, "-c", code, str(parquet), str(rules), str(batch_rows)], env)
+        print(out.strip().splitlines()[0])
+        results[f"vigil Python match_batches ({batch_rows})"] = (wall, cpu, rss)
     if "python-batches" in sides:
         # Streams the Parquet file by row group (bounded memory at 10M events).
         code = ("import sys, vigil, pyarrow.parquet as pq; r = vigil.SigmaRules.load(sys.argv[2]); "

@@ -160,6 +160,8 @@ mod chained;
 mod common;
 #[path = "sigma/correlation.rs"]
 mod correlation;
+#[path = "sigma/files.rs"]
+mod files;
 #[path = "sigma/parity.rs"]
 mod parity;
 #[path = "sigma/regression_evtx.rs"]

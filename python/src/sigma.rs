@@ -142,6 +142,21 @@ impl NativeSigmaRules {
         tables(out, None)
     }
 
+    /// The hit tables of Parquet files, one per batch of `batch_rows` rows, as an iterator.
+    #[pyo3(signature = (paths, batch_rows = 65536))]
+    fn matches_parquet_iter(
+        &self,
+        paths: Vec<String>,
+        batch_rows: usize,
+    ) -> PyResult<NativeSigmaMatches> {
+        let files = vigil::sigma::parquet_files(&paths).map_err(to_py)?;
+        let batches = vigil::sigma::ParquetBatches::new(files, batch_rows).map_err(to_py)?;
+        Ok(NativeSigmaMatches {
+            rules: self.inner.clone(),
+            batches: std::sync::Mutex::new((batches, 0)),
+        })
+    }
+
     /// The input with `sigma_max_level` and `sigma_rules` appended, batch by batch.
     fn annotate(&self, py: Python<'_>, data: PyArrowType<Table>) -> PyResult<PyArrowType<Table>> {
         let (batches, schema) = data.0.into_inner();
@@ -222,8 +237,46 @@ impl NativeSigmaRules {
     }
 }
 
+/// The hit tables of Parquet files, one per input batch, computed as they are asked for.
+#[pyclass(module = "vigil._native")]
+struct NativeSigmaMatches {
+    rules: Arc<SigmaRules>,
+    batches: std::sync::Mutex<(vigil::sigma::ParquetBatches, u64)>,
+}
+
+#[pymethods]
+impl NativeSigmaMatches {
+    /// (rows done, rows total) so far.
+    fn progress(&self) -> (u64, u64) {
+        let g = self.batches.lock().unwrap_or_else(|e| e.into_inner());
+        (g.1, g.0.total_rows)
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyArrowType<Table>>> {
+        let rules = self.rules.clone();
+        let batches = &self.batches;
+        let out = py
+            .detach(move || -> vigil::Result<Option<RecordBatch>> {
+                let mut g = batches.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(b) = g.0.next().transpose()? else {
+                    return Ok(None);
+                };
+                let hits = rules.matches_at(&b, g.1)?;
+                g.1 += b.num_rows() as u64;
+                Ok(Some(hits))
+            })
+            .map_err(to_py)?;
+        out.map(table).transpose()
+    }
+}
+
 /// Registers the Sigma class on the native module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeSigmaRules>()?;
+    m.add_class::<NativeSigmaMatches>()?;
     Ok(())
 }

@@ -82,6 +82,22 @@ def test_generated_file_in_many_batches_equals_in_memory(tmp_path):
     assert seen[-1] == (n, n) and [d for d, _ in seen] == list(range(4_000, n + 1, 4_000))
 
 
+def test_match_batches_hands_out_the_same_hits(tmp_path):
+    rules = vigil.SigmaRules.from_yaml(RULES)
+    df = events()
+    df.slice(0, 2).write_parquet(tmp_path / "a.parquet")
+    df.slice(2, 3).write_parquet(tmp_path / "b.parquet")
+    # Batches of 1 row: rows 0, 1, 2 hit (hand-checked in test_sigma), rows 3 and 4 do not,
+    # so three one-hit tables come out, rows numbered across the files.
+    got = list(rules.match_batches(tmp_path, batch_rows=1, progress=False))
+    assert [t.height for t in got] == [1, 1, 1]
+    assert pl.concat(got).equals(rules.match(df))
+    arrow = list(rules.match_batches([tmp_path / "b.parquet"], to="pyarrow"))
+    assert len(arrow) == 1 and isinstance(arrow[0], pa.Table) and arrow[0]["row"].to_pylist() == [0]
+    with pytest.raises(vigil.VigilError, match="missing"):
+        rules.match_batches(tmp_path / "missing.parquet")
+
+
 def test_file_errors(tmp_path):
     rules = vigil.SigmaRules.from_yaml(RULES)
     with pytest.raises(vigil.VigilError, match="does-not-exist"):

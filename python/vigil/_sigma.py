@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 
 from . import _native
 from ._arrow import _as_arrow_input, _as_output, _polars_installed
@@ -32,6 +32,14 @@ def _is_paths(data: Any) -> bool:
 
 def _paths(data: Any) -> list:
     return [os.fspath(data)] if isinstance(data, (str, os.PathLike)) else [os.fspath(p) for p in data]
+
+
+def _hit_batches(it: Any, kind: str, progress: Optional[bool]) -> Iterator[Any]:
+    with Progress(progress, "Sigma") as bar:
+        for table in it:
+            bar(*it.progress())
+            if table.num_rows:
+                yield _as_output(table, kind)
 
 
 def _out_kind(to: Optional[str]) -> str:
@@ -123,6 +131,19 @@ class SigmaRules:
         arrow_data, kind = _as_arrow_input(data)
         table = self._native.annotate(arrow_data) if add_columns else self._native.matches(arrow_data)
         return _as_output(table, kind)
+
+    def match_batches(self, paths: Union[PathLike, Sequence[PathLike]], *, batch_rows: int = DEFAULT_BATCH_ROWS,
+                      progress: Optional[bool] = None, to: Optional[str] = None) -> Iterator[Any]:
+        """:meth:`match` over Parquet files, the hits handed out batch by batch as they are
+        found (a generator of tables with the columns of :meth:`match`; batches without a
+        hit are skipped), so memory holds one input batch and its hits, never all hits:
+        for writing hits of very large inputs to a sink. ``row`` counts across all files.
+
+        >>> for hits in rules.match_batches("events/", progress=True):  # doctest: +SKIP
+        ...     writer.write_table(hits.to_arrow())
+        """
+        # Opened here, so that a missing file raises at the call, not at the first batch.
+        return _hit_batches(self._native.matches_parquet_iter(_paths(paths), int(batch_rows)), _out_kind(to), progress)
 
     def correlate(self, data: Any, *, batch_rows: int = DEFAULT_BATCH_ROWS, progress: Optional[bool] = None,
                   to: Optional[str] = None) -> Any:

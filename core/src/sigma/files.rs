@@ -123,6 +123,13 @@ fn empty_hits(rules: &SigmaRules) -> Result<RecordBatch> {
 }
 
 impl SigmaRules {
+    /// [`SigmaRules::matches`] of a batch that is part of a larger input, its first row being
+    /// row `first_row` of it (the hits' `row` counts from there).
+    pub fn matches_at(&self, batch: &RecordBatch, first_row: u64) -> Result<RecordBatch> {
+        let pairs = eval::matches(&self.plan, batch);
+        output::hits_from(self, batch, &pairs, first_row)
+    }
+
     /// [`SigmaRules::matches`] of `batches` taken as one input, without concatenating them:
     /// one hit table per batch, `row` counting across the batches from 0 (an empty input
     /// gives one empty table).
@@ -130,8 +137,7 @@ impl SigmaRules {
         let mut first = 0u64;
         let mut out = Vec::with_capacity(batches.len().max(1));
         for b in batches {
-            let pairs = eval::matches(&self.plan, b);
-            out.push(output::hits_from(self, b, &pairs, first)?);
+            out.push(self.matches_at(b, first)?);
             first += b.num_rows() as u64;
         }
         if out.is_empty() {
@@ -165,27 +171,71 @@ impl SigmaRules {
     /// several), read `batch_rows` rows at a time ([`DEFAULT_BATCH_ROWS`] is a good choice):
     /// memory holds one batch and the hits, not the files. Returns the hit tables of the
     /// batches (the same columns; `row` counts across all files from 0), and calls
-    /// `progress(rows_done, rows_total)` after each batch.
+    /// `progress(rows_done, rows_total)` after each batch. [`SigmaRules::matches_parquet_iter`]
+    /// gives them one by one (memory: one batch, not all the hits).
     pub fn matches_parquet<P: AsRef<Path>>(
         &self,
         paths: &[P],
         batch_rows: usize,
         mut progress: impl FnMut(u64, u64),
     ) -> Result<Vec<RecordBatch>> {
-        let batches = ParquetBatches::new(parquet_files(paths)?, batch_rows)?;
-        let total = batches.total_rows;
-        let mut done = 0u64;
+        let mut it = self.matches_parquet_iter(paths, batch_rows)?;
         let mut out = Vec::new();
-        for b in batches {
-            let b = b?;
-            let pairs = eval::matches(&self.plan, &b);
-            out.push(output::hits_from(self, &b, &pairs, done)?);
-            done += b.num_rows() as u64;
-            progress(done, total);
+        while let Some(hits) = it.next() {
+            out.push(hits?);
+            progress(it.rows_done(), it.rows_total());
         }
         if out.is_empty() {
             out.push(empty_hits(self)?);
         }
         Ok(out)
+    }
+
+    /// The hit table of each batch of [`SigmaRules::matches_parquet`], one at a time, for
+    /// writing hits out as they come (memory holds one batch and its hits).
+    pub fn matches_parquet_iter<P: AsRef<Path>>(
+        &self,
+        paths: &[P],
+        batch_rows: usize,
+    ) -> Result<MatchBatches<'_>> {
+        Ok(MatchBatches {
+            rules: self,
+            batches: ParquetBatches::new(parquet_files(paths)?, batch_rows)?,
+            done: 0,
+        })
+    }
+}
+
+/// The hit tables of Parquet files batch by batch ([`SigmaRules::matches_parquet_iter`]):
+/// one table per input batch (possibly empty), `row` counting across all files.
+pub struct MatchBatches<'r> {
+    rules: &'r SigmaRules,
+    batches: ParquetBatches,
+    done: u64,
+}
+
+impl MatchBatches<'_> {
+    /// Input rows matched so far.
+    pub fn rows_done(&self) -> u64 {
+        self.done
+    }
+
+    /// Input rows in all files.
+    pub fn rows_total(&self) -> u64 {
+        self.batches.total_rows
+    }
+}
+
+impl Iterator for MatchBatches<'_> {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let b = match self.batches.next()? {
+            Ok(b) => b,
+            Err(e) => return Some(Err(e)),
+        };
+        let hits = self.rules.matches_at(&b, self.done);
+        self.done += b.num_rows() as u64;
+        Some(hits)
     }
 }

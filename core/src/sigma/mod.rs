@@ -34,7 +34,7 @@ use yaml_serde::Value;
 
 use crate::error::{Error, Result};
 pub use correlation::{CorrelationInfo, CorrelationKind, Correlator, Threshold};
-pub use files::{DEFAULT_BATCH_ROWS, ParquetBatches, parquet_files};
+pub use files::{DEFAULT_BATCH_ROWS, MatchBatches, ParquetBatches, parquet_files};
 pub use hunt::{Hunt, filter_min_level, hunt_files, hunt_inputs, timeline_schema};
 pub use logsource::Pipeline;
 pub use rule::{LogSource, Reason};
