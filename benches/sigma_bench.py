@@ -5,11 +5,20 @@ values, written once to Parquet (vigil) and JSON lines (rsigma, flat, as DESIGN.
     python benches/sigma_bench.py [N]      # run under: flock /work/bench.lock ...
 
 Sides (each a separate process, timed with /usr/bin/time for wall time and max RSS):
-  vigil Rust   target/release/deps/sigma-*  <parquet> <rules>   (cargo bench -p vigil --bench sigma --no-run)
-  vigil Python python -c "vigil.SigmaRules.load(rules).match(pq.read_table(parquet))"
-  rsigma       rsigma engine eval -r <rules> -e @<jsonl> -p sysmon [--cross-rule-ac]
+  vigil Rust     target/release/deps/sigma-*  <parquet> <rules> <batch rows>
+                 (cargo bench -p vigil --bench sigma --no-run): SigmaRules::matches_parquet_iter,
+                 each batch's hits counted and dropped
+  rust-collect   the same keeping every hit table (SigmaRules::matches_parquet), as match(path)
+  vigil Python   python -c "vigil.SigmaRules.load(rules).match(parquet, batch_rows=B)": the file
+                 read and matched in Rust, B rows at a time (a release build: maturin develop --release)
+  python-stream  rules.match_batches(parquet, batch_rows=B): hit tables handed out batch by batch,
+                 counted and dropped (a sink's view; memory: one batch and its hits)
+  python-batches the earlier formulation: pyarrow reads the file in 1M-row batches and each
+                 batch goes through rules.match(table)
+  rsigma         rsigma engine eval -r <rules> -e @<jsonl> -p sysmon [--cross-rule-ac]
 Each side prints wall time, CPU time (user + system) and max RSS; pick sides with
-``sigma_bench.py N rust python rsigma rsigma-ac``.
+``sigma_bench.py N rust rust-collect python python-stream python-batches rsigma rsigma-ac
+[--batch-rows B]`` (B default 65536).
 """
 
 from __future__ import annotations
@@ -98,24 +107,47 @@ def timed(cmd: list[str], env=None) -> tuple[float, float, float, str]:
     return wall, cpu, rss, p.stdout + p.stderr
 
 
-SIDES = ("rust", "python", "rsigma", "rsigma-ac")
+SIDES = ("rust", "rust-collect", "python", "python-stream", "python-batches", "rsigma", "rsigma-ac")
 
 
 def main() -> int:
-    """``sigma_bench.py [N] [side ...]``; sides: rust python rsigma rsigma-ac (default all)."""
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-    sides = [a for a in sys.argv[2:] if a in SIDES] or list(SIDES)
+    """``sigma_bench.py [N] [side ...] [--batch-rows B]``; sides: rust rust-collect python
+    python-stream python-batches rsigma rsigma-ac (default all)."""
+    args = sys.argv[1:]
+    batch_rows = 65536
+    if "--batch-rows" in args:
+        i = args.index("--batch-rows")
+        batch_rows = int(args[i + 1])
+        del args[i:i + 2]
+    n = int(args[0]) if args else 1_000_000
+    sides = [a for a in args[1:] if a in SIDES] or list(SIDES)
     parquet, jsonl = generate(n)
     rules = se.windows_rule_dir(Path(tempfile.mkdtemp(prefix="sigma_bench_")) / "rules")
     env = dict(os.environ, XDG_RUNTIME_DIR="/tmp", VIGIL_BACKEND="cpu")
     results = {}
     exe = sorted(glob.glob(str(se.ROOT / "target/release/deps/sigma-*")), key=os.path.getmtime)
     exe = [e for e in exe if os.access(e, os.X_OK) and not e.endswith(".d")]
-    if exe and "rust" in sides:
-        wall, cpu, rss, out = timed([exe[-1], str(parquet), str(rules)], env)
-        print(out.strip().splitlines()[0] if out.strip() else out)
-        results["vigil Rust"] = (wall, cpu, rss)
+    for side, extra in (("rust", []), ("rust-collect", ["collect"])):
+        if exe and side in sides:
+            wall, cpu, rss, out = timed([exe[-1], str(parquet), str(rules), str(batch_rows)] + extra, env)
+            print(out.strip().splitlines()[0] if out.strip() else out)
+            results[f"vigil Rust {' '.join(extra) or 'iter'} ({batch_rows})"] = (wall, cpu, rss)
     if "python" in sides:
+        # The file read and matched in Rust, batch_rows rows at a time, the GIL released.
+        code = ("import sys, vigil; r = vigil.SigmaRules.load(sys.argv[2]); "
+                "h = r.match(sys.argv[1], batch_rows=int(sys.argv[3]), progress=False); "
+                "print('vigil-python hits', h.height, 'rules', len(r))")
+        wall, cpu, rss, out = timed([sys.executable, "-c", code, str(parquet), str(rules), str(batch_rows)], env)
+        print(out.strip().splitlines()[0])
+        results[f"vigil Python match(path) ({batch_rows})"] = (wall, cpu, rss)
+    if "python-stream" in sides:
+        code = ("import sys, vigil; r = vigil.SigmaRules.load(sys.argv[2]); "
+                "h = sum(t.height for t in r.match_batches(sys.argv[1], batch_rows=int(sys.argv[3]), progress=False)); "
+                "print('vigil-python-stream hits', h, 'rules', len(r))")
+        wall, cpu, rss, out = timed([sys.executable, "-c", code, str(parquet), str(rules), str(batch_rows)], env)
+        print(out.strip().splitlines()[0])
+        results[f"vigil Python match_batches ({batch_rows})"] = (wall, cpu, rss)
+    if "python-batches" in sides:
         # Streams the Parquet file by row group (bounded memory at 10M events).
         code = ("import sys, vigil, pyarrow.parquet as pq; r = vigil.SigmaRules.load(sys.argv[2]); "
                 "f = pq.ParquetFile(sys.argv[1]); "
@@ -123,9 +155,11 @@ def main() -> int:
                 "print('vigil-python hits', h, 'rules', len(r))")
         wall, cpu, rss, out = timed([sys.executable, "-c", code, str(parquet), str(rules)], env)
         print(out.strip().splitlines()[0])
-        results["vigil Python"] = (wall, cpu, rss)
+        results["vigil Python pyarrow 1M batches"] = (wall, cpu, rss)
     rsigma = os.path.expanduser("~/.cargo/bin/rsigma")
-    version = subprocess.run([rsigma, "--version"], capture_output=True, text=True).stdout.strip().splitlines()[0]
+    rsigma_sides = [s for s in ("rsigma", "rsigma-ac") if s in sides]
+    version = rsigma_sides and subprocess.run([rsigma, "--version"], capture_output=True,
+                                              text=True).stdout.strip().splitlines()[0]
     # The default engine and its cross-rule Aho-Corasick prefilter (daachorse-index).
     for side, flags in (("rsigma", ""), ("rsigma-ac", " --cross-rule-ac")):
         if side not in sides:
@@ -134,9 +168,11 @@ def main() -> int:
                                                  f"--output-format ndjson | wc -l"])
         print(f"{version}{flags} hits", out.strip().splitlines()[0] if out.strip() else "?")
         results[f"{version}{flags}"] = (wall, cpu, rss)
-    print(f"\n{n} events, whole process (load rules + read events + match), 2 cores shared with other builds")
+    load = os.getloadavg()
+    print(f"\n{n} events, whole process (load rules + read events + match), 2 cores shared with other builds "
+          f"(load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f})")
     for k, (wall, cpu, rss) in results.items():
-        print(f"  {k:32s} wall {wall:8.2f} s  CPU {cpu:8.2f} s  {n / wall:12,.0f} events/s  max RSS {rss:8.0f} MiB")
+        print(f"  {k:40s} wall {wall:8.2f} s  CPU {cpu:8.2f} s  {n / wall:12,.0f} events/s  max RSS {rss:8.0f} MiB")
     return 0
 
 

@@ -154,10 +154,14 @@ fn windows_rules_load() {
 #[path = "sigma/modifiers.rs"]
 mod modifiers;
 
+#[path = "sigma/chained.rs"]
+mod chained;
 #[path = "common/mod.rs"]
 mod common;
 #[path = "sigma/correlation.rs"]
 mod correlation;
+#[path = "sigma/files.rs"]
+mod files;
 #[path = "sigma/parity.rs"]
 mod parity;
 #[path = "sigma/regression_evtx.rs"]

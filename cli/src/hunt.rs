@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{TimestampNanosecondType, UInt64Type};
 use clap::Args;
-use vigil::logs::evtx::{EventFormat, EvtxOptions, EvtxReport, event_files, read_evtx_files};
-use vigil::sigma::{Hunt, LoadOptions, Pipeline, SigmaRules, level_rank};
+use vigil::sigma::{
+    LoadOptions, Pipeline, SigmaRules, filter_min_level, hunt_files, hunt_inputs, level_rank,
+};
 
 use crate::{Failure, Outcome};
 
@@ -61,33 +62,6 @@ pub(crate) struct HuntArgs {
     /// No progress bar.
     #[arg(short, long)]
     quiet: bool,
-}
-
-/// The event files under the inputs: `.evtx` and JSON event files, sorted per input.
-fn input_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
-    let mut files = Vec::new();
-    for p in inputs {
-        if !p.exists() {
-            return Err(Failure::error(format!(
-                "input `{}` does not exist",
-                p.display()
-            )));
-        }
-        if p.is_dir() {
-            let mut here = event_files(p, EventFormat::Evtx)?;
-            here.extend(event_files(p, EventFormat::Json)?);
-            here.sort();
-            files.extend(here);
-        } else {
-            files.push(p.clone());
-        }
-    }
-    if files.is_empty() {
-        return Err(Failure::error(
-            "no .evtx, .json, .jsonl or .ndjson files under the inputs",
-        ));
-    }
-    Ok(files)
 }
 
 fn load_rules(args: &HuntArgs) -> Result<SigmaRules, Failure> {
@@ -237,19 +211,6 @@ fn table(t: &RecordBatch, top: usize) -> String {
     s
 }
 
-/// Keeps the rows at `min` level or above.
-fn filter_level(t: RecordBatch, min: u8) -> Result<RecordBatch, Failure> {
-    let Some(levels) = t.column_by_name("level") else {
-        return Ok(t);
-    };
-    let keep: arrow::array::BooleanArray = levels
-        .as_string::<i32>()
-        .iter()
-        .map(|l| Some(level_rank(l.unwrap_or("")) >= min))
-        .collect();
-    Ok(arrow::compute::filter_record_batch(&t, &keep).map_err(vigil::Error::from)?)
-}
-
 /// Runs `vigil hunt`.
 pub(crate) fn run(args: HuntArgs) -> Result<Outcome, Failure> {
     let min_level = match args.min_level.as_deref() {
@@ -263,7 +224,7 @@ pub(crate) fn run(args: HuntArgs) -> Result<Outcome, Failure> {
             r => r,
         },
     };
-    let files = input_files(&args.inputs)?;
+    let files = hunt_inputs(&args.inputs)?;
     let rules = load_rules(&args)?;
     if rules.is_empty() {
         return Err(Failure::error(format!(
@@ -272,26 +233,14 @@ pub(crate) fn run(args: HuntArgs) -> Result<Outcome, Failure> {
             rules.report().len()
         )));
     }
-    let mut hunt = Hunt::new(&rules, args.all_detections);
-    let mut report = EvtxReport::default();
     let bar = crate::progress_bar(files.len() as u64, args.quiet, "files");
     bar.set_message("hunting");
-    let result = (|| -> Result<(), Failure> {
-        // Files in groups, read in parallel and merged into batches, the progress bar
-        // moving group by group.
-        for group in files.chunks(64) {
-            let (batches, r) = read_evtx_files(group, &EvtxOptions::default())?;
-            report.merge(&r);
-            for b in &batches {
-                hunt.push(b)?;
-            }
-            bar.inc(group.len() as u64);
-        }
-        Ok(())
-    })();
+    let result = hunt_files(&rules, &files, args.all_detections, |done, _| {
+        bar.set_position(done)
+    });
     bar.finish_and_clear();
-    result?;
-    let timeline = filter_level(hunt.finish()?, min_level)?;
+    let (timeline, report) = result?;
+    let timeline = filter_min_level(timeline, min_level)?;
     let correlations = rules.correlations().len();
     let summary = format!(
         "{} events from {} files ({} damaged), {} rules + {} correlations ({} not evaluated), {} hits",

@@ -42,6 +42,7 @@ from ._logs import read_evtx
 from ._counts import count_vectors
 # Sigma rules.
 from ._sigma import SigmaRules
+from ._sigma import hunt
 # Threat-intel indicators, matching and sightings.
 from ._intel import Intel, IntelStage, misp_sightings, stix_sightings
 from ._pipeline import (BaselineQuantile, Model, Pipeline, ScoreAbove, TopFraction, TopN, TopPerWindow,
@@ -66,6 +67,7 @@ __all__ = [
     "read_log", "TemplateMiner", "count_vectors",
     "read_evtx",
     "SigmaRules",
+    "hunt",
     "domain_parts", "ngram_logprob", "BaselineMad", "TailRarity",
     "Stream", "tail",
     "Intel", "IntelStage", "stix_sightings", "misp_sightings",

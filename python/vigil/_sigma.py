@@ -7,15 +7,50 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 
 from . import _native
-from ._arrow import _as_arrow_input, _as_output
+from ._arrow import _as_arrow_input, _as_output, _polars_installed
 from ._features import Feature
+from ._progress import Progress
 
-__all__ = ["SigmaRules"]
+__all__ = ["SigmaRules", "hunt"]
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+#: Rows per batch when matching Parquet files (``batch_rows=``): measured with
+#: ``benches/sigma_bench.py`` (all Windows rules, 1M events; see the README's Sigma speed results).
+DEFAULT_BATCH_ROWS = 65536
+
+
+def _is_paths(data: Any) -> bool:
+    """Whether ``data`` names files (a path or a list/tuple of paths) rather than a table."""
+    if isinstance(data, (str, os.PathLike)):
+        return True
+    return isinstance(data, (list, tuple)) and len(data) > 0 and all(isinstance(p, (str, os.PathLike)) for p in data)
+
+
+def _paths(data: Any) -> list:
+    return [os.fspath(data)] if isinstance(data, (str, os.PathLike)) else [os.fspath(p) for p in data]
+
+
+def _hit_batches(it: Any, kind: str, progress: Optional[bool]) -> Iterator[Any]:
+    with Progress(progress, "Sigma") as bar:
+        for table in it:
+            bar(*it.progress())
+            if table.num_rows:
+                yield _as_output(table, kind)
+
+
+def _out_kind(to: Optional[str]) -> str:
+    """The output kind for file input: ``"polars"``, ``"pyarrow"``, or None (polars when installed)."""
+    if to is None:
+        return "polars" if _polars_installed() else "table"
+    if to == "polars":
+        return "polars"
+    if to in ("pyarrow", "arrow", "table"):
+        return "table"
+    raise ValueError(f"to={to!r}: expected 'polars', 'pyarrow' or None")
 
 
 class SigmaRules:
@@ -72,13 +107,63 @@ class SigmaRules:
                           zip(["file", "rule_id", "title", "status", "level", "tags"], cols)})
         return _as_output(table, "polars") if to == "polars" else table
 
-    def match(self, data: Any, *, add_columns: bool = False) -> Any:
+    def match(self, data: Any, *, add_columns: bool = False, batch_rows: int = DEFAULT_BATCH_ROWS,
+              progress: Optional[bool] = None, to: Optional[str] = None) -> Any:
         """One row per (event, matching rule): ``row`` (input row index), ``rule_id``,
-        ``title``, ``level``, ``tags`` and ``timestamp``. With ``add_columns=True``: the input
-        with ``sigma_max_level`` (0 none .. 5 critical) and ``sigma_rules`` (matching ids)."""
+        ``title``, ``level``, ``tags`` and ``timestamp``, ordered by row. With
+        ``add_columns=True``: the input with ``sigma_max_level`` (0 none .. 5 critical) and
+        ``sigma_rules`` (matching ids).
+
+        ``data`` is a polars/pyarrow/pandas table (the same kind comes back), or Parquet files:
+        a path, a directory (every ``.parquet`` file under it, sorted) or a list of them. Files
+        are read in Rust ``batch_rows`` rows at a time with the GIL released, each batch matched
+        and dropped, so memory holds one batch plus the hits, not the files; ``row`` counts
+        across all files (file order), so the hits equal those of the files read whole and
+        concatenated. ``progress``: a tqdm bar by rows (None: only in a terminal or notebook).
+        ``to`` (files only): ``"polars"``, ``"pyarrow"`` or None (polars when installed).
+        ``add_columns=True`` needs a table (it returns the whole input)."""
+        if _is_paths(data):
+            if add_columns:
+                raise ValueError("add_columns=True returns the whole input: read the files into a table first")
+            with Progress(progress, "Sigma") as bar:
+                table = self._native.matches_parquet(_paths(data), int(batch_rows), bar.callback)
+            return _as_output(table, _out_kind(to))
         arrow_data, kind = _as_arrow_input(data)
         table = self._native.annotate(arrow_data) if add_columns else self._native.matches(arrow_data)
         return _as_output(table, kind)
+
+    def match_batches(self, paths: Union[PathLike, Sequence[PathLike]], *, batch_rows: int = DEFAULT_BATCH_ROWS,
+                      progress: Optional[bool] = None, to: Optional[str] = None) -> Iterator[Any]:
+        """:meth:`match` over Parquet files, the hits handed out batch by batch as they are
+        found (a generator of tables with the columns of :meth:`match`; batches without a
+        hit are skipped), so memory holds one input batch and its hits, never all hits:
+        for writing hits of very large inputs to a sink. ``row`` counts across all files.
+
+        >>> for hits in rules.match_batches("events/", progress=True):  # doctest: +SKIP
+        ...     writer.write_table(hits.to_arrow())
+        """
+        # Opened here, so that a missing file raises at the call, not at the first batch.
+        return _hit_batches(self._native.matches_parquet_iter(_paths(paths), int(batch_rows)), _out_kind(to), progress)
+
+    def correlate(self, data: Any, *, batch_rows: int = DEFAULT_BATCH_ROWS, progress: Optional[bool] = None,
+                  to: Optional[str] = None) -> Any:
+        """The hits of the correlation rules (Sigma v2) loaded with these rules, over a table
+        (polars/pyarrow/pandas; the same kind comes back) or Parquet files (as :meth:`match`
+        reads them; ``to`` picks the output kind). One row per window that met its rule's
+        condition, ordered by window end: ``correlation_id``, ``title``, ``level``, ``type``
+        (``event_count``, ``value_count``, ``temporal``, ...), ``group_by`` / ``group_values``
+        (lists: the group-by fields and this group's values, null where an event lacked the
+        field), ``window_start`` / ``window_end`` (first and last event times in the window),
+        ``value`` (the aggregate checked: count, distinct count, sum, ...), ``events`` (events in
+        the window), ``rows`` (their input rows, the first 1,000) and ``trigger_row`` (the event
+        that closed the window). Events need a ``timestamp`` column; windows are exact across
+        batches and files, and the input need not be sorted."""
+        if _is_paths(data):
+            with Progress(progress, "Sigma correlations") as bar:
+                table = self._native.correlate_parquet(_paths(data), int(batch_rows), bar.callback)
+            return _as_output(table, _out_kind(to))
+        arrow_data, kind = _as_arrow_input(data)
+        return _as_output(self._native.correlate(arrow_data), kind)
 
     def _spec(self) -> dict:
         return json.loads(self._native.stage_json())
@@ -109,6 +194,37 @@ class _SigmaFeature(Feature):
 
     def __repr__(self) -> str:
         return f"vigil.SigmaRules(<{self._rules} rules>).stage()"
+
+
+def hunt(paths: Union[PathLike, Sequence[PathLike]], rules: Union["SigmaRules", PathLike, Sequence[PathLike]], *,
+         min_level: Optional[str] = None, all_detections: bool = False, progress: Optional[bool] = None,
+         to: Optional[str] = None) -> Any:
+    """A hunt timeline, like ``vigil hunt`` (and hayabusa's ``csv-timeline``): every hit of
+    ``rules`` (a :class:`SigmaRules`, or rule files/directories loaded with the shipped Windows
+    pipeline) over ``paths`` (``.evtx`` files, JSON event files, or directories searched for
+    both), detections and correlation hits together, sorted by time.
+
+    Columns: ``timestamp``, ``computer``, ``channel``, ``event_id``, ``level``, ``rule_title``,
+    ``rule_id``, ``kind`` (``detection`` or ``correlation``), ``record_id``, ``details`` (the
+    event's fields as ``Name: value ¦ ...``; for a correlation its aggregate and group) and
+    ``source_file``. ``min_level``: keep hits of this level or above (``informational``,
+    ``low``, ``medium``, ``high``, ``critical``). ``all_detections``: also list matches of rules
+    that correlations name without ``generate: true``. ``progress``: a bar by files. ``to``:
+    ``"polars"``, ``"pyarrow"`` or None (polars when installed).
+
+    >>> vigil.hunt("logs/", "sigma/rules/windows", min_level="high")  # doctest: +SKIP
+    """
+    ranks = {"informational": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
+    rank = 0
+    if min_level is not None:
+        rank = ranks.get(str(min_level).lower(), 0)
+        if rank == 0:
+            raise ValueError(f"min_level={min_level!r}: expected one of {', '.join(ranks)}")
+    if not isinstance(rules, SigmaRules):
+        rules = SigmaRules.load(rules)
+    with Progress(progress, "hunt", unit="files") as bar:
+        table, _events, _files, _damaged = rules._native.hunt(_paths(paths), all_detections, rank, bar.callback)
+    return _as_output(table, _out_kind(to))
 
 
 def _opt_path(p: Optional[PathLike]) -> Optional[str]:

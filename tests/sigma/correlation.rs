@@ -16,19 +16,19 @@ use vigil::sigma::{CorrelationKind, SigmaRules};
 
 use super::common::Rng;
 
-const T0: i64 = 1_704_067_200; // 2024-01-01T00:00:00Z
+pub(super) const T0: i64 = 1_704_067_200; // 2024-01-01T00:00:00Z
 
 /// One synthetic event: seconds after T0, EventID, User, SourceIp, Bytes.
 #[derive(Clone, Debug)]
-struct Ev {
-    t: i64,
-    id: i64,
-    user: Option<&'static str>,
-    ip: &'static str,
-    bytes: i64,
+pub(super) struct Ev {
+    pub(super) t: i64,
+    pub(super) id: i64,
+    pub(super) user: Option<&'static str>,
+    pub(super) ip: &'static str,
+    pub(super) bytes: i64,
 }
 
-fn ev(t: i64, id: i64, user: &'static str) -> Ev {
+pub(super) fn ev(t: i64, id: i64, user: &'static str) -> Ev {
     Ev {
         t,
         id,
@@ -38,7 +38,7 @@ fn ev(t: i64, id: i64, user: &'static str) -> Ev {
     }
 }
 
-fn batch(events: &[Ev]) -> RecordBatch {
+pub(super) fn batch(events: &[Ev]) -> RecordBatch {
     let schema = Schema::new(vec![
         Field::new(
             "timestamp",
@@ -77,7 +77,7 @@ fn batch(events: &[Ev]) -> RecordBatch {
 }
 
 /// Base rules: one per EventID (4625 failed, 4624 success, 4688 process, 5156 network).
-const BASE: &str = r#"
+pub(super) const BASE: &str = r#"
 title: Failed logon
 id: 00000000-0000-0000-0000-000000004625
 name: failed
@@ -111,16 +111,16 @@ detection: {sel: {EventID: 5156}, condition: sel}
 level: low
 "#;
 
-fn correlation(id: &str, body: &str) -> String {
+pub(super) fn correlation(id: &str, body: &str) -> String {
     format!(
         "---\ntitle: Correlation {id}\nid: {id}\nstatus: test\nlevel: high\ncorrelation:\n{body}"
     )
 }
 
 /// (correlation id, group values, value, rows) of each hit.
-type Hit = (String, Vec<Option<String>>, f64, Vec<u64>);
+pub(super) type Hit = (String, Vec<Option<String>>, f64, Vec<u64>);
 
-fn hits(rules: &SigmaRules, batches: &[RecordBatch]) -> Vec<Hit> {
+pub(super) fn hits(rules: &SigmaRules, batches: &[RecordBatch]) -> Vec<Hit> {
     let out = rules.correlate(batches).unwrap();
     let ids = out
         .column_by_name("correlation_id")
@@ -406,8 +406,95 @@ fn aliases_generate_and_unresolved_references() {
     );
 }
 
+/// rsigma's correlation hits (id, group values, aggregate, the ids of the events it lists,
+/// sorted) on `events` with the rules `yaml`, and its version line.
+pub(super) fn rsigma_hits(
+    rsigma: &std::path::Path,
+    yaml: &str,
+    events: &[Ev],
+    tag: &str,
+) -> (Vec<Hit>, String) {
+    let dir = std::env::temp_dir().join(format!("vigil_{tag}_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("rules.yml"), yaml).unwrap();
+    let lines: Vec<String> = events
+        .iter()
+        .enumerate()
+        .map(|(row, e)| {
+            let time = chrono::DateTime::from_timestamp(T0 + e.t, 0).unwrap();
+            let mut o = serde_json::json!({
+                "timestamp": time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "EventID": e.id, "SourceIp": e.ip, "Bytes": e.bytes, "id": row.to_string(),
+            });
+            if let Some(u) = e.user {
+                o["User"] = serde_json::Value::from(u);
+            }
+            o.to_string()
+        })
+        .collect();
+    std::fs::write(dir.join("events.jsonl"), lines.join("\n") + "\n").unwrap();
+    let out = std::process::Command::new(rsigma)
+        .args(["engine", "eval", "-r"])
+        .arg(dir.join("rules.yml"))
+        .arg("-e")
+        .arg(format!("@{}", dir.join("events.jsonl").display()))
+        .args([
+            "--output-format",
+            "ndjson",
+            "--correlation-event-mode",
+            "refs",
+            "--max-correlation-events",
+            "100000",
+        ])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let version = std::process::Command::new(rsigma)
+        .arg("--version")
+        .output()
+        .unwrap();
+    let mut theirs: Vec<Hit> = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if v.get("correlation_type").is_none() {
+            continue;
+        }
+        let g = v["group_key"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| Some(p[1].as_str().unwrap().to_string()))
+            .collect();
+        // rsigma leaves `event_refs` out of some chained-correlation hits: no rows then.
+        let mut rows: Vec<u64> = v["event_refs"]
+            .as_array()
+            .map(|refs| {
+                refs.iter()
+                    .map(|r| r["id"].as_str().unwrap().parse().unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        rows.sort();
+        theirs.push((
+            v["rule_id"].as_str().unwrap().to_string(),
+            g,
+            v["aggregated_value"].as_f64().unwrap(),
+            rows,
+        ));
+    }
+    let version = String::from_utf8_lossy(&version.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    (theirs, version)
+}
+
 /// rsigma's CLI, if installed.
-fn rsigma() -> Option<std::path::PathBuf> {
+pub(super) fn rsigma() -> Option<std::path::PathBuf> {
     let home =
         std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo/bin/rsigma"));
     let on_path = std::env::var_os("PATH").and_then(|p| {
@@ -420,7 +507,7 @@ fn rsigma() -> Option<std::path::PathBuf> {
 
 /// A seeded synthetic log: 4,000 events over ~3 hours (ties in time included), 6 users (one
 /// event in 20 without a user), 5 source addresses, four event ids, byte counts 0..1000.
-fn synthetic() -> Vec<Ev> {
+pub(super) fn synthetic() -> Vec<Ev> {
     const USERS: [&str; 6] = ["alice", "bob", "carol", "dave", "erin", "frank"];
     const IPS: [&str; 5] = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"];
     const IDS: [i64; 4] = [4625, 4624, 4688, 5156];
@@ -494,73 +581,7 @@ fn same_hits_as_rsigma_on_a_synthetic_log() {
         .map(|(id, g, v, r)| (id, g.into_iter().filter(|x| x.is_some()).collect(), v, r))
         .collect();
 
-    let dir = std::env::temp_dir().join(format!("vigil_corr_{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("rules.yml"), &yaml).unwrap();
-    let lines: Vec<String> = events
-        .iter()
-        .enumerate()
-        .map(|(row, e)| {
-            let time = chrono::DateTime::from_timestamp(T0 + e.t, 0).unwrap();
-            let mut o = serde_json::json!({
-                "timestamp": time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                "EventID": e.id, "SourceIp": e.ip, "Bytes": e.bytes, "id": row.to_string(),
-            });
-            if let Some(u) = e.user {
-                o["User"] = serde_json::Value::from(u);
-            }
-            o.to_string()
-        })
-        .collect();
-    std::fs::write(dir.join("events.jsonl"), lines.join("\n") + "\n").unwrap();
-    let out = std::process::Command::new(&rsigma)
-        .args(["engine", "eval", "-r"])
-        .arg(dir.join("rules.yml"))
-        .arg("-e")
-        .arg(format!("@{}", dir.join("events.jsonl").display()))
-        .args([
-            "--output-format",
-            "ndjson",
-            "--correlation-event-mode",
-            "refs",
-            "--max-correlation-events",
-            "100000",
-        ])
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    let version = std::process::Command::new(&rsigma)
-        .arg("--version")
-        .output()
-        .unwrap();
-    let mut theirs: Vec<Hit> = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        if v.get("correlation_type").is_none() {
-            continue;
-        }
-        let g = v["group_key"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| Some(p[1].as_str().unwrap().to_string()))
-            .collect();
-        let mut rows: Vec<u64> = v["event_refs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["id"].as_str().unwrap().parse().unwrap())
-            .collect();
-        rows.sort();
-        theirs.push((
-            v["rule_id"].as_str().unwrap().to_string(),
-            g,
-            v["aggregated_value"].as_f64().unwrap(),
-            rows,
-        ));
-    }
+    let (mut theirs, version) = rsigma_hits(&rsigma, &yaml, &events, "corr");
     for h in ours.iter_mut() {
         h.3.sort();
     }
@@ -589,7 +610,7 @@ fn same_hits_as_rsigma_on_a_synthetic_log() {
     }
     println!(
         "{}: {} events; hits vigil {}, rsigma {}; per correlation {by_rule:?}",
-        String::from_utf8_lossy(&version.stdout).trim(),
+        version,
         events.len(),
         ours.len(),
         theirs.len()

@@ -5,6 +5,7 @@
 //! placed at the event that closed their window.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -12,8 +13,9 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
-use super::{Correlator, SigmaRules};
-use crate::error::Result;
+use super::{Correlator, SigmaRules, level_rank};
+use crate::error::{Error, Result};
+use crate::logs::evtx::{EventFormat, EvtxOptions, EvtxReport, event_files, read_evtx_files};
 
 /// Most fields shown in `details`.
 const DETAIL_FIELDS: usize = 24;
@@ -324,4 +326,75 @@ fn timeline_batch(rows: &[Row], events: &HashMap<u64, Event>) -> Result<RecordBa
         Arc::new(file.finish()),
     ];
     Ok(RecordBatch::try_new(timeline_schema(), cols)?)
+}
+
+/// The event files a hunt reads from `inputs`: a file as given; a directory's `.evtx` and JSON
+/// event files (`.json`, `.jsonl`, `.ndjson`), recursively, sorted per input. An error when an
+/// input does not exist or no file is found.
+pub fn hunt_inputs<P: AsRef<Path>>(inputs: &[P]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for p in inputs {
+        let p = p.as_ref();
+        if !p.exists() {
+            return Err(Error::InvalidInput(format!(
+                "input `{}` does not exist",
+                p.display()
+            )));
+        }
+        if p.is_dir() {
+            let mut here = event_files(p, EventFormat::Evtx)?;
+            here.extend(event_files(p, EventFormat::Json)?);
+            here.sort();
+            files.extend(here);
+        } else {
+            files.push(p.to_path_buf());
+        }
+    }
+    if files.is_empty() {
+        return Err(Error::InvalidInput(
+            "no .evtx, .json, .jsonl or .ndjson files under the inputs".into(),
+        ));
+    }
+    Ok(files)
+}
+
+/// The rows of a table with a `level` column (a timeline, hits) whose level ranks at `min`
+/// or above ([`level_rank`]); the table unchanged when it has no `level` column.
+pub fn filter_min_level(table: RecordBatch, min: u8) -> Result<RecordBatch> {
+    let Some(levels) = table.column_by_name("level") else {
+        return Ok(table);
+    };
+    let levels = arrow::compute::cast(levels, &DataType::Utf8)?;
+    let Some(levels) = levels.as_any().downcast_ref::<StringArray>() else {
+        return Ok(table);
+    };
+    let keep: arrow::array::BooleanArray = levels
+        .iter()
+        .map(|l| Some(level_rank(l.unwrap_or("")) >= min))
+        .collect();
+    Ok(arrow::compute::filter_record_batch(&table, &keep)?)
+}
+
+/// A whole hunt over event `files` (see [`hunt_inputs`]): files read in groups of 64 in
+/// parallel, every batch pushed into a [`Hunt`]; `progress(files_done, files_total)` after
+/// each group. Returns the timeline ([`Hunt::finish`]) and the reader's report.
+pub fn hunt_files(
+    rules: &SigmaRules,
+    files: &[PathBuf],
+    all_detections: bool,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<(RecordBatch, EvtxReport)> {
+    let mut hunt = Hunt::new(rules, all_detections);
+    let mut report = EvtxReport::default();
+    let mut done = 0u64;
+    for group in files.chunks(64) {
+        let (batches, r) = read_evtx_files(group, &EvtxOptions::default())?;
+        report.merge(&r);
+        for b in &batches {
+            hunt.push(b)?;
+        }
+        done += group.len() as u64;
+        progress(done, files.len() as u64);
+    }
+    Ok((hunt.finish()?, report))
 }

@@ -17,6 +17,7 @@ mod compile;
 mod condition;
 mod correlation;
 mod eval;
+mod files;
 mod hunt;
 mod logsource;
 mod output;
@@ -33,7 +34,8 @@ use yaml_serde::Value;
 
 use crate::error::{Error, Result};
 pub use correlation::{CorrelationInfo, CorrelationKind, Correlator, Threshold};
-pub use hunt::{Hunt, timeline_schema};
+pub use files::{DEFAULT_BATCH_ROWS, MatchBatches, ParquetBatches, parquet_files};
+pub use hunt::{Hunt, filter_min_level, hunt_files, hunt_inputs, timeline_schema};
 pub use logsource::Pipeline;
 pub use rule::{LogSource, Reason};
 pub use stage::SigmaStage;
@@ -314,7 +316,7 @@ impl SigmaRules {
         !self
             .correlations
             .iter()
-            .any(|c| !c.info.generate && c.refs.contains(&index))
+            .any(|c| !c.info.generate && c.refs.contains(&Some(index)))
     }
 
     /// A [`Correlator`] for these rules' correlations, to push batches into one by one.

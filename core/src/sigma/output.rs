@@ -25,6 +25,16 @@ pub(crate) fn hits(
     batch: &RecordBatch,
     pairs: &[(u32, u32)],
 ) -> Result<RecordBatch> {
+    hits_from(rules, batch, pairs, 0)
+}
+
+/// The hits table of a batch whose first row is row `base` of the whole input.
+pub(crate) fn hits_from(
+    rules: &SigmaRules,
+    batch: &RecordBatch,
+    pairs: &[(u32, u32)],
+    base: u64,
+) -> Result<RecordBatch> {
     let times = match batch.column_by_name(TIME_COLUMN) {
         Some(a) => crate::columns::array_times(a.as_ref(), TIME_COLUMN).ok(),
         None => None,
@@ -44,7 +54,7 @@ pub(crate) fn hits(
         else {
             continue;
         };
-        rows.push(row as u64);
+        rows.push(base + row as u64);
         ids.append_value(&info.id);
         titles.append_value(&info.title);
         levels.append_value(&info.level);

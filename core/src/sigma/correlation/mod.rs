@@ -22,6 +22,15 @@
 //! otherwise; `temporal_ordered` needs them to fire in the order named (equal times count as
 //! in order). A missing group-by field is a null key part (its own group). Events with no time
 //! cannot be placed in a window and are left out (a warning counts them).
+//!
+//! # Chained correlations
+//!
+//! A correlation may name other correlations in `rules` (Sigma v2 chaining, any depth, in any
+//! file order). Their hits are its events: each placed at its window's end, its row the event
+//! that closed that window, its group key read from the named correlation's group-by values
+//! (a field the named correlation does not group by is a null key part). A named correlation
+//! reports only through the chain unless the chain says `generate: true`; correlations that
+//! name each other in a cycle are reported, not evaluated.
 
 mod parse;
 mod run;
@@ -140,7 +149,7 @@ pub struct CorrelationInfo {
     pub tags: Vec<String>,
     /// `correlation.type`.
     pub kind: CorrelationKind,
-    /// `correlation.rules`: the named rules, as written (names or ids).
+    /// `correlation.rules`: the named rules or correlations, as written (names or ids).
     pub rules: Vec<String>,
     /// `correlation.group-by`.
     pub group_by: Vec<String>,
@@ -163,8 +172,11 @@ pub struct CorrelationInfo {
 #[derive(Clone, Debug)]
 pub(crate) struct Correlation {
     pub info: CorrelationInfo,
-    /// Indices into the loaded rules, in the order named.
-    pub refs: Vec<usize>,
+    /// Per named rule, in the order named: its index into the loaded rules (None where the
+    /// name is a correlation, see `chained`).
+    pub refs: Vec<Option<usize>>,
+    /// (position in the named list, index into the correlations) of each named correlation.
+    pub chained: Vec<(usize, usize)>,
     /// Per group-by field, per named rule: the Sigma field name to read (aliases applied).
     pub group_fields: Vec<Vec<String>>,
 }

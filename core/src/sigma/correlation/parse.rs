@@ -214,9 +214,20 @@ pub(crate) fn parse(doc: &Value, meta: &Meta, file: &str) -> Result<CorrelationI
     })
 }
 
-/// Resolves each correlation's named rules (by `name` or `id`) to loaded rules; `names` are
-/// the loaded rules' `name`s. A correlation naming a rule that did not load, or another
-/// correlation, goes to `issues` with the reason.
+/// What one name in a correlation's `rules` refers to.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Named {
+    Rule(usize),
+    /// Index into the pending correlations.
+    Correlation(usize),
+}
+
+/// Resolves each correlation's named rules (by `name` or `id`) to loaded rules or to other
+/// correlations (a chained correlation, Sigma v2: the named correlation's hits are its
+/// events); `names` are the loaded rules' `name`s. A correlation naming a rule that did not
+/// load, a correlation that did not resolve, or itself through a cycle goes to `issues` with
+/// the reason. The result keeps load order, and a named correlation always resolves to an
+/// index into it.
 pub(crate) fn resolve(
     pending: Vec<CorrelationInfo>,
     rules: &[RuleInfo],
@@ -229,49 +240,113 @@ pub(crate) fn resolve(
             .zip(names)
             .position(|(info, name)| info.id == r || (!name.is_empty() && name == r))
     };
-    let correlation_refs: Vec<(String, String)> = pending
-        .iter()
-        .map(|c| (c.id.clone(), c.name.clone()))
-        .collect();
-    let mut out = Vec::new();
-    for info in pending {
-        let issue = |detail: String| Issue {
-            file: info.file.clone(),
-            rule_id: info.id.clone(),
-            title: info.title.clone(),
-            status: info.status.clone(),
-            reason: bad(detail),
-        };
+    let find_corr = |r: &str| {
+        pending
+            .iter()
+            .position(|c| c.id == r || (!c.name.is_empty() && c.name == r))
+    };
+    let issue = |info: &CorrelationInfo, detail: String| Issue {
+        file: info.file.clone(),
+        rule_id: info.id.clone(),
+        title: info.title.clone(),
+        status: info.status.clone(),
+        reason: bad(detail),
+    };
+    // Phase 1: every name to a rule or a correlation, or a reason.
+    let mut named: Vec<Result<Vec<Named>, String>> = Vec::with_capacity(pending.len());
+    for info in &pending {
         let mut refs = Vec::with_capacity(info.rules.len());
         let mut failed = None;
         for r in &info.rules {
-            match find(r) {
-                Some(i) => refs.push(i),
-                None => {
-                    let why = if correlation_refs
-                        .iter()
-                        .any(|(id, name)| id == r || (!name.is_empty() && name == r))
-                    {
-                        format!(
-                            "names the correlation `{r}`: correlations of correlations are not evaluated"
-                        )
-                    } else if let Some(i) = issues.iter().find(|i| &i.rule_id == r) {
-                        format!(
-                            "names the rule `{r}`, which did not load: {} ({})",
-                            i.reason.detail, i.reason.kind
-                        )
-                    } else {
-                        format!("names the rule `{r}`, which is not among the rules loaded")
-                    };
-                    failed = Some(why);
-                    break;
-                }
+            if let Some(i) = find(r) {
+                refs.push(Named::Rule(i));
+            } else if let Some(c) = find_corr(r) {
+                refs.push(Named::Correlation(c));
+            } else {
+                failed = Some(if let Some(i) = issues.iter().find(|i| &i.rule_id == r) {
+                    format!(
+                        "names the rule `{r}`, which did not load: {} ({})",
+                        i.reason.detail, i.reason.kind
+                    )
+                } else {
+                    format!("names the rule `{r}`, which is not among the rules loaded")
+                });
+                break;
             }
         }
-        if let Some(why) = failed {
-            issues.push(issue(why));
-            continue;
+        named.push(failed.map_or(Ok(refs), Err));
+    }
+    // Phase 2: a correlation is usable once every correlation it names is (a cycle never is).
+    let mut usable = vec![false; pending.len()];
+    loop {
+        let mut changed = false;
+        for (i, n) in named.iter().enumerate() {
+            if usable.get(i) == Some(&false)
+                && let Ok(refs) = n
+                && refs.iter().all(|x| match x {
+                    Named::Rule(_) => true,
+                    Named::Correlation(c) => usable.get(*c) == Some(&true),
+                })
+            {
+                usable[i] = true;
+                changed = true;
+            }
         }
+        if !changed {
+            break;
+        }
+    }
+    // The usable correlations keep load order; `at[i]` is pending i's index in the output.
+    let mut at = vec![None; pending.len()];
+    let mut next = 0;
+    for (i, u) in usable.iter().enumerate() {
+        if *u {
+            at[i] = Some(next);
+            next += 1;
+        }
+    }
+    let mut out = Vec::new();
+    for ((i, info), n) in pending.iter().enumerate().zip(named) {
+        let refs = match n {
+            Err(why) => {
+                issues.push(issue(info, why));
+                continue;
+            }
+            Ok(refs) if !usable[i] => {
+                let bad_ref = refs.iter().find_map(|x| match x {
+                    Named::Correlation(c) if !usable[*c] => pending.get(*c),
+                    _ => None,
+                });
+                let why = match bad_ref {
+                    Some(c) if c.id == info.id => {
+                        "names itself (directly or through a cycle of correlations)".to_string()
+                    }
+                    Some(c) => format!(
+                        "names the correlation `{}`, which cannot be evaluated (it is in a cycle or reported)",
+                        c.id
+                    ),
+                    None => "names a correlation that cannot be evaluated".to_string(),
+                };
+                issues.push(issue(info, why));
+                continue;
+            }
+            Ok(refs) => refs,
+        };
+        let rule_refs: Vec<Option<usize>> = refs
+            .iter()
+            .map(|x| match x {
+                Named::Rule(r) => Some(*r),
+                Named::Correlation(_) => None,
+            })
+            .collect();
+        let chained: Vec<(usize, usize)> = refs
+            .iter()
+            .enumerate()
+            .filter_map(|(k, x)| match x {
+                Named::Correlation(c) => at.get(*c).copied().flatten().map(|c| (k, c)),
+                Named::Rule(_) => None,
+            })
+            .collect();
         // Per group-by field, per named rule: the field to read (an alias maps it per rule).
         let group_fields = info
             .group_by
@@ -280,13 +355,25 @@ pub(crate) fn resolve(
                 let alias = info.aliases.iter().find(|(a, _)| a == g);
                 refs.iter()
                     .zip(&info.rules)
-                    .map(|(&ri, written)| {
+                    .map(|(x, written)| {
                         alias
                             .and_then(|(_, per)| {
                                 per.iter().find(|(r, _)| {
                                     r == written
-                                        || rules.get(ri).is_some_and(|x| &x.id == r)
-                                        || names.get(ri).is_some_and(|n| !n.is_empty() && n == r)
+                                        || match x {
+                                            Named::Rule(ri) => {
+                                                rules.get(*ri).is_some_and(|x| &x.id == r)
+                                                    || names
+                                                        .get(*ri)
+                                                        .is_some_and(|n| !n.is_empty() && n == r)
+                                            }
+                                            Named::Correlation(c) => {
+                                                pending.get(*c).is_some_and(|x| {
+                                                    &x.id == r
+                                                        || (!x.name.is_empty() && &x.name == r)
+                                                })
+                                            }
+                                        }
                                 })
                             })
                             .map_or_else(|| g.clone(), |(_, f)| f.clone())
@@ -295,8 +382,9 @@ pub(crate) fn resolve(
             })
             .collect();
         out.push(Correlation {
-            info,
-            refs,
+            info: info.clone(),
+            refs: rule_refs,
+            chained,
             group_fields,
         });
     }

@@ -96,7 +96,12 @@ impl<'r> Correlator<'r> {
                 continue;
             };
             for &(row, rule) in pairs {
-                for (k, _) in corr.refs.iter().enumerate().filter(|(_, r)| **r == rule) {
+                for (k, _) in corr
+                    .refs
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| **r == Some(rule))
+                {
                     let Some(time) = times.as_ref().and_then(|t| t.get(row)) else {
                         self.untimed += 1;
                         continue;
@@ -138,27 +143,60 @@ impl<'r> Correlator<'r> {
                 self.untimed
             );
         }
-        let mut fires: Vec<(usize, &GroupKey, Fire)> = Vec::new();
-        for (ci, (corr, groups)) in self
-            .rules
-            .correlations
-            .iter()
-            .zip(self.groups.iter())
-            .enumerate()
-        {
-            let spec = Spec {
-                kind: corr.info.kind,
-                span: corr.info.timespan_ns,
-                condition: corr.info.condition.as_ref(),
-                percentile: corr.info.percentile.unwrap_or(50.0),
-                n_rules: corr.refs.len(),
-            };
-            for (key, entries) in groups {
-                let mut entries = entries.clone();
-                for f in window::sweep(&spec, &mut entries) {
-                    fires.push((ci, key, f));
+        let corrs = &self.rules.correlations;
+        // Per correlation: its fires, evaluated in dependency order (a chained correlation
+        // after the correlations it names; resolve() left no cycle).
+        let mut done: Vec<Option<Vec<(GroupKey, Fire)>>> = vec![None; corrs.len()];
+        while done.iter().any(Option::is_none) {
+            let mut progressed = false;
+            for (ci, corr) in corrs.iter().enumerate() {
+                if done.get(ci).is_some_and(Option::is_some)
+                    || !corr
+                        .chained
+                        .iter()
+                        .all(|(_, c)| done.get(*c).is_some_and(Option::is_some))
+                {
+                    continue;
                 }
+                let mut groups = self.groups.get(ci).cloned().unwrap_or_default();
+                chained_entries(corrs, corr, &done, &mut groups);
+                let spec = Spec {
+                    kind: corr.info.kind,
+                    span: corr.info.timespan_ns,
+                    condition: corr.info.condition.as_ref(),
+                    percentile: corr.info.percentile.unwrap_or(50.0),
+                    n_rules: corr.refs.len(),
+                };
+                let mut fires = Vec::new();
+                for (key, mut entries) in groups {
+                    for f in window::sweep(&spec, &mut entries) {
+                        fires.push((key.clone(), f));
+                    }
+                }
+                done[ci] = Some(fires);
+                progressed = true;
             }
+            if !progressed {
+                return Err(Error::InvalidInput(
+                    "correlations name each other in a cycle".into(),
+                ));
+            }
+        }
+        // A correlation that a chained one names without `generate: true` reports only
+        // through it (as base rules do).
+        let silent: Vec<bool> = (0..corrs.len())
+            .map(|ci| {
+                corrs
+                    .iter()
+                    .any(|c| !c.info.generate && c.chained.iter().any(|(_, x)| *x == ci))
+            })
+            .collect();
+        let mut fires: Vec<(usize, GroupKey, Fire)> = Vec::new();
+        for (ci, f) in done.into_iter().enumerate() {
+            if silent.get(ci) == Some(&true) {
+                continue;
+            }
+            fires.extend(f.unwrap_or_default().into_iter().map(|(k, f)| (ci, k, f)));
         }
         fires.sort_by_key(|a| (a.2.end, a.0, a.2.trigger));
         hits_batch(&self.rules.correlations, &fires)
@@ -185,7 +223,45 @@ pub fn hits_schema() -> Arc<Schema> {
     ]))
 }
 
-fn hits_batch(corrs: &[Correlation], fires: &[(usize, &GroupKey, Fire)]) -> Result<RecordBatch> {
+/// Adds to `groups` the hits of the correlations `corr` names, as its events: each at its
+/// window's end, its row the event that closed the window, its group key read from the named
+/// correlation's group-by values (a field the named correlation does not group by is null).
+fn chained_entries(
+    corrs: &[Correlation],
+    corr: &Correlation,
+    done: &[Option<Vec<(GroupKey, Fire)>>],
+    groups: &mut HashMap<GroupKey, Vec<Entry>>,
+) {
+    for &(k, c) in &corr.chained {
+        let (Some(named), Some(Some(fires))) = (corrs.get(c), done.get(c)) else {
+            continue;
+        };
+        // Per group-by field of `corr`: its position in the named correlation's key.
+        let pos: Vec<Option<usize>> = corr
+            .group_fields
+            .iter()
+            .map(|per_rule| {
+                let field = per_rule.get(k)?;
+                named.info.group_by.iter().position(|g| g == field)
+            })
+            .collect();
+        for (key, f) in fires {
+            let mapped: GroupKey = pos
+                .iter()
+                .map(|p| p.and_then(|p| key.get(p).cloned().flatten()))
+                .collect();
+            groups.entry(mapped).or_default().push(Entry {
+                time: f.end,
+                row: f.trigger,
+                rule: k as u32,
+                text: None,
+                num: Some(f.value),
+            });
+        }
+    }
+}
+
+fn hits_batch(corrs: &[Correlation], fires: &[(usize, GroupKey, Fire)]) -> Result<RecordBatch> {
     let mut ids = StringBuilder::new();
     let mut titles = StringBuilder::new();
     let mut levels = StringBuilder::new();
