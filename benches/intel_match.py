@@ -182,6 +182,7 @@ DUCKDB = """
 import sys, time, duckdb
 t0 = time.perf_counter()
 con = duckdb.connect()
+con.execute("set enable_progress_bar = false")
 con.execute(f"create table ind as select * from read_csv('{sys.argv[1]}')")
 con.execute(f"create table ev as select row_number() over () - 1 as row, * from read_parquet('{sys.argv[2]}')")
 t1 = time.perf_counter()

@@ -9,6 +9,8 @@
 //! (non-ASCII, surrounding spaces, IPv6, leading zeros, ...) come back as [`DEFER`] and take
 //! the host's full normalisation path, so the result never depends on where a row ran.
 
+use super::intel_v4::V4Sets;
+
 /// Probe modes (the column's kind).
 pub(crate) const MODE_IP: u32 = 0;
 /// Host names.
@@ -59,6 +61,8 @@ pub(crate) struct ProbeTable<'a> {
     pub seed: [u32; 2],
     pub max_probe: u32,
     pub lens: &'a [u32],
+    /// Exact IPv4 sets the CPU reads instead of hashing (`None`: fingerprints only).
+    pub v4: Option<&'a V4Sets>,
 }
 
 /// One hashing step (shared with the shader: u32 arithmetic only).
@@ -144,6 +148,42 @@ impl ProbeTable<'_> {
     fn has(&self, fp: [u32; 2]) -> bool {
         self.lookup(fp).is_some()
     }
+
+    /// Mask of the fingerprints of `fps` held (bit `i` for `fps[i]`).
+    #[inline]
+    pub(crate) fn mask(&self, fps: &[[u32; 2]]) -> u32 {
+        fps.iter()
+            .enumerate()
+            .fold(0, |m, (i, fp)| if self.has(*fp) { m | 1 << i } else { m })
+    }
+
+    /// Asks the cache for the home slots of `fps` ahead of their lookups (a hint only).
+    #[inline]
+    pub(crate) fn prefetch(&self, fps: &[[u32; 2]]) {
+        let n = self.slots.len() / 4;
+        if n == 0 {
+            return;
+        }
+        for fp in fps {
+            if let Some(w) = self.slots.get(4 * (fp[0] as usize & (n - 1))) {
+                prefetch(w);
+            }
+        }
+    }
+}
+
+/// A cache hint for the line holding `w` (no effect on results; nothing off x86-64).
+#[inline(always)]
+pub(crate) fn prefetch<T>(w: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: SSE is part of the x86-64 baseline, and a prefetch never faults nor
+        // changes memory: it only warms the cache line of a valid reference.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>((w as *const T).cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = w;
 }
 
 fn is_space(b: u8) -> bool {
@@ -151,7 +191,7 @@ fn is_space(b: u8) -> bool {
 }
 
 /// Strict dotted-quad IPv4 (what `Ipv4Addr::from_str` accepts, leading zeros deferred).
-fn dotted_quad(s: &[u8]) -> Option<u32> {
+pub(crate) fn dotted_quad(s: &[u8]) -> Option<u32> {
     let mut v: u32 = 0;
     let mut parts = 0;
     let mut i = 0;
@@ -182,98 +222,270 @@ fn dotted_quad(s: &[u8]) -> Option<u32> {
     (parts == 4).then_some(v)
 }
 
+/// Bytes no host name holds: controls, space, DEL and ``/\@#?:%<>[]|^"'`{}`` (one table
+/// lookup per byte).
+const DOMAIN_REJECT: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b <= b' ' as usize {
+        t[b] = true;
+        b += 1;
+    }
+    t[0x7f] = true;
+    let bad = b"/\\@#?:%<>[]|^\"'`{}";
+    let mut i = 0;
+    while i < bad.len() {
+        t[bad[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
+#[inline]
 fn domain_reject(b: u8) -> bool {
-    b <= b' ' || b == 0x7f || b"/\\@#?:%<>[]|^\"'`{}".contains(&b)
+    DOMAIN_REJECT[usize::from(b)]
 }
 
-/// Status and probe mask of one row (see the module docs).
-pub(crate) fn row(s: &[u8], mode: u32, t: &ProbeTable<'_>) -> (u32, u32) {
+/// The status of rows every mode turns away (empty, too long, spaces, non-ASCII).
+fn screen(s: &[u8]) -> Result<(), u32> {
     let n = s.len();
     if n == 0 || (n == 1 && s[0] == b'-') {
-        return (EMPTY, 0);
+        return Err(EMPTY);
     }
     if n > MAX_ROW_BYTES {
+        return Err(DEFER);
+    }
+    // Branch-free scans (they vectorise): no early exit to mispredict.
+    if s[0] == b'('
+        || is_space(s[0])
+        || is_space(s[n - 1])
+        || s.iter().fold(0, |a, &b| a | b) >= 0x80
+    {
+        return Err(DEFER);
+    }
+    Ok(())
+}
+
+/// [`row`] of an address row through the exact IPv4 sets (same status, same mask).
+fn ip_row(s: &[u8], t: &ProbeTable<'_>, v4: &V4Sets) -> (u32, u32) {
+    if let Err(status) = screen(s) {
+        return (status, 0);
+    }
+    if t.lens.len() > MAX_PROBES {
         return (DEFER, 0);
     }
-    if s[0] == b'(' || is_space(s[0]) || is_space(s[n - 1]) || s.iter().any(|&b| b >= 0x80) {
-        return (DEFER, 0);
+    match dotted_quad(s) {
+        Some(a) => (OK, v4.mask(a)),
+        None => (DEFER, 0),
     }
+}
+
+/// The tag of a hex hash row (after [`screen`]), or its status.
+fn hash_tag(s: &[u8]) -> Result<u32, u32> {
+    let hex = |b: u8| (b.wrapping_sub(b'0') < 10) | ((b | 0x20).wrapping_sub(b'a') < 6);
+    if !s.iter().fold(true, |ok, &b| ok & hex(b)) {
+        return Err(INVALID);
+    }
+    match s.len() {
+        32 => Ok(TAG_MD5),
+        40 => Ok(TAG_SHA1),
+        64 => Ok(TAG_SHA256),
+        _ => Err(INVALID),
+    }
+}
+
+/// [`text_fingerprint`] of `K` texts of one length at once: the hashing chains are
+/// independent, so the CPU overlaps them instead of waiting on one multiply after another.
+fn text_fingerprints<const K: usize>(seed: [u32; 2], texts: [&[u8]; K], tag: u32) -> [[u32; 2]; K] {
+    let n = texts.iter().map(|t| t.len()).min().unwrap_or(0);
+    let mut h = [seed; K];
+    for i in (0..n).rev() {
+        for (h, t) in h.iter_mut().zip(texts) {
+            let b = t.get(i).copied().unwrap_or(0);
+            *h = step(*h, u32::from(b.to_ascii_lowercase()));
+        }
+    }
+    h.map(|h| finish(h, tag))
+}
+
+/// [`rows`] of a hash column: statuses first, then the fingerprints of runs of rows of
+/// one length four at a time ([`text_fingerprints`]), then the lookups.
+fn hash_rows<'s>(
+    strings: impl Fn(usize) -> &'s [u8],
+    first: usize,
+    t: &ProbeTable<'_>,
+    out: &mut [u32],
+) {
+    let mut tags = [Err(EMPTY); BATCH_ROWS];
+    let mut fps = [[0u32; 2]; BATCH_ROWS];
+    for (b, o) in out.chunks_mut(2 * BATCH_ROWS).enumerate() {
+        let base = first + b * BATCH_ROWS;
+        let n = o.len() / 2;
+        for (k, g) in tags.iter_mut().take(n).enumerate() {
+            let s = strings(base + k);
+            *g = screen(s).and_then(|()| hash_tag(s));
+        }
+        let mut k = 0;
+        while k < n {
+            let quad = tags
+                .get(k..k + 4)
+                .filter(|q| q.iter().all(|g| g.is_ok()) && q.windows(2).all(|w| w[0] == w[1]));
+            if let (Some(&[Ok(tag), ..]), Some(f)) = (quad, fps.get_mut(k..k + 4)) {
+                let r = |j: usize| strings(base + k + j);
+                f.copy_from_slice(&text_fingerprints(t.seed, [r(0), r(1), r(2), r(3)], tag));
+                k += 4;
+                continue;
+            }
+            if let (Some(Ok(tag)), Some(f)) = (tags.get(k), fps.get_mut(k)) {
+                *f = text_fingerprint(t.seed, strings(base + k), *tag);
+            }
+            k += 1;
+        }
+        t.prefetch(fps.get(..n).unwrap_or(&[]));
+        for ((g, f), o) in tags.iter().zip(&fps).zip(o.chunks_mut(2)) {
+            let (status, mask) = match g {
+                Ok(_) => (OK, u32::from(t.has(*f))),
+                Err(status) => (*status, 0),
+            };
+            if let [a, b] = o {
+                *a = status;
+                *b = mask;
+            }
+        }
+    }
+}
+
+/// Probe fingerprints of one row: `Ok(k)` (status [`OK`]) with `fps[..k]` to look up, bit
+/// `i` of the mask standing for `fps[i]`; `Err(status)` for a row with no probes. Split from
+/// the lookups so a caller can issue the memory loads of many probes (and rows) together.
+pub(crate) fn fingerprints(
+    s: &[u8],
+    mode: u32,
+    t: &ProbeTable<'_>,
+    fps: &mut [[u32; 2]; MAX_PROBES],
+) -> Result<usize, u32> {
+    screen(s)?;
+    let n = s.len();
     match mode {
         MODE_IP => {
             if t.lens.len() > MAX_PROBES {
-                return (DEFER, 0);
+                return Err(DEFER);
             }
             let Some(v4) = dotted_quad(s) else {
-                return (DEFER, 0);
+                return Err(DEFER);
             };
             let bits = (0xffff_u128 << 32) | u128::from(v4);
-            let mut mask = 0;
-            for (i, &len) in t.lens.iter().enumerate() {
-                if t.has(net_fingerprint(t.seed, bits & mask128(len), len)) {
-                    mask |= 1 << i;
-                }
+            for (fp, &len) in fps.iter_mut().zip(t.lens) {
+                *fp = net_fingerprint(t.seed, bits & mask128(len), len);
             }
-            (OK, mask)
+            Ok(t.lens.len())
         }
         MODE_DOMAIN => {
             let end = if s[n - 1] == b'.' { n - 1 } else { n };
             if end == 0 || end > MAX_DOMAIN {
-                return (INVALID, 0);
+                return Err(INVALID);
             }
             let mut h = t.seed;
             let mut label = 0u32;
             let mut j = 0usize;
-            let mut mask = 0u32;
             for i in (0..end).rev() {
                 let b = s[i];
                 if domain_reject(b) {
-                    return (INVALID, 0);
+                    return Err(INVALID);
                 }
                 if b == b'.' {
                     if label == 0 {
-                        return (INVALID, 0);
+                        return Err(INVALID);
                     }
                     if j + 1 >= MAX_PROBES {
-                        return (DEFER, 0);
+                        return Err(DEFER);
                     }
-                    if t.has(finish(h, TAG_SUFFIX)) {
-                        mask |= 1 << (1 + j);
-                    }
+                    fps[1 + j] = finish(h, TAG_SUFFIX);
                     j += 1;
                     label = 0;
                 } else {
                     label += 1;
                     if label > MAX_LABEL {
-                        return (INVALID, 0);
+                        return Err(INVALID);
                     }
                 }
                 h = step(h, u32::from(b.to_ascii_lowercase()));
             }
             if label == 0 {
-                return (INVALID, 0);
+                return Err(INVALID);
             }
             if j + 1 >= MAX_PROBES {
-                return (DEFER, 0);
+                return Err(DEFER);
             }
-            if t.has(finish(h, TAG_SUFFIX)) {
-                mask |= 1 << (1 + j);
-            }
-            if t.has(finish(h, TAG_DOMAIN)) {
-                mask |= 1;
-            }
-            (OK, mask)
+            fps[1 + j] = finish(h, TAG_SUFFIX);
+            fps[0] = finish(h, TAG_DOMAIN);
+            Ok(j + 2)
         }
         _ => {
-            if !s.iter().all(u8::is_ascii_hexdigit) {
-                return (INVALID, 0);
+            fps[0] = text_fingerprint(t.seed, s, hash_tag(s)?);
+            Ok(1)
+        }
+    }
+}
+
+/// Status and probe mask of one row (see the module docs); [`rows`] does the same in batches.
+#[cfg(test)]
+pub(crate) fn row(s: &[u8], mode: u32, t: &ProbeTable<'_>) -> (u32, u32) {
+    let mut fps = [[0u32; 2]; MAX_PROBES];
+    match fingerprints(s, mode, t, &mut fps) {
+        Ok(k) => {
+            let fps = fps.get(..k).unwrap_or(&[]);
+            t.prefetch(fps);
+            (OK, t.mask(fps))
+        }
+        Err(status) => (status, 0),
+    }
+}
+
+/// Rows probed in one batch by [`rows`]: their loads are in flight together.
+const BATCH_ROWS: usize = 16;
+
+/// [`row`] of every row of `strings` into `out` (status, mask per row), in batches whose
+/// fingerprints are computed and prefetched before any lookup: a random probe into a large
+/// table costs a cache (and TLB) miss, and this keeps many of them in flight at once.
+pub(crate) fn rows<'s>(
+    strings: impl Fn(usize) -> &'s [u8],
+    first: usize,
+    mode: u32,
+    t: &ProbeTable<'_>,
+    out: &mut [u32],
+) {
+    if let (MODE_IP, Some(v4)) = (mode, t.v4) {
+        for (i, o) in out.chunks_mut(2).enumerate() {
+            if let [a, b] = o {
+                (*a, *b) = ip_row(strings(first + i), t, v4);
             }
-            let tag = match n {
-                32 => TAG_MD5,
-                40 => TAG_SHA1,
-                64 => TAG_SHA256,
-                _ => return (INVALID, 0),
+        }
+        return;
+    }
+    if mode == MODE_HASH {
+        return hash_rows(strings, first, t, out);
+    }
+    let mut fps = [[[0u32; 2]; MAX_PROBES]; BATCH_ROWS];
+    let mut got = [Err(EMPTY); BATCH_ROWS];
+    for (b, o) in out.chunks_mut(2 * BATCH_ROWS).enumerate() {
+        let base = first + b * BATCH_ROWS;
+        let n = o.len() / 2;
+        for (k, (g, f)) in got.iter_mut().zip(fps.iter_mut()).take(n).enumerate() {
+            *g = fingerprints(strings(base + k), mode, t, f);
+            if let Ok(c) = *g {
+                t.prefetch(f.get(..c).unwrap_or(&[]));
+            }
+        }
+        for ((g, f), o) in got.iter().zip(&fps).zip(o.chunks_mut(2)) {
+            let (status, mask) = match *g {
+                Ok(c) => (OK, t.mask(f.get(..c).unwrap_or(&[]))),
+                Err(status) => (status, 0),
             };
-            (OK, u32::from(t.has(text_fingerprint(t.seed, s, tag))))
+            if let [a, b] = o {
+                *a = status;
+                *b = mask;
+            }
         }
     }
 }
@@ -281,6 +493,16 @@ pub(crate) fn row(s: &[u8], mode: u32, t: &ProbeTable<'_>) -> (u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reject_table_is_the_byte_rule() {
+        for b in 0..=255u8 {
+            let rule = b <= b' ' || b == 0x7f || b"/\\@#?:%<>[]|^\"'`{}".contains(&b);
+            assert_eq!(domain_reject(b), rule, "{b}");
+            let hex = |b: u8| (b.wrapping_sub(b'0') < 10) | ((b | 0x20).wrapping_sub(b'a') < 6);
+            assert_eq!(hex(b), b.is_ascii_hexdigit(), "{b}");
+        }
+    }
 
     #[test]
     fn dotted_quad_is_strict() {

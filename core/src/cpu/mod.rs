@@ -8,6 +8,7 @@ pub(crate) mod histogram;
 pub(crate) mod hll_hash;
 pub(crate) mod iforest;
 pub(crate) mod intel_probe;
+pub(crate) mod intel_v4;
 pub(crate) mod length;
 pub(crate) mod log1p;
 pub(crate) mod multi_pattern;

@@ -13,7 +13,7 @@ use crate::gpu::{self, Binding, GpuContext, params};
 pub(crate) const PROBE_WORDS: usize = 2;
 
 impl Engine {
-    /// Per row of `strings`, (status, probe mask) as [`intel_probe::row`] defines them:
+    /// Per row of `strings`, (status, probe mask) as [`intel_probe::rows`] defines them:
     /// `2 * rows` words. Null slots are probed on whatever bytes they hold: callers mask them.
     pub(crate) fn intel_probe(
         &self,
@@ -105,13 +105,10 @@ impl Engine {
 
 fn intel_probe_cpu(strings: &Strings<'_>, mode: u32, table: &ProbeTable<'_>) -> Vec<u32> {
     let mut out = vec![0u32; strings.len() * PROBE_WORDS];
-    out.par_chunks_mut(PROBE_WORDS)
+    out.par_chunks_mut(PROBE_WORDS * CPU_MIN_ROWS)
         .enumerate()
-        .with_min_len(CPU_MIN_ROWS)
-        .for_each(|(i, o)| {
-            let (status, mask) = intel_probe::row(strings.row(i), mode, table);
-            o[0] = status;
-            o[1] = mask;
+        .for_each(|(c, o)| {
+            intel_probe::rows(|i| strings.row(i), c * CPU_MIN_ROWS, mode, table, o);
         });
     out
 }

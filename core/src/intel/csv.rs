@@ -56,6 +56,9 @@ impl Intel {
             col("confidence"),
             col("valid_until"),
         );
+        // One entry per line at most: reserve once instead of regrowing.
+        self.table
+            .reserve(text.bytes().filter(|&b| b == b'\n').count());
         let mut added = 0;
         for rec in rdr.records() {
             let rec = match rec {
@@ -113,6 +116,8 @@ impl Intel {
     pub fn add_list(&mut self, text: &str, kind: Option<IndicatorKind>, source: &str) -> usize {
         const F: &str = "list";
         self.source_report(source, F);
+        self.table
+            .reserve(text.bytes().filter(|&b| b == b'\n').count());
         let mut added = 0;
         for line in text.lines() {
             let line = line.split('#').next().unwrap_or("").trim();

@@ -170,3 +170,92 @@ fn probe_index_equals_full_normalisation() {
         assert_eq!((rep.empty, rep.invalid), (empty, invalid), "{name}");
     }
 }
+
+#[test]
+fn exact_v4_sets_equal_fingerprint_probes() {
+    use crate::cpu::intel_probe::{MODE_IP, ProbeTable, row, rows};
+    let mut r = SplitMix64(7);
+    let mut intel = Intel::new();
+    let mut nets: Vec<String> = ["::/1", "8000::/1", "::ffff:0:0/96", "2001:db8::/32"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for _ in 0..3000 {
+        // At most 32 lengths in all, or addresses are deferred to the host.
+        let len = [1, 7, 8, 12, 16, 20, 22, 23, 24, 25, 27, 28, 31, 32][r.below(14)];
+        let a = u32::from_be_bytes([10, r.below(4) as u8, r.below(8) as u8, r.below(256) as u8]);
+        let net = std::net::Ipv4Addr::from(a & (u32::MAX << (32 - len)));
+        nets.push(format!("{net}/{len}"));
+        nets.push(ip4(&mut r));
+    }
+    let added = intel.add(&nets, None, "t", None);
+    assert!(added > 3000, "{added} {:?}", intel.report());
+    let ix = intel.table.index();
+    let exact = ix.table();
+    assert!(exact.v4.is_some());
+    let hashed = ProbeTable { v4: None, ..exact };
+    let values: Vec<String> = (0..50_000)
+        .map(|i| match i % 3 {
+            0 => ip4(&mut r),
+            1 => {
+                let v = ip4(&mut r);
+                decorate(&mut r, v)
+            }
+            _ => format!(
+                "{}.{}.{}.{}",
+                r.below(256),
+                r.below(256),
+                r.below(256),
+                r.below(256)
+            ),
+        })
+        .collect();
+    let mut got = vec![0u32; 2 * values.len()];
+    rows(|i| values[i].as_bytes(), 0, MODE_IP, &exact, &mut got);
+    let mut set_bits = 0;
+    for (i, v) in values.iter().enumerate() {
+        let want = row(v.as_bytes(), MODE_IP, &hashed);
+        assert_eq!((got[2 * i], got[2 * i + 1]), want, "{v}");
+        set_bits += want.1.count_ones();
+    }
+    // Every address meets ::/1 and ::ffff:0:0/96; many meet more.
+    assert!(set_bits > 2 * 30_000, "{set_bits}");
+}
+
+#[test]
+fn batched_hash_probes_equal_row_probes() {
+    use crate::cpu::intel_probe::{MODE_HASH, row, rows};
+    let mut r = SplitMix64(11);
+    let mut intel = Intel::new();
+    let known: Vec<String> = (0..500).map(|i| hex(&mut r, [32, 40, 64][i % 3])).collect();
+    intel.add(&known, None, "t", None);
+    let ix = intel.table.index();
+    let t = ix.table();
+    // Runs of one length (batched four at a time), mixed lengths, invalid rows between.
+    let values: Vec<String> = (0..20_000)
+        .map(|i| match (i / 7) % 4 {
+            0 => known[r.below(known.len())].to_uppercase(),
+            1 => hex(&mut r, 64),
+            2 => {
+                let v = known[r.below(known.len())].clone();
+                decorate(&mut r, v)
+            }
+            _ => {
+                let n = [31, 32, 40, 64][r.below(4)];
+                hex(&mut r, n)
+            }
+        })
+        .collect();
+    for first in [0, 3] {
+        let vals = &values[first..];
+        let mut got = vec![0u32; 2 * vals.len()];
+        rows(|i| vals[i].as_bytes(), 0, MODE_HASH, &t, &mut got);
+        let mut hits = 0;
+        for (i, v) in vals.iter().enumerate() {
+            let want = row(v.as_bytes(), MODE_HASH, &t);
+            assert_eq!((got[2 * i], got[2 * i + 1]), want, "{v}");
+            hits += want.1;
+        }
+        assert!(hits > 5_000, "{hits}");
+    }
+}

@@ -14,6 +14,7 @@ use crate::cpu::intel_probe::{
     ProbeTable, TAG_DOMAIN, TAG_EMAIL, TAG_MD5, TAG_NET, TAG_SHA1, TAG_SHA256, TAG_SUFFIX, TAG_URL,
     mask128, net_fingerprint, text_fingerprint,
 };
+use crate::cpu::intel_v4::V4Sets;
 
 /// The tag of an indicator kind's key space (`None`: substrings, not hashed).
 pub(crate) fn kind_tag(kind: IndicatorKind) -> Option<u32> {
@@ -41,6 +42,27 @@ pub(crate) struct ProbeIndex {
     pub lens: Vec<u32>,
     pub seed: [u32; 2],
     pub max_probe: u32,
+    /// The IPv4 networks again as exact sets, for the CPU.
+    pub v4: V4Sets,
+}
+
+/// `n` zeroed words whose pages Linux may back with huge pages (`madvise(MADV_HUGEPAGE)`, a
+/// hint): random probes into a table of tens of MiB then miss the TLB far less often.
+fn table_words(n: usize) -> Vec<u32> {
+    let v = vec![0u32; n];
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let start = v.as_ptr() as usize;
+        let from = start.next_multiple_of(HUGE);
+        let to = (start + 4 * n) / HUGE * HUGE;
+        if to > from {
+            // SAFETY: advice over whole pages inside `v`'s live allocation; MADV_HUGEPAGE
+            // changes no contents (an error only means the hint was not taken).
+            unsafe { libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_HUGEPAGE) };
+        }
+    }
+    v
 }
 
 fn random_seed() -> [u32; 2] {
@@ -78,7 +100,7 @@ impl ProbeIndex {
         let groups = keys.chunk_by(|a, b| a.0 == b.0).count();
         // Load factor between 1/3 and 2/3: short linear probes, 16-byte slots.
         let n = (groups + groups / 2).next_power_of_two().max(16);
-        let mut slots = vec![0u32; 4 * n];
+        let mut slots = table_words(4 * n);
         let members: Vec<u32> = keys.iter().map(|k| k.1).collect();
         let mut max_probe = 0u32;
         let mut first = 0usize;
@@ -97,12 +119,22 @@ impl ProbeIndex {
             slots[4 * at + 3] = g.len() as u32;
             first += g.len();
         }
+        let nets = entries
+            .iter()
+            .filter(|e| e.live && kind_tag(e.kind).is_some())
+            .filter_map(|e| e.net)
+            .map(|(bits, len)| {
+                let len = u32::from(len);
+                (bits & mask128(len), len)
+            });
+        let v4 = V4Sets::build(&lens, nets);
         ProbeIndex {
             slots,
             members,
             lens,
             seed,
             max_probe,
+            v4,
         }
     }
 
@@ -113,6 +145,7 @@ impl ProbeIndex {
             seed: self.seed,
             max_probe: self.max_probe,
             lens: &self.lens,
+            v4: Some(&self.v4),
         }
     }
 
@@ -129,5 +162,6 @@ impl ProbeIndex {
     /// Bytes held.
     pub(crate) fn memory_bytes(&self) -> usize {
         4 * (self.slots.capacity() + self.members.capacity() + self.lens.capacity())
+            + self.v4.memory_bytes()
     }
 }

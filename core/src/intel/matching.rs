@@ -4,18 +4,15 @@
 
 use std::sync::Arc;
 
-use std::collections::HashMap;
-
 use arrow::array::{
-    Array, ArrayRef, DictionaryArray, PrimitiveArray, RecordBatch, StringArray, UInt8Array,
-    UInt8Builder, UInt16Array, UInt32Array, UInt64Array,
+    Array, ArrayRef, DictionaryArray, PrimitiveArray, RecordBatch, StringArray, StringBuilder,
+    UInt8Array, UInt8Builder, UInt16Array, UInt32Array, UInt64Array,
 };
 use arrow::datatypes::{ArrowDictionaryKeyType, DataType, Field, Schema};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::Intel;
-use super::index::ProbeIndex;
 use super::normalize::{
     INDICATOR_KINDS, IndicatorKind, label_suffixes, normalize_domain, normalize_email,
     normalize_hash, normalize_url, parse_ip,
@@ -131,6 +128,8 @@ pub(super) enum Probe {
 }
 
 const ROWS_PER_TASK: usize = 1 << 15;
+/// Probed rows resolved together (their memory loads overlap).
+const RESOLVE_BATCH: usize = 16;
 
 impl Intel {
     pub(super) fn probe(&self, kind: ColumnKind, raw: &str, at: Option<i64>) -> Probe {
@@ -192,103 +191,6 @@ impl Intel {
         }
     }
 
-    fn suppressor(&self, kind: ColumnKind, raw: &str, norm: &str, ip: Option<u128>) -> Option<u16> {
-        let norm = match ip {
-            Some(bits) => super::normalize::ip_text(bits),
-            None => norm.to_string(),
-        };
-        self.warninglists
-            .iter()
-            .position(|w| w.contains(kind, raw, &norm, ip))
-            .map(|i| i as u16)
-    }
-
-    /// Candidates of a probed row (status OK, `mask` != 0) verified against the stored
-    /// entries and their validity at `at`, appended to `out`; returns the address bits (IP
-    /// columns) for warninglists.
-    fn resolve(
-        &self,
-        ix: &ProbeIndex,
-        kind: ColumnKind,
-        s: &[u8],
-        mask: u32,
-        at: Option<i64>,
-        out: &mut Vec<u32>,
-    ) -> Option<u128> {
-        let entries = &self.table.entries;
-        let entry = |i: &u32| entries.get(*i as usize).filter(|e| e.valid_at(at));
-        match kind {
-            ColumnKind::Ip => {
-                let bits = std::str::from_utf8(s).ok().and_then(|t| parse_ip(t).ok())?;
-                for (i, &len) in ix.lens.iter().enumerate() {
-                    if mask & (1 << i) == 0 {
-                        continue;
-                    }
-                    let net = bits & probe::mask128(len);
-                    let fp = probe::net_fingerprint(ix.seed, net, len);
-                    let before = out.len();
-                    out.extend(ix.candidates(fp).iter().filter(|i| {
-                        entry(i).is_some_and(|e| {
-                            e.net.is_some_and(|(b, l)| {
-                                u32::from(l) == len && b & probe::mask128(len) == net
-                            })
-                        })
-                    }));
-                    if out.len() > before {
-                        break;
-                    }
-                }
-                Some(bits)
-            }
-            ColumnKind::Domain => {
-                let name = s.strip_suffix(b".").unwrap_or(s);
-                let mut verify = |text: &[u8], k: IndicatorKind, tag: u32| {
-                    let fp = probe::text_fingerprint(ix.seed, text, tag);
-                    out.extend(ix.candidates(fp).iter().filter(|i| {
-                        entry(i).is_some_and(|e| {
-                            e.kind == k && e.value.as_bytes().eq_ignore_ascii_case(text)
-                        })
-                    }));
-                };
-                if mask & 1 != 0 {
-                    verify(name, IndicatorKind::Domain, probe::TAG_DOMAIN);
-                }
-                // Suffix bit 1 + j: j labels counted from the top-level one; longest first.
-                let mut starts: Vec<usize> = std::iter::once(0)
-                    .chain(
-                        name.iter()
-                            .enumerate()
-                            .filter(|(_, b)| **b == b'.')
-                            .map(|(i, _)| i + 1),
-                    )
-                    .collect();
-                let labels = starts.len();
-                starts.truncate(probe::MAX_PROBES);
-                for (k, &from) in starts.iter().enumerate() {
-                    let j = labels - 1 - k;
-                    if j + 1 < probe::MAX_PROBES && mask & (1 << (1 + j)) != 0 {
-                        let text = name.get(from..).unwrap_or(&[]);
-                        verify(text, IndicatorKind::DomainSuffix, probe::TAG_SUFFIX);
-                    }
-                }
-                None
-            }
-            _ => {
-                let (k, tag) = match s.len() {
-                    32 => (IndicatorKind::Md5, probe::TAG_MD5),
-                    40 => (IndicatorKind::Sha1, probe::TAG_SHA1),
-                    _ => (IndicatorKind::Sha256, probe::TAG_SHA256),
-                };
-                let fp = probe::text_fingerprint(ix.seed, s, tag);
-                out.extend(ix.candidates(fp).iter().filter(|i| {
-                    entry(i)
-                        .is_some_and(|e| e.kind == k && e.value.as_bytes().eq_ignore_ascii_case(s))
-                }));
-                None
-            }
-        }
-    }
-
     /// The probe kernel's raw output for a column (status, mask per row) on this set's
     /// backend; `None` for kinds the kernel does not probe. For parity tests.
     #[doc(hidden)]
@@ -341,7 +243,7 @@ impl Intel {
             .into_par_iter()
             .map(|task| {
                 let mut hits = Vec::new();
-                let mut found = Vec::new();
+                let mut pending = Vec::with_capacity(RESOLVE_BATCH);
                 // empty, invalid, matched rows, suppressed
                 let mut c = [0u64; 4];
                 let end = ((task + 1) * ROWS_PER_TASK).min(n);
@@ -364,34 +266,28 @@ impl Intel {
                                 continue;
                             }
                             probe::OK => {
-                                if mask == 0 {
-                                    continue;
+                                if mask != 0 {
+                                    pending.push((row, mask));
+                                    if pending.len() == RESOLVE_BATCH {
+                                        self.resolve_batch(
+                                            ix,
+                                            kind,
+                                            &strings,
+                                            &mut pending,
+                                            at,
+                                            &mut hits,
+                                            &mut c,
+                                        );
+                                    }
                                 }
-                                found.clear();
-                                let ip = self.resolve(ix, kind, bytes, mask, at, &mut found);
-                                if found.is_empty() {
-                                    continue;
-                                }
-                                c[2] += 1;
-                                let sup = if self.warninglists.is_empty() {
-                                    None
-                                } else {
-                                    let raw = std::str::from_utf8(bytes).unwrap_or("");
-                                    let norm = raw.strip_suffix('.').unwrap_or(raw);
-                                    self.suppressor(kind, raw, &norm.to_ascii_lowercase(), ip)
-                                };
-                                if sup.is_some() {
-                                    c[3] += found.len() as u64;
-                                }
-                                hits.extend(found.iter().map(|&entry| Hit {
-                                    row: row as u32,
-                                    entry,
-                                    suppressed: sup,
-                                }));
                                 continue;
                             }
                             _ => {}
                         }
+                    }
+                    if let Some(ix) = index {
+                        // Row order: resolve the rows waiting before this one.
+                        self.resolve_batch(ix, kind, &strings, &mut pending, at, &mut hits, &mut c);
                     }
                     let Ok(raw) = std::str::from_utf8(bytes) else {
                         c[1] += 1;
@@ -420,6 +316,9 @@ impl Intel {
                             }));
                         }
                     }
+                }
+                if let Some(ix) = index {
+                    self.resolve_batch(ix, kind, &strings, &mut pending, at, &mut hits, &mut c);
                 }
                 (hits, c)
             })
@@ -477,9 +376,10 @@ impl Intel {
     ) -> Result<RecordBatch> {
         let n = merged.len();
         let entries = &self.table.entries;
-        // Dense ids of the entries matched, in first-seen order.
-        let mut dense: HashMap<u32, u32, foldhash::fast::RandomState> = HashMap::default();
-        let mut ids = Vec::new();
+        // Dense ids of the entries matched, in first-seen order (a slot per entry: no hashing).
+        let mut dense = vec![u32::MAX; entries.len()];
+        let mut ids = StringBuilder::new();
+        let mut next = 0u32;
         let mut row = Vec::with_capacity(n);
         let mut col = Vec::with_capacity(n);
         let mut id = Vec::with_capacity(n);
@@ -493,14 +393,23 @@ impl Intel {
             row.push(u64::from(h.row));
             col.push(*c);
             take.push((usize::from(*c), h.row as usize));
-            let next = ids.len() as u32;
-            let d = *dense.entry(h.entry).or_insert_with(|| {
-                ids.push(e.map_or_else(String::new, |e| match &e.id {
-                    Some(i) => i.to_string(),
-                    None => super::derived_id(e.kind, &e.value),
-                }));
-                next
-            });
+            let d = match dense.get_mut(h.entry as usize) {
+                Some(d) if *d != u32::MAX => *d,
+                slot => {
+                    match e {
+                        Some(e) => match &e.id {
+                            Some(i) => ids.append_value(i),
+                            None => ids.append_value(super::derived_id(e.kind, &e.value)),
+                        },
+                        None => ids.append_value(""),
+                    }
+                    if let Some(d) = slot {
+                        *d = next;
+                    }
+                    next += 1;
+                    next - 1
+                }
+            };
             id.push(d);
             kind.push(e.map_or(0, |e| e.kind as u8));
             source.push(e.map_or(0, |e| e.source));
@@ -520,7 +429,7 @@ impl Intel {
             Arc::new(UInt64Array::from(row)),
             views(UInt16Array::from(col), &names)?,
             value,
-            views(UInt32Array::from(id), &ids)?,
+            view_dict(UInt32Array::from(id), ids.finish())?,
             views(UInt8Array::from(kind), &kinds)?,
             views(UInt32Array::from(source), &self.sources)?,
             Arc::new(conf.finish()),
@@ -536,7 +445,17 @@ where
     K: ArrowDictionaryKeyType,
     S: AsRef<str>,
 {
-    let values = StringArray::from_iter_values(values.iter().map(AsRef::as_ref));
+    view_dict(
+        keys,
+        StringArray::from_iter_values(values.iter().map(AsRef::as_ref)),
+    )
+}
+
+/// [`views`] of a built string array.
+fn view_dict<K: ArrowDictionaryKeyType>(
+    keys: PrimitiveArray<K>,
+    values: StringArray,
+) -> Result<ArrayRef> {
     let dict = DictionaryArray::<K>::try_new(keys, Arc::new(values))?;
     Ok(arrow::compute::cast(&dict, &DataType::Utf8View)?)
 }

@@ -33,6 +33,7 @@ mod matching;
 mod misp;
 pub mod normalize;
 mod pattern;
+mod resolve;
 mod sightings;
 mod stage;
 mod stix;
