@@ -24,6 +24,7 @@ mod outputs;
 
 pub use char_lm::{NgramCounts, TextPart};
 pub use domain::{DomainParts, parse_domain};
+pub(crate) use outputs::compute_fused;
 
 /// What a feature computes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
