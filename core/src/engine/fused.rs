@@ -10,9 +10,10 @@ use crate::cpu;
 use crate::error::Result;
 
 impl Engine {
-    /// What [`string_columns`](Self::string_columns) gives for each of `ops`, in order. On
-    /// the CPU the kernels' twins run fused (one read of each row); on a GPU each kernel
-    /// runs as usual.
+    /// What [`string_columns`](Self::string_columns) gives for each of `ops`, in order,
+    /// except that the char-class counts come as their ratios to the byte length (f32 bits,
+    /// see `cpu::char_classes::ratio`). On the CPU the kernels' twins run fused (one read of
+    /// each row); on a GPU each kernel runs as usual.
     pub(crate) fn string_columns_fused(
         &self,
         ops: &[StringOp],
@@ -30,9 +31,18 @@ impl Engine {
                     .map(|&op| {
                         let out = self.strings_gpu(ctx, op, strings)?;
                         let words = op.words();
-                        Ok((0..words)
+                        let mut columns: Vec<Vec<u32>> = (0..words)
                             .map(|k| out.iter().skip(k).step_by(words).copied().collect())
-                            .collect())
+                            .collect();
+                        if let StringOp::CharClasses = op {
+                            for column in columns.iter_mut().take(cpu::char_classes::RATIOS) {
+                                for (i, w) in column.iter_mut().enumerate() {
+                                    let len = strings.row_len(i);
+                                    *w = cpu::char_classes::ratio(*w, len).to_bits();
+                                }
+                            }
+                        }
+                        Ok(columns)
                     })
                     .collect()
             },
@@ -70,6 +80,12 @@ fn fused_cpu(ops: &[StringOp], strings: &Strings<'_>) -> Vec<Vec<Vec<u32>>> {
                     let out = &mut row[at..at + w];
                     match op {
                         StringOp::Entropy => cpu::entropy::row_with(s, out, &mut counts),
+                        StringOp::CharClasses => {
+                            op.cpu_row(s, out);
+                            for w in out.iter_mut().take(cpu::char_classes::RATIOS) {
+                                *w = cpu::char_classes::ratio(*w, s.len()).to_bits();
+                            }
+                        }
                         _ => op.cpu_row(s, out),
                     }
                     at += w;

@@ -73,9 +73,11 @@ impl Engine {
     }
 
     /// The robust-z row scores of `rows` rows of `center.len()` features read block by
-    /// block: `read(start, block)` writes rows `start..` row-major into `block` (NaN =
-    /// null). On the CPU each task scores a small block with the kernel's twin, so the
-    /// whole matrix is never built; a GPU gets the whole matrix from `matrix()`.
+    /// block: `read(start, block)` writes the rows from `start` on into `block` column-major
+    /// (`block.len() / center.len()` rows a column, NaN = null). On the CPU each task scores
+    /// a small block with the twin's column-major form (`cpu::robust_z::block`, the same
+    /// operations per row as its row form), so the whole matrix is never built; a GPU gets
+    /// the whole row-major matrix from `matrix()`.
     pub(crate) fn robust_z_blocks(
         &self,
         rows: usize,
@@ -107,13 +109,17 @@ impl Engine {
             .par_chunks_mut(SCORE_BLOCK_ROWS)
             .enumerate()
             .for_each_init(
-                || (vec![0f32; SCORE_BLOCK_ROWS * f], vec![0f32; f]),
-                |(block, z), (b, out)| {
+                || {
+                    (
+                        vec![0f32; SCORE_BLOCK_ROWS * f],
+                        vec![0f32; SCORE_BLOCK_ROWS],
+                        vec![0u32; SCORE_BLOCK_ROWS],
+                    )
+                },
+                |(block, sum, count), (b, out)| {
                     let block = &mut block[..out.len() * f];
                     read(b * SCORE_BLOCK_ROWS, block);
-                    for (s, x) in out.iter_mut().zip(block.chunks_exact(f)) {
-                        *s = cpu::robust_z::row(x, center, scale, z_cap, z);
-                    }
+                    cpu::robust_z::block(block, center, scale, z_cap, sum, count, out);
                 },
             );
         Ok(score)

@@ -527,7 +527,7 @@ impl Feature {
         };
         if !matches!(op, StringOp::Ngrams { .. }) {
             let columns = engine.string_columns(op, &strings)?;
-            return self.scalar_columns(columns, &strings, nulls);
+            return self.scalar_columns(columns, &strings, nulls, false);
         }
         let words = op.words();
         let out = engine.strings(op, &strings)?;

@@ -10,17 +10,20 @@ use rayon::prelude::*;
 
 use super::{CLASS_RATIOS, Feature, FeatureKind};
 use crate::columns::{Strings, column};
+use crate::cpu;
 use crate::engine::{Engine, StringOp};
 use crate::error::{Error, Result};
 
 impl Feature {
     /// The output arrays of a length, entropy or char-class feature from its kernel's
-    /// column-major words (see `Engine::string_columns`), each column's buffer reused.
+    /// column-major words (see `Engine::string_columns`), each column's buffer reused;
+    /// `ratios`: the char-class words hold their ratios already (as f32 bits), not counts.
     pub(super) fn scalar_columns(
         &self,
         mut columns: Vec<Vec<u32>>,
         strings: &Strings<'_>,
         nulls: Option<NullBuffer>,
+        ratios: bool,
     ) -> Result<Vec<ArrayRef>> {
         let u32s = |v: Vec<u32>, nulls: Option<NullBuffer>| -> ArrayRef {
             Arc::new(UInt32Array::new(v.into(), nulls))
@@ -41,7 +44,7 @@ impl Feature {
                 .map(|c| u32s(c, nulls.clone()))
                 .collect(),
             FeatureKind::CharClasses if columns.len() == CLASS_RATIOS.len() + 2 => {
-                let rows = strings.len();
+                let rows = if ratios { 0 } else { strings.len() };
                 let lens: Vec<u32> = (0..rows)
                     .into_par_iter()
                     .with_min_len(4096)
@@ -52,13 +55,14 @@ impl Feature {
                 let mut v: Vec<ArrayRef> = columns
                     .into_iter()
                     .map(|mut c| {
-                        c.par_iter_mut()
-                            .zip(lens.par_iter())
-                            .with_min_len(4096)
-                            .for_each(|(w, &n)| {
-                                let ratio = if n == 0 { 0.0 } else { *w as f32 / n as f32 };
-                                *w = ratio.to_bits();
-                            });
+                        if !ratios {
+                            c.par_iter_mut()
+                                .zip(lens.par_iter())
+                                .with_min_len(4096)
+                                .for_each(|(w, &n)| {
+                                    *w = cpu::char_classes::ratio(*w, n as usize).to_bits();
+                                });
+                        }
                         f32s(c, nulls.clone())
                     })
                     .collect();
@@ -90,7 +94,8 @@ fn scalar_op(f: &Feature) -> Option<StringOp> {
 
 /// The output arrays of the length, entropy and char-class features among `features`
 /// (each with its stage index) that share a string column with another of them: one pass
-/// over each such column computes them all (see `Engine::string_columns_fused`), with the
+/// over each such column computes them all (see `Engine::string_columns_fused`, which
+/// gives char-class ratios, not counts), with the
 /// same values as computing each alone. Returns `(index, arrays)` for the features it
 /// computed; the others (alone on their column, or reading a dictionary column) are left
 /// to [`Feature::compute`].
@@ -129,7 +134,7 @@ pub(crate) fn compute_fused(
             let (index, feature, _) = scalar[k];
             out.push((
                 index,
-                feature.scalar_columns(columns, &strings, nulls.clone())?,
+                feature.scalar_columns(columns, &strings, nulls.clone(), true)?,
             ));
         }
     }

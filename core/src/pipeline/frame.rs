@@ -143,11 +143,11 @@ impl FeatureFrame {
         Ok(matrix)
     }
 
-    /// A reader of the matrix block by block: `read(start, block)` writes rows `start..`
-    /// row-major into `block` (a whole number of rows).
+    /// A reader of the matrix block by block: `read(start, block)` writes the rows from
+    /// `start` on into `block` column-major (`block.len() / width` rows a column).
     pub(super) fn block_reader(&self) -> Result<impl Fn(usize, &mut [f32]) + Sync + '_> {
         let sources = self.sources()?;
-        Ok(move |start: usize, block: &mut [f32]| fill(&sources, start, block))
+        Ok(move |start: usize, block: &mut [f32]| fill_columns(&sources, start, block))
     }
 
     /// The matrix rows `rows`, in that order, row-major.
@@ -161,7 +161,32 @@ impl FeatureFrame {
     }
 }
 
-/// Rows `start..` of the matrix of `sources` into `block`, one column at a time.
+/// Rows `start..` of the matrix of `sources` into `block` column-major: each source's
+/// values for those rows, one after the other.
+fn fill_columns(sources: &[MatrixSource<'_>], start: usize, block: &mut [f32]) {
+    let n = block.len().checked_div(sources.len()).unwrap_or(0);
+    let end = start + n;
+    for (source, out) in sources.iter().zip(block.chunks_exact_mut(n.max(1))) {
+        // Columns without nulls are copied straight; the rest go value by value.
+        match source {
+            MatrixSource::F32(values, 0, 1, None) if end <= values.len() => {
+                out.copy_from_slice(&values[start..end]);
+            }
+            MatrixSource::U32(values, None) if end <= values.len() => {
+                out.iter_mut()
+                    .zip(&values[start..end])
+                    .for_each(|(x, &v)| *x = v as f32);
+            }
+            _ => {
+                for (r, slot) in out.iter_mut().enumerate() {
+                    *slot = source.value(start + r);
+                }
+            }
+        }
+    }
+}
+
+/// Rows `start..` of the matrix of `sources` into `block` row-major, one column at a time.
 fn fill(sources: &[MatrixSource<'_>], start: usize, block: &mut [f32]) {
     let width = sources.len();
     let n = block.len().checked_div(width).unwrap_or(0);
