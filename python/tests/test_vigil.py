@@ -284,3 +284,13 @@ def test_polars_and_pyarrow_scores_agree_whatever_the_batching():
     alerts = whole.filter("alert")
     assert alerts.height > 0 and alerts["explanation"].null_count() == 0
     assert whole.filter(~pl.col("alert"))["explanation"].null_count() == df.height - alerts.height
+
+
+def test_a_top_n_threshold_ranks_a_multi_chunk_polars_frame_as_a_whole():
+    df = _chunked_frame()
+    model = vigil.Pipeline(FEATURES, detector=vigil.RobustZ(top_k=2), threshold=vigil.TopN(5),
+                           backend="cpu").fit(df.head(300))
+    out = model.score(df)
+    assert out["alert"].sum() == 5
+    top = out.sort("score", descending=True, nulls_last=True).head(5)
+    assert top["alert"].all()

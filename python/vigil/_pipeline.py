@@ -197,9 +197,10 @@ class Model:
         data, kind = _as_arrow_input(data)
         rows = _num_rows(data)
         run = native.score_for_polars if kind == "polars" else native.score
-        if (rows <= batch_rows or rows < 0
-                or isinstance(self.threshold_spec(), (TopN, TopFraction, TopPerWindow)) or self._windowed):
-            table = run(data, self.backend, self.chunk_bytes)
+        ranked = isinstance(self.threshold_spec(), (TopN, TopFraction, TopPerWindow))
+        if rows <= batch_rows or rows < 0 or ranked or self._windowed:
+            # A top-N threshold ranks the frame as a whole: polars exports it in one piece.
+            table = run(given if ranked and kind == "polars" else data, self.backend, self.chunk_bytes)
         else:
             parts = []
             with Progress(progress, "vigil score", total=rows) as bar:
