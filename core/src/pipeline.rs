@@ -15,7 +15,7 @@ use crate::stage::Stage;
 
 mod frame;
 
-use frame::{feature_frame_with, with_feature_columns};
+use frame::{FeatureFrame, feature_frame_with, with_feature_columns};
 
 /// Name of the model format, first field of every saved pipeline.
 pub const MODEL_FORMAT: &str = "vigil.pipeline";
@@ -167,7 +167,7 @@ impl Pipeline {
         for batch in baseline {
             let frame = feature_frame_with(&features, &self.engine, batch, true, &[])?;
             augmented.push(with_feature_columns(batch, &frame.columns)?);
-            matrix.extend(frame.matrix);
+            matrix.extend(frame.matrix()?);
         }
         let detector = self
             .detector
@@ -364,7 +364,20 @@ impl FittedPipeline {
         let det = &self.model.detector;
         let augmented = with_feature_columns(batch, &frame.columns)?;
         let all = self.explain == ExplainRows::All;
-        let out = det.score_with(&self.engine, &frame.matrix, &augmented, all)?;
+        let out = if all {
+            det.score_with(&self.engine, &frame.matrix()?, &augmented, true)?
+        } else {
+            // Block by block where the detector can: no whole matrix for explanations no
+            // one reads.
+            let read = frame.block_reader()?;
+            det.score_blocks(
+                &self.engine,
+                frame.rows(),
+                read,
+                || frame.matrix(),
+                &augmented,
+            )?
+        };
         let flags = self
             .model
             .threshold
@@ -373,7 +386,7 @@ impl FittedPipeline {
         let explanation = if all {
             out.explanation_array(det.top_k())
         } else {
-            self.explain_alerts(&frame.matrix, &augmented, &flags)?
+            self.explain_alerts(&frame, &augmented, &flags)?
         };
         let score_array = out.score_array();
         let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
@@ -390,7 +403,7 @@ impl FittedPipeline {
     /// row from that row only, so they equal what scoring every row with them gives).
     fn explain_alerts(
         &self,
-        matrix: &[f32],
+        frame: &FeatureFrame,
         augmented: &RecordBatch,
         flags: &[bool],
     ) -> Result<arrow::array::ListArray> {
@@ -405,11 +418,7 @@ impl FittedPipeline {
             };
             return Ok(none.explanation_array_at(det.top_k(), &[], flags.len()));
         }
-        let width = matrix.len() / flags.len();
-        let mut x = Vec::with_capacity(rows.len() * width);
-        for &i in &rows {
-            x.extend_from_slice(matrix.get(i * width..(i + 1) * width).unwrap_or_default());
-        }
+        let x = frame.rows_matrix(&rows)?;
         let indices = arrow::array::UInt32Array::from_iter_values(rows.iter().map(|&i| i as u32));
         let picked = arrow::compute::take_record_batch(augmented, &indices)?;
         let out = det.score_with(&self.engine, &x, &picked, true)?;

@@ -230,6 +230,20 @@ pub fn extract<S: Clone + Into<Stage>>(
         })
         .collect();
     let mut shared = crate::window::compute_aggregates(&windows, batch, &engine)?;
+    // Length, entropy and char classes of one string column are computed in one pass.
+    let row_features: Vec<(usize, &crate::features::Feature)> = fitted_stages
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| match s {
+            Stage::Row(f) => Some((i, f)),
+            _ => None,
+        })
+        .collect();
+    for (i, arrays) in crate::features::compute_fused(&row_features, batch, &engine)? {
+        if let Some(slot) = shared.get_mut(i) {
+            *slot = Some(arrays);
+        }
+    }
     for (fitted, pre) in fitted_stages.iter().zip(shared.iter_mut()) {
         let arrays = match pre.take() {
             Some(arrays) => arrays,

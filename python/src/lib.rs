@@ -20,6 +20,7 @@ use vigil::{Backend, FittedPipeline, Pipeline};
 
 mod intel;
 mod logs;
+mod polars_types;
 mod sigma;
 mod stream;
 mod windows;
@@ -166,6 +167,24 @@ impl NativeModel {
             Ok(Table::try_new(scored, out_schema)?)
         });
         out.map(PyArrowType).map_err(to_py)
+    }
+
+    /// [`score`](Self::score) with the appended columns in the layouts polars holds
+    /// (strings as views, lists with 64-bit offsets), for `polars.from_arrow` to take as
+    /// they are.
+    #[pyo3(signature = (data, backend = "auto", chunk_bytes = None))]
+    fn score_for_polars(
+        &self,
+        py: Python<'_>,
+        data: PyArrowType<Table>,
+        backend: &str,
+        chunk_bytes: Option<usize>,
+    ) -> PyResult<PyArrowType<Table>> {
+        let width = data.0.schema().fields().len();
+        let out = self.score(py, data, backend, chunk_bytes)?.0;
+        let out = py.detach(move || polars_types::table(out, width));
+        out.map(PyArrowType)
+            .map_err(|e| to_py(vigil::Error::from(e)))
     }
 
     /// Scores the Parquet file `input` into `output` in batches of `batch_rows` rows;

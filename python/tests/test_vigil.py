@@ -238,3 +238,59 @@ def test_only_alert_rows_are_explained_by_default():
     assert item.fields[1].dtype == pl.Float32
     with pytest.raises(vigil.ParameterError):
         model.score(current, explain="some")
+
+
+def _chunked_frame() -> pl.DataFrame:
+    """Three chunks of strings stored out of line (over 12 bytes), one null in the middle one."""
+    parts = [pl.DataFrame({"q": [f"{'x' * (20 + i % 7)}.example{i}.com" for i in range(k, k + 700)]},
+                          schema={"q": pl.Utf8}) for k in (0, 700, 1400)]
+    parts[1] = parts[1].with_columns(pl.when(pl.int_range(700) == 5).then(None).otherwise(pl.col("q")).alias("q"))
+    df = pl.concat(parts, rechunk=False)
+    assert df.n_chunks() == 3
+    return df
+
+
+def _string_buffers(df: pl.DataFrame, column: str) -> list[int]:
+    """Address of the data buffer of each chunk of ``df[column]``, chunk by chunk (exporting the
+    whole frame could concatenate them)."""
+    return [c.to_arrow(compat_level=pl.CompatLevel.newest()).buffers()[2].address for c in df[column].get_chunks()]
+
+
+def test_a_multi_chunk_polars_frame_is_not_copied_on_the_way_in_or_out():
+    # polars' own export of a multi-chunk frame concatenates it into one new chunk; vigil
+    # exports it chunk by chunk, and the scored frame keeps the caller's columns.
+    df = _chunked_frame()
+    theirs = _string_buffers(df, "q")
+    assert len(set(theirs)) == 3
+    data, kind = vigil._arrow._as_arrow_input(df)
+    assert kind == "polars" and vigil._native._string_data_address(data, "q") == theirs
+    out = fit().score(df, batch_rows=500)
+    assert _string_buffers(out, "q") == theirs
+
+
+def test_polars_and_pyarrow_scores_agree_whatever_the_batching():
+    df = _chunked_frame()
+    model = vigil.Pipeline(FEATURES, detector=vigil.RobustZ(top_k=2), backend="cpu").fit(df.head(300))
+    whole = pl.from_arrow(model.score(df.to_arrow()))
+    for out in (model.score(df), model.score(df, batch_rows=333), model.score(df.rechunk())):
+        assert out.schema == whole.schema
+        assert out.equals(whole)
+    assert whole.schema["explanation"] == pl.List(pl.Struct({"feature": pl.Categorical, "contribution": pl.Float32,
+                                                             "value": pl.String}))
+    assert whole.schema["unscored_reason"] == pl.String
+    # The null query (row 705) is the one unscored row, and says why; alert rows are explained.
+    assert whole["unscored_reason"].null_count() == df.height - 1
+    assert whole["score"][705] is None and "null" in whole["unscored_reason"][705]
+    alerts = whole.filter("alert")
+    assert alerts.height > 0 and alerts["explanation"].null_count() == 0
+    assert whole.filter(~pl.col("alert"))["explanation"].null_count() == df.height - alerts.height
+
+
+def test_a_top_n_threshold_ranks_a_multi_chunk_polars_frame_as_a_whole():
+    df = _chunked_frame()
+    model = vigil.Pipeline(FEATURES, detector=vigil.RobustZ(top_k=2), threshold=vigil.TopN(5),
+                           backend="cpu").fit(df.head(300))
+    out = model.score(df)
+    assert out["alert"].sum() == 5
+    top = out.sort("score", descending=True, nulls_last=True).head(5)
+    assert top["alert"].all()

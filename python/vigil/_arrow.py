@@ -18,7 +18,7 @@ def _is_polars(data: Any) -> bool:
 def _as_arrow_input(data: Any) -> tuple[Any, str]:
     """Something the native side reads through ``__arrow_c_stream__``, and what to return."""
     if _is_polars(data):
-        return data, "polars"
+        return _polars_table(data), "polars"
     if isinstance(data, pa.Table):
         return data, "table"
     if isinstance(data, pa.RecordBatch):
@@ -33,6 +33,51 @@ def _as_arrow_input(data: Any) -> tuple[Any, str]:
         f"vigil reads a polars DataFrame, a pyarrow Table or RecordBatch, a pandas DataFrame, or any "
         f"object with __arrow_c_stream__; got {type(data).__name__}"
     )
+
+
+def _chunk_bounds(data: Any) -> list[int]:
+    """Row offsets where a chunk of some column of the polars DataFrame ``data`` starts
+    (0 and the height included): a slice between two of them lies within one chunk of every
+    column."""
+    bounds = {0, data.height}
+    for series in data.get_columns():
+        at = 0
+        for n in series.chunk_lengths():
+            at += n
+            bounds.add(at)
+    return sorted(bounds)
+
+
+def _polars_slices(data: Any, rows: int) -> list[tuple[int, int]]:
+    """``(offset, length)`` slices of the polars DataFrame ``data``, in order, of at most
+    ``rows`` rows, none crossing a chunk boundary of any column: polars exports such a
+    slice through ``__arrow_c_stream__`` without a copy, where a slice across chunks (or a
+    whole multi-chunk frame) is first concatenated into one new chunk."""
+    bounds = _chunk_bounds(data)
+    out = []
+    for start, end in zip(bounds, bounds[1:]):
+        out.extend((at, min(rows, end - at)) for at in range(start, end, max(rows, 1)))
+    return out
+
+
+def _polars_table(data: Any, rows: int = 1 << 62) -> pa.Table:
+    """The polars DataFrame ``data`` as a pyarrow Table sharing polars' buffers: one record
+    batch per chunk (see :func:`_polars_slices`), string columns as Utf8View."""
+    batches = [b for offset, length in _polars_slices(data, rows)
+               for b in pa.RecordBatchReader.from_stream(data.slice(offset, length))]
+    if batches:
+        return pa.Table.from_batches(batches)
+    return pa.RecordBatchReader.from_stream(data).read_all()
+
+
+def _with_new_columns(data: Any, table: pa.Table) -> Any:
+    """The polars DataFrame ``data`` with the columns of ``table`` past ``data``'s own (the
+    output of a call that returns its input's columns, unchanged and in order, then new
+    ones) appended: the caller's columns are kept as they are, never converted back."""
+    import polars as pl
+
+    new = table.select(table.column_names[data.width:])
+    return data.hstack(pl.from_arrow(new, rechunk=False).get_columns())
 
 
 def _as_output(table: pa.Table, kind: str) -> Any:

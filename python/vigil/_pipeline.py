@@ -11,7 +11,7 @@ from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 import pyarrow as pa
 
 from . import _native
-from ._arrow import _as_arrow_input, _as_output, _is_polars, _num_rows
+from ._arrow import _as_arrow_input, _as_output, _is_polars, _num_rows, _with_new_columns
 from ._detect import RobustZ, _Detector, _table_html
 from ._features import Feature
 from ._native import ParameterError
@@ -193,19 +193,24 @@ class Model:
         (``progress=False`` hides it, ``True`` always shows it); models with window
         aggregates or beacon scores score in one piece, so that windows are never cut."""
         native = self._explaining(explain)
+        given = data
         data, kind = _as_arrow_input(data)
         rows = _num_rows(data)
-        if (rows <= batch_rows or rows < 0
-                or isinstance(self.threshold_spec(), (TopN, TopFraction, TopPerWindow)) or self._windowed):
-            table = native.score(data, self.backend, self.chunk_bytes)
-            return _as_output(table, kind)
-        parts = []
-        with Progress(progress, "vigil score", total=rows) as bar:
-            for start in range(0, rows, batch_rows):
-                part = data.slice(start, batch_rows)
-                parts.append(native.score(part, self.backend, self.chunk_bytes))
-                bar.advance(min(batch_rows, rows - start))
-        return _as_output(pa.concat_tables(parts), kind)
+        run = native.score_for_polars if kind == "polars" else native.score
+        ranked = isinstance(self.threshold_spec(), (TopN, TopFraction, TopPerWindow))
+        if rows <= batch_rows or rows < 0 or ranked or self._windowed:
+            # A top-N threshold ranks the frame as a whole: polars exports it in one piece.
+            table = run(given if ranked and kind == "polars" else data, self.backend, self.chunk_bytes)
+        else:
+            parts = []
+            with Progress(progress, "vigil score", total=rows) as bar:
+                for start in range(0, rows, batch_rows):
+                    part = data.slice(start, batch_rows)
+                    parts.append(run(part, self.backend, self.chunk_bytes))
+                    bar.advance(min(batch_rows, rows - start))
+            table = pa.concat_tables(parts)
+        # A polars frame keeps its own columns; only the new ones come back from Arrow.
+        return _with_new_columns(given, table) if kind == "polars" else _as_output(table, kind)
 
     def _explaining(self, explain: str) -> "_native.NativeModel":
         """The native model explaining ``explain`` rows ("alerts" or "all")."""

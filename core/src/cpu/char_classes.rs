@@ -79,6 +79,19 @@ static LANES: [[u32; COUNTED]; 256] = {
     t
 };
 
+/// Ratio of a class count to the byte length of its string (0 for an empty string): the
+/// value of a ratio output.
+pub(crate) fn ratio(count: u32, len: usize) -> f32 {
+    if len == 0 {
+        0.0
+    } else {
+        count as f32 / len as f32
+    }
+}
+
+/// Number of ratio outputs: the first words of [`row`].
+pub(crate) const RATIOS: usize = COUNTED;
+
 pub(crate) fn row(s: &[u8], out: &mut [u32]) {
     let mut counts = [0u32; COUNTED];
     let mut run = 0u32;

@@ -21,11 +21,16 @@ fn xlogx(c: u32) -> f32 {
 }
 
 pub(crate) fn row(s: &[u8], out: &mut [u32]) {
+    row_with(s, out, &mut [0u32; 256]);
+}
+
+/// [`row`] with a caller-kept count table, all zero on entry and left all zero on return:
+/// only the byte values that occur are reset, instead of clearing 256 counts per row.
+pub(crate) fn row_with(s: &[u8], out: &mut [u32], counts: &mut [u32; 256]) {
     if s.is_empty() {
         out[0] = 0f32.to_bits();
         return;
     }
-    let mut counts = [0u32; 256];
     let mut present = [0u64; 4];
     for &b in s {
         counts[b as usize] += 1;
@@ -38,9 +43,20 @@ pub(crate) fn row(s: &[u8], out: &mut [u32]) {
         while bits != 0 {
             let b = w * 64 + bits.trailing_zeros() as usize;
             acc += xlogx(counts[b]);
+            counts[b] = 0;
             bits &= bits - 1;
         }
     }
     let n = s.len() as f32;
-    out[0] = (n.log2() - acc / n).max(0.0).to_bits();
+    out[0] = (log2(s.len()) - acc / n).max(0.0).to_bits();
+}
+
+/// log2 of a length as f32, from a table for small lengths (filled with the same f32 log2).
+fn log2(n: usize) -> f32 {
+    static T: OnceLock<Vec<f32>> = OnceLock::new();
+    let t = T.get_or_init(|| (0..TABLE).map(|n| (n as f32).log2()).collect());
+    match t.get(n) {
+        Some(&v) => v,
+        None => (n as f32).log2(),
+    }
 }

@@ -338,6 +338,29 @@ impl FittedDetector {
         .explained(explain))
     }
 
+    /// Scores without contributions, the rows read from a row-major matrix block by block
+    /// (`read(start, block)` writes rows `start..` into `block`) where the detector can
+    /// (robust z on the CPU: no whole matrix is built), else from `matrix()`.
+    pub(crate) fn score_blocks(
+        &self,
+        engine: &Engine,
+        rows: usize,
+        read: impl Fn(usize, &mut [f32]) + Sync,
+        matrix: impl FnOnce() -> Result<Vec<f32>>,
+        batch: &RecordBatch,
+    ) -> Result<Scores> {
+        if let FittedDetector::RobustZ(d) = self {
+            return Ok(Scores {
+                scores: d.score_blocks(engine, rows, read, matrix)?,
+                contributions: Vec::new(),
+                items: self.features().to_vec(),
+                values: None,
+            }
+            .explained(false));
+        }
+        self.score_with(engine, &matrix()?, batch, false)
+    }
+
     /// Scores only (no explanations: cheaper for the isolation forest), NaN = unscored.
     pub fn score_samples(&self, batch: &RecordBatch, backend: Backend) -> Result<Vec<f32>> {
         if let FittedDetector::IsolationForest(d) = self {

@@ -129,6 +129,25 @@ impl FittedRobustZ {
         engine.robust_z_with(x, &self.center, &self.scale, self.params.z_cap, explain)
     }
 
+    /// Scores `rows` rows read block by block (see `Engine::robust_z_blocks`): the same
+    /// scores as [`score`](Self::score) of the whole matrix, without building it on the CPU.
+    pub(crate) fn score_blocks(
+        &self,
+        engine: &Engine,
+        rows: usize,
+        read: impl Fn(usize, &mut [f32]) + Sync,
+        matrix: impl FnOnce() -> Result<Vec<f32>>,
+    ) -> Result<Vec<f32>> {
+        engine.robust_z_blocks(
+            rows,
+            &self.center,
+            &self.scale,
+            self.params.z_cap,
+            read,
+            matrix,
+        )
+    }
+
     pub(crate) fn validate_shape(&self) -> Result<()> {
         self.params
             .validate()

@@ -9,6 +9,9 @@ use crate::cpu;
 use crate::error::{Error, Result};
 use crate::gpu::{self, Binding, GpuContext, params};
 
+/// Rows per task of [`Engine::robust_z_blocks`] (a block of 14 features is 224 KiB).
+const SCORE_BLOCK_ROWS: usize = 4096;
+
 impl Engine {
     /// Robust z of every feature (row-major, `center.len()` per row) and the row scores.
     pub(crate) fn robust_z(
@@ -67,6 +70,59 @@ impl Engine {
                 (z, score)
             },
         )
+    }
+
+    /// The robust-z row scores of `rows` rows of `center.len()` features read block by
+    /// block: `read(start, block)` writes the rows from `start` on into `block` column-major
+    /// (`block.len() / center.len()` rows a column, NaN = null). On the CPU each task scores
+    /// a small block with the twin's column-major form (`cpu::robust_z::block`, the same
+    /// operations per row as its row form), so the whole matrix is never built; a GPU gets
+    /// the whole row-major matrix from `matrix()`.
+    pub(crate) fn robust_z_blocks(
+        &self,
+        rows: usize,
+        center: &[f32],
+        scale: &[f32],
+        z_cap: f32,
+        read: impl Fn(usize, &mut [f32]) + Sync,
+        matrix: impl FnOnce() -> Result<Vec<f32>>,
+    ) -> Result<Vec<f32>> {
+        let f = center.len();
+        if f == 0 || rows == 0 {
+            // As `robust_z_with` over an empty matrix.
+            return Ok(Vec::new());
+        }
+        let gpu = self.run(
+            rows * f * 4,
+            f <= GPU_MAX_FEATURES,
+            |ctx| {
+                let x = matrix()?;
+                Ok(Some(self.robust_z_gpu(ctx, &x, center, scale, z_cap)?.1))
+            },
+            || None,
+        )?;
+        if let Some(score) = gpu {
+            return Ok(score);
+        }
+        let mut score = vec![0f32; rows];
+        score
+            .par_chunks_mut(SCORE_BLOCK_ROWS)
+            .enumerate()
+            .for_each_init(
+                || {
+                    (
+                        vec![0f32; SCORE_BLOCK_ROWS * f],
+                        vec![0f32; SCORE_BLOCK_ROWS],
+                        vec![0u32; SCORE_BLOCK_ROWS],
+                    )
+                },
+                |(block, sum, count), (b, out)| {
+                    let block = &mut block[..out.len() * f];
+                    read(b * SCORE_BLOCK_ROWS, block);
+                    cpu::robust_z::block(block, center, scale, z_cap, sum, count, out);
+                },
+            );
+        Ok(score)
     }
 
     fn robust_z_gpu(

@@ -8,6 +8,7 @@ pub(crate) mod aggregate;
 mod backend;
 mod counts;
 pub(crate) mod feature_columns;
+mod fused;
 mod intel_probe;
 mod matrix;
 mod multi_pattern;

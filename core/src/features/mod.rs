@@ -24,6 +24,7 @@ mod outputs;
 
 pub use char_lm::{NgramCounts, TextPart};
 pub use domain::{DomainParts, parse_domain};
+pub(crate) use outputs::compute_fused;
 
 /// What a feature computes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -526,7 +527,7 @@ impl Feature {
         };
         if !matches!(op, StringOp::Ngrams { .. }) {
             let columns = engine.string_columns(op, &strings)?;
-            return self.scalar_columns(columns, &strings, nulls);
+            return self.scalar_columns(columns, &strings, nulls, false);
         }
         let words = op.words();
         let out = engine.strings(op, &strings)?;

@@ -3,22 +3,27 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, Float32Array, UInt32Array};
+use arrow::array::{Array, ArrayRef, BooleanArray, Float32Array, RecordBatch, UInt32Array};
 use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, ScalarBuffer};
+use arrow::datatypes::DataType;
 use rayon::prelude::*;
 
 use super::{CLASS_RATIOS, Feature, FeatureKind};
-use crate::columns::Strings;
+use crate::columns::{Strings, column};
+use crate::cpu;
+use crate::engine::{Engine, StringOp};
 use crate::error::{Error, Result};
 
 impl Feature {
     /// The output arrays of a length, entropy or char-class feature from its kernel's
-    /// column-major words (see `Engine::string_columns`), each column's buffer reused.
+    /// column-major words (see `Engine::string_columns`), each column's buffer reused;
+    /// `ratios`: the char-class words hold their ratios already (as f32 bits), not counts.
     pub(super) fn scalar_columns(
         &self,
         mut columns: Vec<Vec<u32>>,
         strings: &Strings<'_>,
         nulls: Option<NullBuffer>,
+        ratios: bool,
     ) -> Result<Vec<ArrayRef>> {
         let u32s = |v: Vec<u32>, nulls: Option<NullBuffer>| -> ArrayRef {
             Arc::new(UInt32Array::new(v.into(), nulls))
@@ -39,7 +44,7 @@ impl Feature {
                 .map(|c| u32s(c, nulls.clone()))
                 .collect(),
             FeatureKind::CharClasses if columns.len() == CLASS_RATIOS.len() + 2 => {
-                let rows = strings.len();
+                let rows = if ratios { 0 } else { strings.len() };
                 let lens: Vec<u32> = (0..rows)
                     .into_par_iter()
                     .with_min_len(4096)
@@ -50,13 +55,14 @@ impl Feature {
                 let mut v: Vec<ArrayRef> = columns
                     .into_iter()
                     .map(|mut c| {
-                        c.par_iter_mut()
-                            .zip(lens.par_iter())
-                            .with_min_len(4096)
-                            .for_each(|(w, &n)| {
-                                let ratio = if n == 0 { 0.0 } else { *w as f32 / n as f32 };
-                                *w = ratio.to_bits();
-                            });
+                        if !ratios {
+                            c.par_iter_mut()
+                                .zip(lens.par_iter())
+                                .with_min_len(4096)
+                                .for_each(|(w, &n)| {
+                                    *w = cpu::char_classes::ratio(*w, n as usize).to_bits();
+                                });
+                        }
                         f32s(c, nulls.clone())
                     })
                     .collect();
@@ -73,4 +79,64 @@ impl Feature {
             }
         })
     }
+}
+
+/// The kernel of a length, entropy or char-class feature (the features computed in one
+/// fused pass when several read the same column).
+fn scalar_op(f: &Feature) -> Option<StringOp> {
+    match f.kind {
+        FeatureKind::Length => Some(StringOp::Length),
+        FeatureKind::Entropy => Some(StringOp::Entropy),
+        FeatureKind::CharClasses => Some(StringOp::CharClasses),
+        _ => None,
+    }
+}
+
+/// The output arrays of the length, entropy and char-class features among `features`
+/// (each with its stage index) that share a string column with another of them: one pass
+/// over each such column computes them all (see `Engine::string_columns_fused`, which
+/// gives char-class ratios, not counts), with the
+/// same values as computing each alone. Returns `(index, arrays)` for the features it
+/// computed; the others (alone on their column, or reading a dictionary column) are left
+/// to [`Feature::compute`].
+pub(crate) fn compute_fused(
+    features: &[(usize, &Feature)],
+    batch: &RecordBatch,
+    engine: &Engine,
+) -> Result<Vec<(usize, Vec<ArrayRef>)>> {
+    let scalar: Vec<(usize, &Feature, StringOp)> = features
+        .iter()
+        .filter_map(|&(i, f)| scalar_op(f).map(|op| (i, f, op)))
+        .collect();
+    let mut out = Vec::new();
+    let mut done = vec![false; scalar.len()];
+    for first in 0..scalar.len() {
+        if done[first] {
+            continue;
+        }
+        let name = &scalar[first].1.column;
+        let group: Vec<usize> = (first..scalar.len())
+            .filter(|&k| !done[k] && scalar[k].1.column == *name)
+            .collect();
+        group.iter().for_each(|&k| done[k] = true);
+        if group.len() < 2 {
+            continue;
+        }
+        let array = column(batch, name)?;
+        if matches!(array.data_type(), DataType::Dictionary(..)) {
+            continue;
+        }
+        let strings = Strings::new(array.as_ref(), name)?;
+        let nulls = array.logical_nulls();
+        let ops: Vec<StringOp> = group.iter().map(|&k| scalar[k].2).collect();
+        let words = engine.string_columns_fused(&ops, &strings)?;
+        for (&k, columns) in group.iter().zip(words) {
+            let (index, feature, _) = scalar[k];
+            out.push((
+                index,
+                feature.scalar_columns(columns, &strings, nulls.clone(), true)?,
+            ));
+        }
+    }
+    Ok(out)
 }
