@@ -2,9 +2,7 @@
 //! single pass on the CPU: each row's bytes are read once for all of them, in parallel
 //! blocks of rows, and written straight into the column-major output of every kernel.
 
-use rayon::prelude::*;
-
-use super::{COLUMN_BLOCK_ROWS, Engine, StringOp};
+use super::{Engine, StringOp, column_blocks};
 use crate::columns::Strings;
 use crate::cpu;
 use crate::error::Result;
@@ -56,45 +54,29 @@ fn fused_cpu(ops: &[StringOp], strings: &Strings<'_>) -> Vec<Vec<Vec<u32>>> {
     let rows = strings.len();
     let widths: Vec<usize> = ops.iter().map(|op| op.words()).collect();
     let words: usize = widths.iter().sum();
-    let mut columns: Vec<Vec<u32>> = (0..words).map(|_| vec![0u32; rows]).collect();
-    let mut blocks: Vec<Vec<&mut [u32]>> = (0..rows.div_ceil(COLUMN_BLOCK_ROWS))
-        .map(|_| Vec::with_capacity(words))
-        .collect();
-    for column in &mut columns {
-        for (b, part) in column.chunks_mut(COLUMN_BLOCK_ROWS).enumerate() {
-            blocks[b].push(part);
-        }
-    }
-    blocks
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(b, mut parts)| {
-            let mut row = vec![0u32; words];
-            let mut counts = [0u32; 256];
-            let start = b * COLUMN_BLOCK_ROWS;
-            let n = parts.first().map_or(0, |p| p.len());
-            for i in 0..n {
-                let s = strings.row(start + i);
-                let mut at = 0;
-                for (&op, &w) in ops.iter().zip(&widths) {
-                    let out = &mut row[at..at + w];
-                    match op {
-                        StringOp::Entropy => cpu::entropy::row_with(s, out, &mut counts),
-                        StringOp::CharClasses => {
-                            op.cpu_row(s, out);
-                            for w in out.iter_mut().take(cpu::char_classes::RATIOS) {
-                                *w = cpu::char_classes::ratio(*w, s.len()).to_bits();
-                            }
+    let columns = column_blocks(
+        rows,
+        words,
+        || [0u32; 256],
+        |r, row, counts| {
+            let s = strings.row(r);
+            let mut at = 0;
+            for (&op, &w) in ops.iter().zip(&widths) {
+                let out = &mut row[at..at + w];
+                match op {
+                    StringOp::Entropy => cpu::entropy::row_with(s, out, counts),
+                    StringOp::CharClasses => {
+                        op.cpu_row(s, out);
+                        for w in out.iter_mut().take(cpu::char_classes::RATIOS) {
+                            *w = cpu::char_classes::ratio(*w, s.len()).to_bits();
                         }
-                        _ => op.cpu_row(s, out),
                     }
-                    at += w;
+                    _ => op.cpu_row(s, out),
                 }
-                for (part, &w) in parts.iter_mut().zip(&row) {
-                    part[i] = w;
-                }
+                at += w;
             }
-        });
+        },
+    );
     // Split the words back into each kernel's columns.
     let mut rest = columns.into_iter();
     widths

@@ -331,11 +331,25 @@ fn strings_cpu(op: StringOp, strings: &Strings<'_>, start: usize, end: usize) ->
 /// Rows per parallel task of [`string_columns_cpu`].
 const COLUMN_BLOCK_ROWS: usize = 8192;
 
-/// The CPU twin of `op` over every row, written column-major: each task takes a block of
-/// rows and the matching slice of every column.
+/// The CPU twin of `op` over every row, written column-major.
 fn string_columns_cpu(op: StringOp, strings: &Strings<'_>) -> Vec<Vec<u32>> {
-    let rows = strings.len();
-    let words = op.words();
+    column_blocks(
+        strings.len(),
+        op.words(),
+        || (),
+        |r, row, _| op.cpu_row(strings.row(r), row),
+    )
+}
+
+/// `words` columns of `rows` values written column-major from rows: each parallel task takes
+/// a block of rows and the matching slice of every column, makes one `scratch`, and has
+/// `fill_row(row index, the row's words, scratch)` write each row's words.
+pub(super) fn column_blocks<S>(
+    rows: usize,
+    words: usize,
+    scratch: impl Fn() -> S + Sync,
+    fill_row: impl Fn(usize, &mut [u32], &mut S) + Sync,
+) -> Vec<Vec<u32>> {
     let mut columns: Vec<Vec<u32>> = (0..words).map(|_| vec![0u32; rows]).collect();
     let mut blocks: Vec<Vec<&mut [u32]>> = (0..rows.div_ceil(COLUMN_BLOCK_ROWS))
         .map(|_| Vec::with_capacity(words))
@@ -350,10 +364,11 @@ fn string_columns_cpu(op: StringOp, strings: &Strings<'_>) -> Vec<Vec<u32>> {
         .enumerate()
         .for_each(|(b, mut parts)| {
             let mut row = vec![0u32; words];
+            let mut s = scratch();
             let start = b * COLUMN_BLOCK_ROWS;
             let n = parts.first().map_or(0, |p| p.len());
             for i in 0..n {
-                op.cpu_row(strings.row(start + i), &mut row);
+                fill_row(start + i, &mut row, &mut s);
                 for (part, &w) in parts.iter_mut().zip(&row) {
                     part[i] = w;
                 }
