@@ -10,15 +10,7 @@ pub(crate) fn row(x: &[f32], center: &[f32], scale: &[f32], z_cap: f32, z: &mut 
         let zj = if v.is_nan() {
             f32::NAN
         } else {
-            let d = v - center[j];
-            let s = scale[j];
-            let zj = if s > 0.0 {
-                (d / s).clamp(-z_cap, z_cap)
-            } else if d == 0.0 {
-                0.0
-            } else {
-                d.signum() * z_cap
-            };
+            let zj = capped_z(v - center[j], scale[j], z_cap);
             sum += zj * zj;
             count += 1;
             zj
@@ -52,14 +44,7 @@ pub(crate) fn block(
     for (j, column) in x.chunks_exact(n.max(1)).take(center.len()).enumerate() {
         let (c, s) = (center[j], scale[j]);
         for ((&v, acc), k) in column.iter().zip(&mut sum[..n]).zip(&mut count[..n]) {
-            let d = v - c;
-            let zj = if s > 0.0 {
-                (d / s).clamp(-z_cap, z_cap)
-            } else if d == 0.0 {
-                0.0
-            } else {
-                d.signum() * z_cap
-            };
+            let zj = capped_z(v - c, s, z_cap);
             let present = !v.is_nan();
             *acc += if present { zj * zj } else { 0.0 };
             *k += u32::from(present);
@@ -71,6 +56,19 @@ pub(crate) fn block(
         } else {
             (acc / k as f32).sqrt()
         };
+    }
+}
+
+/// One feature's z: the deviation `d` over the scale `s`, capped at `z_cap`; with a zero
+/// scale, 0 for no deviation and `±z_cap` otherwise (the kernel's arithmetic).
+#[inline(always)]
+fn capped_z(d: f32, s: f32, z_cap: f32) -> f32 {
+    if s > 0.0 {
+        (d / s).clamp(-z_cap, z_cap)
+    } else if d == 0.0 {
+        0.0
+    } else {
+        d.signum() * z_cap
     }
 }
 
