@@ -368,3 +368,53 @@ fn string_view_keys_short_and_long_are_told_apart() {
         assert_eq!(n.value(i), naive[k], "row {i} key {k:?}");
     }
 }
+
+/// A table arriving as several batches (a polars frame exported chunk by chunk) gives the
+/// same per-window table as one batch; the counts add up to the rows with a time, in as many
+/// rows as the naive grouping of (entity, minute) has groups.
+#[test]
+fn per_window_table_of_several_batches_equals_one_batch() {
+    let mut rng = common::Rng(11);
+    let (mut src, mut port, mut ts) = (vec![], vec![], vec![]);
+    for _ in 0..20_000 {
+        src.push((rng.below(10) != 0).then(|| format!("h{}", rng.below(200))));
+        port.push((rng.below(20) != 0).then(|| rng.below(50) as i64));
+        ts.push(
+            (rng.below(33) != 0)
+                .then(|| 1_700_000_000 * 1_000_000_000 + (rng.unit() * 3.6e12) as i64),
+        );
+    }
+    let b = common::Flows {
+        src: src.clone(),
+        dst: None,
+        port,
+        bytes: vec![1; 20_000],
+        f: vec![0.0; 20_000],
+        status: vec!["success"; 20_000],
+        ts: ts.clone(),
+    }
+    .batch();
+    let mk = |agg, field: Option<&str>, name: &str| {
+        window::feature(WindowFeature::new(agg, field, &["src"], Some("1m"))).named(name)
+    };
+    let feats = vec![
+        mk(Agg::Count, None, "n"),
+        mk(Agg::DistinctCount, Some("port"), "d"),
+        mk(Agg::Sum, Some("bytes"), "bs"),
+    ];
+    let whole = window::aggregate_features(std::slice::from_ref(&b), &feats, Backend::Cpu).unwrap();
+    let parts = [b.slice(0, 7_000), b.slice(7_000, 3), b.slice(7_003, 12_997)];
+    let split = window::aggregate_features(&parts, &feats, Backend::Cpu).unwrap();
+    assert_eq!(split.schema(), whole.schema());
+    for (i, (a, b)) in split.columns().iter().zip(whole.columns()).enumerate() {
+        assert!(a.to_data() == b.to_data(), "column {i} differs");
+    }
+    let groups: std::collections::BTreeSet<(Option<String>, i64)> = (0..ts.len())
+        .filter_map(|i| ts[i].map(|t| (src[i].clone(), t.div_euclid(60_000_000_000))))
+        .collect();
+    assert_eq!(whole.num_rows(), groups.len());
+    let n = arrow::compute::cast(whole.column_by_name("n").unwrap(), &DataType::Int64).unwrap();
+    let n = n.as_primitive::<Int64Type>();
+    let timed = ts.iter().filter(|t| t.is_some()).count() as i64;
+    assert_eq!(n.iter().flatten().sum::<i64>(), timed);
+}

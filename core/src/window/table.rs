@@ -3,7 +3,7 @@
 use arrow::array::RecordBatch;
 
 use super::agg::{self, Aggregator};
-use super::{WindowKind, WindowStage, dense};
+use super::{WindowFeature, WindowKind, WindowStage, dense};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 
@@ -16,8 +16,19 @@ pub fn aggregate_features(
     backend: crate::Backend,
 ) -> Result<RecordBatch> {
     let (mut agg, names) = feature_aggregator(features, backend)?;
+    let engine = Engine::new(backend);
     if let [batch] = batches
-        && let Some(table) = dense::table(&agg.specs, &names, batch, &Engine::new(backend))?
+        && let Some(table) = dense::table(&agg.specs, &names, batch, &engine)?
+    {
+        return Ok(table);
+    }
+    // Several batches (e.g. a polars frame exported chunk by chunk): the direct-address path
+    // reads one batch, so on the CPU the columns the aggregates read (only those) are joined.
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    if batches.len() > 1
+        && engine.runs_on_cpu(rows.saturating_mul(8))?
+        && let Some(joined) = read_columns_joined(&agg.specs, batches)?
+        && let Some(table) = dense::table(&agg.specs, &names, &joined, &engine)?
     {
         return Ok(table);
     }
@@ -58,6 +69,42 @@ pub fn aggregate_features_parquet_with_progress(
         progress(done, total);
     }
     agg.finish_named(Some(&names))
+}
+
+/// The columns `specs` read (entities, time, fields), each batch's joined into one batch;
+/// `None` when a batch lacks one (the batch-by-batch path then reports it).
+fn read_columns_joined(
+    specs: &[WindowFeature],
+    batches: &[RecordBatch],
+) -> Result<Option<RecordBatch>> {
+    let mut names: Vec<&str> = Vec::new();
+    for s in specs {
+        let used = s.by.iter().chain([&s.time]).chain(s.field.as_ref());
+        for n in used {
+            if !names.contains(&n.as_str()) {
+                names.push(n);
+            }
+        }
+    }
+    let Some(first) = batches.first() else {
+        return Ok(None);
+    };
+    let mut indices = Vec::with_capacity(names.len());
+    for n in &names {
+        match first.schema().index_of(n) {
+            Ok(i) => indices.push(i),
+            Err(_) => return Ok(None),
+        }
+    }
+    let mut parts = Vec::with_capacity(batches.len());
+    for b in batches {
+        if b.schema() != first.schema() {
+            return Ok(None);
+        }
+        parts.push(b.project(&indices)?);
+    }
+    let schema = parts[0].schema();
+    Ok(Some(arrow::compute::concat_batches(&schema, &parts)?))
 }
 
 fn feature_aggregator(
