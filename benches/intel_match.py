@@ -125,7 +125,8 @@ import resource
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(f"RESULT rows={m.height} load={t1-t0:.2f} read={t2-t1:.2f} match={t3-t2:.2f} table_est={intel.memory_bytes()/2**20:.0f}MiB peak_rss={rss:.0f}MiB")
 if len(sys.argv) > 3:
-    m.select("row", "column", "indicator_id").write_parquet(sys.argv[3])
+    # `column` is a Categorical (dictionary-encoded): compared as text.
+    m.select("row", pl.col("column").cast(pl.String), "indicator_id").write_parquet(sys.argv[3])
 """
 
 POLARS = """

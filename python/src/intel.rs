@@ -84,7 +84,11 @@ impl NativeIntel {
         columns: Vec<(String, String)>,
         at: Option<i64>,
     ) -> PyResult<(PyArrowType<Table>, String)> {
-        let batch = one_batch(data.0)?;
+        let (mut batches, schema) = data.0.into_inner();
+        if batches.is_empty() {
+            // No batch still has a schema: missing columns are reported as for any table.
+            batches.push(arrow::array::RecordBatch::new_empty(schema));
+        }
         let cols: Vec<(String, ColumnKind)> = columns
             .iter()
             .map(|(c, k)| ColumnKind::parse(k).map(|k| (c.clone(), k)))
@@ -95,7 +99,7 @@ impl NativeIntel {
             .detach(|| {
                 let refs: Vec<(&str, ColumnKind)> =
                     cols.iter().map(|(c, k)| (c.as_str(), *k)).collect();
-                inner.match_batch(&batch, &refs, at)
+                inner.match_batches(&batches, &refs, at)
             })
             .map_err(to_py)?;
         let schema = out.schema();

@@ -125,7 +125,12 @@ class Intel:
         (e.g. the time column, for sightings). ``columns`` maps a column to its kind: ``ip``,
         ``domain``, ``url``, ``hash``, ``email`` or ``substring``. ``at`` (a datetime or epoch
         seconds) ignores indicators not valid then. Values invalid for their kind match
-        nothing and are counted; ``report=True`` returns ``(matches, report)``."""
+        nothing and are counted; ``report=True`` returns ``(matches, report)``.
+
+        Types: ``row`` UInt64, ``confidence`` UInt8, ``value`` and ``indicator_id`` strings;
+        ``column``, ``kind``, ``source`` and ``suppressed_by`` are dictionary-encoded (polars
+        ``Categorical``, pyarrow ``dictionary<int32, string>``): compare them with strings as
+        usual, cast to ``pl.String`` before joining them with a String column."""
         arrow_data, kind = _as_arrow_input(data)
         table, rep = self._i.match_table(_project(arrow_data, list(columns)),
                                          [(c, k) for c, k in columns.items()], _ns(at))

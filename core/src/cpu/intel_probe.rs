@@ -327,8 +327,10 @@ fn hash_rows<'s>(
         }
         let mut k = 0;
         while k < n {
+            // Only this batch's `n` tags: past them the array holds the previous batch's.
             let quad = tags
                 .get(k..k + 4)
+                .filter(|_| k + 4 <= n)
                 .filter(|q| q.iter().all(|g| g.is_ok()) && q.windows(2).all(|w| w[0] == w[1]));
             if let (Some(&[Ok(tag), ..]), Some(f)) = (quad, fps.get_mut(k..k + 4)) {
                 let r = |j: usize| strings(base + k + j);

@@ -145,7 +145,7 @@ fn probe_index_equals_full_normalisation() {
             RecordBatch::try_from_iter([(name, Arc::new(StringArray::from(values.clone())) as _)])
                 .unwrap();
         let (hits, rep) = intel
-            .column_hits(batch.column(0).as_ref(), name, kind, Some(5))
+            .column_hits(batch.column(0).as_ref(), name, kind, Some(5), 0)
             .unwrap();
         let mut fast = vec![Vec::new(); values.len()];
         for h in &hits {
@@ -257,5 +257,24 @@ fn batched_hash_probes_equal_row_probes() {
             hits += want.1;
         }
         assert!(hits > 5_000, "{hits}");
+    }
+    // Columns whose last batch is short, after full batches of one length: the short batch
+    // must not read the previous batch's leftovers (it once hashed rows past the end).
+    for len in 1..50 {
+        let vals: Vec<&str> = known
+            .iter()
+            .step_by(3)
+            .take(len)
+            .map(String::as_str)
+            .collect();
+        let mut got = vec![0u32; 2 * vals.len()];
+        rows(|i| vals[i].as_bytes(), 0, MODE_HASH, &t, &mut got);
+        for (i, v) in vals.iter().enumerate() {
+            assert_eq!(
+                (got[2 * i], got[2 * i + 1]),
+                (0, 1),
+                "{len} rows, row {i}: {v}"
+            );
+        }
     }
 }

@@ -83,7 +83,7 @@ impl ProbeIndex {
             let Some(tag) = kind_tag(e.kind) else {
                 continue;
             };
-            let fp = match e.net {
+            let fp = match e.net() {
                 Some((bits, len)) => {
                     let len = u32::from(len);
                     if !lens.contains(&len) {
@@ -119,15 +119,17 @@ impl ProbeIndex {
             slots[4 * at + 3] = g.len() as u32;
             first += g.len();
         }
-        let nets = entries
+        let nets: Vec<(u128, u32, u32)> = entries
             .iter()
-            .filter(|e| e.live && kind_tag(e.kind).is_some())
-            .filter_map(|e| e.net)
-            .map(|(bits, len)| {
+            .enumerate()
+            .filter(|(_, e)| e.live && kind_tag(e.kind).is_some())
+            .filter_map(|(i, e)| e.net().map(|n| (i, n)))
+            .map(|(i, (bits, len))| {
                 let len = u32::from(len);
-                (bits & mask128(len), len)
-            });
-        let v4 = V4Sets::build(&lens, nets);
+                (bits & mask128(len), len, i as u32)
+            })
+            .collect();
+        let v4 = V4Sets::build(&lens, &nets);
         ProbeIndex {
             slots,
             members,

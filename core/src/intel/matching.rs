@@ -2,20 +2,15 @@
 //! indicators are, probed against the hash indexes (one probe per prefix length for
 //! addresses, one per label suffix for domains), warninglists consulted for each hit.
 
-use std::sync::Arc;
-
-use arrow::array::{
-    Array, ArrayRef, DictionaryArray, PrimitiveArray, RecordBatch, StringArray, StringBuilder,
-    UInt8Array, UInt8Builder, UInt16Array, UInt32Array, UInt64Array,
-};
-use arrow::datatypes::{ArrowDictionaryKeyType, DataType, Field, Schema};
+use arrow::array::{Array, ArrayRef, RecordBatch};
+use arrow::datatypes::DataType;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::Intel;
 use super::normalize::{
-    INDICATOR_KINDS, IndicatorKind, label_suffixes, normalize_domain, normalize_email,
-    normalize_hash, normalize_url, parse_ip,
+    IndicatorKind, label_suffixes, normalize_domain, normalize_email, normalize_hash,
+    normalize_url, parse_ip,
 };
 use crate::columns::{Strings, column};
 use crate::cpu::intel_probe as probe;
@@ -217,6 +212,7 @@ impl Intel {
         name: &str,
         kind: ColumnKind,
         at: Option<i64>,
+        base: u32,
     ) -> Result<(Vec<Hit>, ColumnReport)> {
         let cast;
         let array: &dyn Array = match array.data_type() {
@@ -335,7 +331,10 @@ impl Intel {
             report.invalid += c[1];
             report.matched_rows += c[2];
             report.suppressed += c[3];
-            hits.extend(h);
+            hits.extend(h.into_iter().map(|h| Hit {
+                row: h.row + base,
+                ..h
+            }));
         }
         report.matches = hits.len() as u64;
         Ok((hits, report))
@@ -343,160 +342,70 @@ impl Intel {
 
     /// Matches `columns` of `batch` (each `(name, kind)`) against the indicators valid at
     /// `at` (ns since the epoch; `None` = ignore validity times). Returns one row per (event
-    /// row, column, indicator) with [`MATCH_COLUMNS`] (text columns as Utf8View), ordered by
-    /// row then column, and the per-column counts. Values that are not valid for their kind
-    /// match nothing and are counted as invalid.
+    /// row, column, indicator) with [`MATCH_COLUMNS`], ordered by row then column, and the
+    /// per-column counts. `row` is UInt64, `value` Utf8View (the event's text, viewed from
+    /// the input's buffers), `indicator_id` Utf8View, `confidence` UInt8; `column`, `kind`,
+    /// `source` and `suppressed_by` are dictionary-encoded (`Dictionary(Int32, Utf8)`, a
+    /// categorical in polars): few distinct values repeated over many rows. Values that are not valid
+    /// for their kind match nothing and are counted as invalid.
     pub fn match_batch(
         &self,
         batch: &RecordBatch,
         columns: &[(&str, ColumnKind)],
         at: Option<i64>,
     ) -> Result<(RecordBatch, MatchReport)> {
+        self.match_batches(std::slice::from_ref(batch), columns, at)
+    }
+
+    /// [`Intel::match_batch`] over `batches` taken as one table (rows numbered on across
+    /// the batches), without joining them first: a polars frame or a Parquet file arrives
+    /// as many batches, and copying them into one costs more than matching them.
+    pub fn match_batches(
+        &self,
+        batches: &[RecordBatch],
+        columns: &[(&str, ColumnKind)],
+        at: Option<i64>,
+    ) -> Result<(RecordBatch, MatchReport)> {
         let mut per_column: Vec<Vec<Hit>> = Vec::with_capacity(columns.len());
         let mut report = MatchReport::default();
-        let mut arrays: Vec<ArrayRef> = Vec::new();
+        let mut arrays: Vec<Vec<(u32, ArrayRef)>> = Vec::with_capacity(columns.len());
         for (name, kind) in columns {
-            let array = column(batch, name)?;
-            let (hits, r) = self.column_hits(array.as_ref(), name, *kind, at)?;
+            let mut hits = Vec::new();
+            let mut parts = Vec::with_capacity(batches.len());
+            let mut rep = ColumnReport {
+                column: name.to_string(),
+                kind: kind.name().to_string(),
+                ..Default::default()
+            };
+            let mut base = 0u32;
+            for batch in batches {
+                let array = column(batch, name)?;
+                let next = u32::try_from(batch.num_rows())
+                    .ok()
+                    .and_then(|n| base.checked_add(n))
+                    .ok_or_else(|| {
+                        Error::param("batch", "more than 2^32 - 1 rows in one match call")
+                    })?;
+                let (h, r) = self.column_hits(array.as_ref(), name, *kind, at, base)?;
+                if hits.is_empty() {
+                    hits = h;
+                } else {
+                    hits.extend(h);
+                }
+                rep.rows += r.rows;
+                rep.empty += r.empty;
+                rep.invalid += r.invalid;
+                rep.matched_rows += r.matched_rows;
+                rep.matches += r.matches;
+                rep.suppressed += r.suppressed;
+                parts.push((base, arrow::compute::cast(array, &DataType::Utf8View)?));
+                base = next;
+            }
             per_column.push(hits);
-            report.columns.push(r);
-            arrays.push(arrow::compute::cast(array, &DataType::Utf8View)?);
+            report.columns.push(rep);
+            arrays.push(parts);
         }
-        let merged = merge_by_row(&per_column);
-        self.match_table(&merged, columns, &arrays)
+        self.match_table(&per_column, columns, &arrays)
             .map(|batch| (batch, report))
     }
-
-    /// The match table of `merged` (column index, hit) pairs.
-    fn match_table(
-        &self,
-        merged: &[(u16, Hit)],
-        columns: &[(&str, ColumnKind)],
-        arrays: &[ArrayRef],
-    ) -> Result<RecordBatch> {
-        let n = merged.len();
-        let entries = &self.table.entries;
-        // Dense ids of the entries matched, in first-seen order (a slot per entry: no hashing).
-        let mut dense = vec![u32::MAX; entries.len()];
-        let mut ids = StringBuilder::new();
-        let mut next = 0u32;
-        let mut row = Vec::with_capacity(n);
-        let mut col = Vec::with_capacity(n);
-        let mut id = Vec::with_capacity(n);
-        let mut kind = Vec::with_capacity(n);
-        let mut source = Vec::with_capacity(n);
-        let mut conf = UInt8Builder::with_capacity(n);
-        let mut sup = Vec::with_capacity(n);
-        let mut take = Vec::with_capacity(n);
-        for (c, h) in merged {
-            let e = entries.get(h.entry as usize);
-            row.push(u64::from(h.row));
-            col.push(*c);
-            take.push((usize::from(*c), h.row as usize));
-            let d = match dense.get_mut(h.entry as usize) {
-                Some(d) if *d != u32::MAX => *d,
-                slot => {
-                    match e {
-                        Some(e) => match &e.id {
-                            Some(i) => ids.append_value(i),
-                            None => ids.append_value(super::derived_id(e.kind, &e.value)),
-                        },
-                        None => ids.append_value(""),
-                    }
-                    if let Some(d) = slot {
-                        *d = next;
-                    }
-                    next += 1;
-                    next - 1
-                }
-            };
-            id.push(d);
-            kind.push(e.map_or(0, |e| e.kind as u8));
-            source.push(e.map_or(0, |e| e.source));
-            conf.append_option(e.and_then(|e| e.confidence));
-            sup.push(h.suppressed);
-        }
-        let names: Vec<&str> = columns.iter().map(|(c, _)| *c).collect();
-        let kinds: Vec<&str> = INDICATOR_KINDS.iter().map(|k| k.name()).collect();
-        let lists: Vec<&str> = self.warninglists.iter().map(|w| w.name.as_str()).collect();
-        let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
-        let value = if n == 0 {
-            arrow::array::new_empty_array(&DataType::Utf8View)
-        } else {
-            arrow::compute::interleave(&refs, &take)?
-        };
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(UInt64Array::from(row)),
-            views(UInt16Array::from(col), &names)?,
-            value,
-            view_dict(UInt32Array::from(id), ids.finish())?,
-            views(UInt8Array::from(kind), &kinds)?,
-            views(UInt32Array::from(source), &self.sources)?,
-            Arc::new(conf.finish()),
-            views(UInt16Array::from(sup), &lists)?,
-        ];
-        Ok(RecordBatch::try_new(match_schema(), cols)?)
-    }
-}
-
-/// A Utf8View column of `values[keys[i]]` (a dictionary cast to views: no per-row text copy).
-fn views<K, S>(keys: PrimitiveArray<K>, values: &[S]) -> Result<ArrayRef>
-where
-    K: ArrowDictionaryKeyType,
-    S: AsRef<str>,
-{
-    view_dict(
-        keys,
-        StringArray::from_iter_values(values.iter().map(AsRef::as_ref)),
-    )
-}
-
-/// [`views`] of a built string array.
-fn view_dict<K: ArrowDictionaryKeyType>(
-    keys: PrimitiveArray<K>,
-    values: StringArray,
-) -> Result<ArrayRef> {
-    let dict = DictionaryArray::<K>::try_new(keys, Arc::new(values))?;
-    Ok(arrow::compute::cast(&dict, &DataType::Utf8View)?)
-}
-
-/// Hits of every column (each in row order) merged by row, then column.
-fn merge_by_row(per_column: &[Vec<Hit>]) -> Vec<(u16, Hit)> {
-    let mut at = vec![0usize; per_column.len()];
-    let mut out = Vec::with_capacity(per_column.iter().map(Vec::len).sum());
-    loop {
-        let mut best: Option<(usize, u32)> = None;
-        for (c, hits) in per_column.iter().enumerate() {
-            if let Some(h) = at.get(c).and_then(|&i| hits.get(i))
-                && best.is_none_or(|(_, r)| h.row < r)
-            {
-                best = Some((c, h.row));
-            }
-        }
-        let Some((c, r)) = best else {
-            return out;
-        };
-        let (Some(hits), Some(i)) = (per_column.get(c), at.get_mut(c)) else {
-            return out;
-        };
-        while let Some(h) = hits.get(*i).filter(|h| h.row == r) {
-            out.push((c as u16, *h));
-            *i += 1;
-        }
-    }
-}
-
-/// The schema of the match table.
-pub fn match_schema() -> Arc<Schema> {
-    let s = |n: &str, null: bool| Field::new(n, DataType::Utf8View, null);
-    Arc::new(Schema::new(vec![
-        Field::new("row", DataType::UInt64, false),
-        s("column", false),
-        s("value", true),
-        s("indicator_id", false),
-        s("kind", false),
-        s("source", false),
-        Field::new("confidence", DataType::UInt8, true),
-        s("suppressed_by", true),
-    ]))
 }

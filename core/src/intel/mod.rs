@@ -32,6 +32,7 @@ mod load;
 mod matching;
 mod misp;
 pub mod normalize;
+mod output;
 mod pattern;
 mod resolve;
 mod sightings;

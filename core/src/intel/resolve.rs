@@ -53,6 +53,20 @@ impl Intel {
         let entry = |i: &u32| entries.get(*i as usize).filter(|e| e.valid_at(at));
         match kind {
             ColumnKind::Ip => {
+                if let Some(v4) = probe::dotted_quad(s) {
+                    // The exact IPv4 runs: entries of the longest network with a valid one.
+                    for i in 0..ix.lens.len() {
+                        if mask & (1 << i) == 0 {
+                            continue;
+                        }
+                        let before = out.len();
+                        out.extend(ix.v4.entries(i, v4).iter().filter(|i| entry(i).is_some()));
+                        if out.len() > before {
+                            break;
+                        }
+                    }
+                    return Some((0xffff_u128 << 32) | u128::from(v4));
+                }
                 let bits = address(s)?;
                 for (i, &len) in ix.lens.iter().enumerate() {
                     if mask & (1 << i) == 0 {
@@ -63,7 +77,7 @@ impl Intel {
                     let before = out.len();
                     out.extend(ix.candidates(fp).iter().filter(|i| {
                         entry(i).is_some_and(|e| {
-                            e.net.is_some_and(|(b, l)| {
+                            e.net().is_some_and(|(b, l)| {
                                 u32::from(l) == len && b & probe::mask128(len) == net
                             })
                         })
@@ -134,6 +148,10 @@ impl Intel {
     ) {
         match kind {
             ColumnKind::Ip => {
+                if probe::dotted_quad(s).is_some() {
+                    // Resolved from the exact IPv4 runs, not the fingerprint table.
+                    return;
+                }
                 let Some(bits) = address(s) else {
                     return;
                 };
@@ -225,7 +243,10 @@ impl Intel {
         }
         let mut found = Vec::new();
         let mut fps = Vec::new();
-        self.prefetch_resolve(ix, kind, strings, pending, &mut fps);
+        if kind != ColumnKind::Ip {
+            // IPv4 rows resolve from the exact runs (small, cached): nothing to warm.
+            self.prefetch_resolve(ix, kind, strings, pending, &mut fps);
+        }
         for &(row, mask) in pending.iter() {
             let bytes = strings.row(row);
             found.clear();

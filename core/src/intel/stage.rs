@@ -77,7 +77,9 @@ impl IntelStage {
         let mut conf = vec![0f32; n];
         for (name, kind) in &self.columns {
             let array = column(batch, name)?;
-            let (found, _) = self.intel.column_hits(array.as_ref(), name, *kind, None)?;
+            let (found, _) = self
+                .intel
+                .column_hits(array.as_ref(), name, *kind, None, 0)?;
             for h in found.iter().filter(|h| h.suppressed.is_none()) {
                 let r = h.row as usize;
                 if let (Some(c), Some(m)) = (hits.get_mut(r), conf.get_mut(r)) {
