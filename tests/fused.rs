@@ -226,3 +226,71 @@ fn block_scores_equal_whole_matrix_scores_and_alerts_keep_their_explanations() {
     let score = score.as_any().downcast_ref::<Float32Array>().unwrap();
     assert_eq!(score.value(0), (sum / 13.0).sqrt());
 }
+
+/// Long strings, past the fused pass's tables of small counts and lengths (1,024), with
+/// bytes from every quarter of the byte range: the fused pass equals each feature alone, bit
+/// for bit, and a few values checked by hand.
+#[test]
+fn fused_features_equal_each_feature_alone_on_long_strings() {
+    let mut rng = Rng(11);
+    let mut values: Vec<Option<String>> = [1023usize, 1024, 1025, 3000]
+        .iter()
+        .map(|&n| Some("ab-9".repeat(n.div_ceil(4))[..n].to_string()))
+        .collect();
+    values.push(Some("é".repeat(1500)));
+    values.push(Some(format!("{}{}", "a".repeat(2000), "b".repeat(2000))));
+    for _ in 0..40 {
+        let len = 900 + rng.below(3000);
+        values.push(Some(
+            (0..len)
+                .map(|_| ALPHABET[rng.below(ALPHABET.len())])
+                .collect(),
+        ));
+    }
+    let input = batch(Arc::new(StringArray::from(values)));
+    let together = vigil::extract(&features(), &input, Backend::Cpu).unwrap();
+    let mut k = 1;
+    for f in features() {
+        let alone = vigil::extract(std::slice::from_ref(&f), &input, Backend::Cpu).unwrap();
+        for a in &alone.columns()[1..] {
+            assert_eq!(a.as_ref(), together.column(k).as_ref(), "output {k}");
+            k += 1;
+        }
+    }
+    assert_eq!(k, 14);
+    let col = |name: &str| together.column_by_name(name).unwrap().clone();
+    // "é" x 1500: 3000 bytes, 1500 characters, every byte non-ASCII, two byte values
+    // equally often (entropy 1 bit).
+    let bytes = col("s_len_bytes");
+    let chars = col("s_len_chars");
+    assert_eq!(
+        bytes
+            .as_primitive::<arrow::datatypes::UInt32Type>()
+            .value(4),
+        3000
+    );
+    assert_eq!(
+        chars
+            .as_primitive::<arrow::datatypes::UInt32Type>()
+            .value(4),
+        1500
+    );
+    let non_ascii = col("s_non_ascii_ratio");
+    assert_eq!(non_ascii.as_primitive::<Float32Type>().value(4), 1.0);
+    let entropy = col("s_entropy");
+    let e = entropy.as_primitive::<Float32Type>();
+    assert!((e.value(4) - 1.0).abs() < 1e-5, "{}", e.value(4));
+    // 2000 "a" then 2000 "b": 1 bit; longest consonant run 2000 ("b"s), half vowels.
+    assert!((e.value(5) - 1.0).abs() < 1e-5, "{}", e.value(5));
+    let run = col("s_max_consonant_run");
+    assert_eq!(
+        run.as_primitive::<arrow::datatypes::UInt32Type>().value(5),
+        2000
+    );
+    let vowels = col("s_vowel_ratio");
+    assert_eq!(vowels.as_primitive::<Float32Type>().value(5), 0.5);
+    // "ab-9" repeated: a quarter digits, a quarter dashes, 2 bits of entropy.
+    let digits = col("s_digit_ratio");
+    assert_eq!(digits.as_primitive::<Float32Type>().value(1), 0.25);
+    assert!((e.value(1) - 2.0).abs() < 1e-5, "{}", e.value(1));
+}

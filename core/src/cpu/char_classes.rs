@@ -79,6 +79,41 @@ static LANES: [[u32; COUNTED]; 256] = {
     t
 };
 
+/// The eight counted classes of each byte value as all-ones / zero masks: `count & mask`
+/// adds a count of that byte value to the classes it belongs to (a histogram of a string's
+/// bytes gives its class counts).
+static MASKS: [[u32; COUNTED]; 256] = {
+    let mut t = [[0u32; COUNTED]; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut k = 0;
+        while k < COUNTED {
+            t[b][k] = 0u32.wrapping_sub(LANES[b][k]);
+            k += 1;
+        }
+        b += 1;
+    }
+    t
+};
+
+/// The class masks of byte value `b` (see `MASKS`), in output order.
+#[inline]
+pub(crate) fn class_masks(b: u8) -> &'static [u32; COUNTED] {
+    &MASKS[b as usize]
+}
+
+/// Whether byte `b` is an ASCII consonant (the letters of the longest-run output).
+#[inline]
+pub(crate) fn is_consonant(b: u8) -> bool {
+    TABLE[b as usize] & CONSONANT != 0
+}
+
+/// Whether byte `b` is a hexadecimal digit (a string of only those is hex).
+#[inline]
+pub(crate) fn is_hex(b: u8) -> bool {
+    TABLE[b as usize] & HEX != 0
+}
+
 /// Ratio of a class count to the byte length of its string (0 for an empty string): the
 /// value of a ratio output.
 pub(crate) fn ratio(count: u32, len: usize) -> f32 {

@@ -11,12 +11,43 @@ pub(crate) const WORDS: usize = 1;
 
 const TABLE: usize = 1024;
 
-fn xlogx(c: u32) -> f32 {
-    static T: OnceLock<Vec<f32>> = OnceLock::new();
-    let t = T.get_or_init(|| (0..TABLE).map(|c| (c as f32) * (c as f32).log2()).collect());
-    match t.get(c as usize) {
-        Some(&v) => v,
-        None => (c as f32) * (c as f32).log2(),
+/// The tables of c * log2(c) and log2(n) for small c and n, filled with the same f32
+/// arithmetic as the values computed past them: read once by a caller that computes many rows.
+#[derive(Clone, Copy)]
+pub(crate) struct Logs {
+    xlogx: &'static [f32],
+    log2: &'static [f32],
+}
+
+impl Logs {
+    /// The tables (filled on first use).
+    pub(crate) fn get() -> Self {
+        static X: OnceLock<Vec<f32>> = OnceLock::new();
+        static L: OnceLock<Vec<f32>> = OnceLock::new();
+        Logs {
+            xlogx: X.get_or_init(|| (0..TABLE).map(|c| (c as f32) * (c as f32).log2()).collect()),
+            log2: L.get_or_init(|| (0..TABLE).map(|n| (n as f32).log2()).collect()),
+        }
+    }
+
+    /// c * log2(c) in f32.
+    #[inline]
+    pub(crate) fn xlogx(&self, c: u32) -> f32 {
+        match self.xlogx.get(c as usize) {
+            Some(&v) => v,
+            None => (c as f32) * (c as f32).log2(),
+        }
+    }
+
+    /// The entropy of a string of `n > 0` bytes whose terms c * log2(c) summed (in ascending
+    /// byte order, f32) to `acc`: log2(n) - acc / n, at least 0.
+    #[inline]
+    pub(crate) fn entropy(&self, acc: f32, n: usize) -> f32 {
+        let log2n = match self.log2.get(n) {
+            Some(&v) => v,
+            None => (n as f32).log2(),
+        };
+        (log2n - acc / n as f32).max(0.0)
     }
 }
 
@@ -31,6 +62,7 @@ pub(crate) fn row_with(s: &[u8], out: &mut [u32], counts: &mut [u32; 256]) {
         out[0] = 0f32.to_bits();
         return;
     }
+    let logs = Logs::get();
     let mut present = [0u64; 4];
     for &b in s {
         counts[b as usize] += 1;
@@ -42,21 +74,10 @@ pub(crate) fn row_with(s: &[u8], out: &mut [u32], counts: &mut [u32; 256]) {
         let mut bits = bits;
         while bits != 0 {
             let b = w * 64 + bits.trailing_zeros() as usize;
-            acc += xlogx(counts[b]);
+            acc += logs.xlogx(counts[b]);
             counts[b] = 0;
             bits &= bits - 1;
         }
     }
-    let n = s.len() as f32;
-    out[0] = (log2(s.len()) - acc / n).max(0.0).to_bits();
-}
-
-/// log2 of a length as f32, from a table for small lengths (filled with the same f32 log2).
-fn log2(n: usize) -> f32 {
-    static T: OnceLock<Vec<f32>> = OnceLock::new();
-    let t = T.get_or_init(|| (0..TABLE).map(|n| (n as f32).log2()).collect());
-    match t.get(n) {
-        Some(&v) => v,
-        None => (n as f32).log2(),
-    }
+    out[0] = logs.entropy(acc, s.len()).to_bits();
 }

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, DictionaryArray, Float32Array, Int32Array, ListArray, StringArray, StructArray,
+    ArrayRef, BooleanBufferBuilder, DictionaryArray, Float32Array, Int32Array, ListArray,
+    StringArray, StructArray,
 };
-use arrow::buffer::{NullBuffer, OffsetBuffer};
+use arrow::buffer::{BooleanBuffer, NullBuffer, OffsetBuffer};
 use arrow::datatypes::{DataType, Field, Fields, Int32Type};
 
 /// What a detector returns for a batch.
@@ -67,7 +68,10 @@ impl Scores {
 
     /// The `score` column: Float32, null where a row could not be scored.
     pub fn score_array(&self) -> Float32Array {
-        let nulls = NullBuffer::from_iter(self.scores.iter().map(|s| !s.is_nan()));
+        let scores = &self.scores;
+        let nulls = NullBuffer::new(BooleanBuffer::collect_bool(scores.len(), |i| {
+            !scores[i].is_nan()
+        }));
         let nulls = Some(nulls).filter(|n| n.null_count() > 0);
         let values: Vec<f32> = self
             .scores
@@ -91,13 +95,19 @@ impl Scores {
     /// row (and every row beyond `self`'s) is null.
     pub fn explanation_array_at(&self, top_k: usize, rows: &[usize], len: usize) -> ListArray {
         let width = self.items.len();
-        let mut lengths = vec![0usize; len];
-        let mut valid = vec![false; len];
+        let mut explained = Vec::new();
         let mut keys = Vec::new();
         let mut contribution = Vec::new();
         let mut value: Vec<Option<&str>> = Vec::new();
         let mut order = Vec::with_capacity(width);
-        for (r, (&row, &s)) in rows.iter().zip(&self.scores).enumerate() {
+        // The table's rows in ascending order (each once), so that items follow the offsets.
+        let mut by_row: Vec<usize> = (0..rows.len().min(self.scores.len())).collect();
+        if !rows.windows(2).all(|w| w[0] < w[1]) {
+            by_row.sort_by_key(|&r| rows[r]);
+            by_row.dedup_by_key(|r| rows[*r]);
+        }
+        for r in by_row {
+            let (row, s) = (rows[r], self.scores[r]);
             if s.is_nan() || row >= len {
                 continue;
             }
@@ -106,8 +116,7 @@ impl Scores {
                 .get(r * width..(r + 1) * width)
                 .unwrap_or_default();
             top_items(c, top_k, &mut order);
-            valid[row] = true;
-            lengths[row] = order.len();
+            explained.push((row, order.len()));
             for &j in &order {
                 keys.push(j as i32);
                 contribution.push(c[j]);
@@ -128,13 +137,45 @@ impl Scores {
             Arc::new(StringArray::from(value)),
         ];
         let items = StructArray::new(explanation_fields(), columns, None);
+        let (offsets, valid) = list_offsets(&explained, len);
         ListArray::new(
             item_field(),
-            OffsetBuffer::from_lengths(lengths),
+            offsets,
             Arc::new(items),
-            Some(NullBuffer::from(valid)).filter(|n| n.null_count() > 0),
+            Some(NullBuffer::new(valid)).filter(|n| n.null_count() > 0),
         )
     }
+}
+
+/// Offsets and validity of a list column of `len` rows where only the rows of `explained`
+/// (`(row, items)`, rows below `len`, ascending) have a list: the other rows are null and
+/// empty. The offsets are written straight, without a per-row array of lengths.
+fn list_offsets(explained: &[(usize, usize)], len: usize) -> (OffsetBuffer<i32>, BooleanBuffer) {
+    let mut valid = BooleanBufferBuilder::new(len);
+    valid.append_n(len, false);
+    for &(row, _) in explained {
+        valid.set_bit(row, true);
+    }
+    let total: usize = explained.iter().map(|&(_, n)| n).sum();
+    if i32::try_from(total).is_ok() {
+        let mut offsets: Vec<i32> = Vec::with_capacity(len + 1);
+        offsets.push(0);
+        let mut at = 0i32;
+        for &(row, n) in explained {
+            offsets.resize(row + 1, at);
+            // `at + n` is at most `total`, which fits an i32.
+            at += n as i32;
+            offsets.push(at);
+        }
+        offsets.resize(len + 1, at);
+        return (OffsetBuffer::new(offsets.into()), valid.finish());
+    }
+    // More items than i32 offsets hold: arrow's own check reports it.
+    let mut lengths = vec![0usize; len];
+    for &(row, n) in explained {
+        lengths[row] = n;
+    }
+    (OffsetBuffer::from_lengths(lengths), valid.finish())
 }
 
 /// Fields of one explanation item: `feature` (dictionary-encoded name), `contribution`,
@@ -173,4 +214,53 @@ fn top_items(c: &[f32], k: usize, idx: &mut Vec<usize>) {
     idx.extend((0..c.len()).filter(|&j| !c[j].is_nan() && c[j] != 0.0));
     idx.sort_by(|&a, &b| c[b].abs().total_cmp(&c[a].abs()).then(a.cmp(&b)));
     idx.truncate(k);
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::Float32Type;
+
+    use super::*;
+
+    fn scores(rows: &[[f32; 3]]) -> Scores {
+        Scores {
+            scores: rows.iter().map(|r| r.iter().sum()).collect(),
+            contributions: rows.iter().flatten().copied().collect(),
+            items: vec!["a".into(), "b".into(), "c".into()],
+            values: None,
+        }
+    }
+
+    /// Rows given in ascending order and in another order give the same lists (before,
+    /// rows out of order got each other's items): by hand, row 1 lists c then a, row 3 b, row 5 a, c,
+    /// b (top 3), the others are null.
+    #[test]
+    fn explained_rows_in_any_order_give_the_same_column() {
+        let (r1, r3, r5) = ([1.0, 0.0, -2.0], [0.0, 4.0, 0.0], [3.0, 1.0, 2.0]);
+        let ascending = scores(&[r1, r3, r5]).explanation_array_at(3, &[1, 3, 5], 7);
+        let shuffled = scores(&[r5, r1, r3]).explanation_array_at(3, &[5, 1, 3], 7);
+        assert_eq!(ascending.len(), 7);
+        assert_eq!(shuffled.len(), 7);
+        for i in 0..7 {
+            assert_eq!(ascending.is_valid(i), shuffled.is_valid(i), "row {i}");
+            assert_eq!(&ascending.value(i), &shuffled.value(i), "row {i}");
+        }
+        let valid: Vec<bool> = (0..7).map(|i| ascending.is_valid(i)).collect();
+        assert_eq!(valid, [false, true, false, true, false, true, false]);
+        let contributions = |i: usize| -> Vec<f32> {
+            let item = ascending.value(i);
+            let item = item.as_struct();
+            item.column(1)
+                .as_primitive::<Float32Type>()
+                .values()
+                .to_vec()
+        };
+        assert_eq!(contributions(1), [-2.0, 1.0]);
+        assert_eq!(contributions(3), [4.0]);
+        assert_eq!(contributions(5), [3.0, 2.0, 1.0]);
+        assert_eq!(ascending.value_offsets(), [0, 0, 2, 2, 3, 3, 6, 6]);
+    }
 }

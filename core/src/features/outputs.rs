@@ -67,7 +67,7 @@ impl Feature {
                     })
                     .collect();
                 v.push(u32s(run, nulls.clone()));
-                let hex = BooleanBuffer::from_iter(hex.iter().map(|&w| w != 0));
+                let hex = BooleanBuffer::collect_bool(hex.len(), |i| hex[i] != 0);
                 v.push(Arc::new(BooleanArray::new(hex, nulls)));
                 v
             }

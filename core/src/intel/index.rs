@@ -46,23 +46,10 @@ pub(crate) struct ProbeIndex {
     pub v4: V4Sets,
 }
 
-/// `n` zeroed words whose pages Linux may back with huge pages (`madvise(MADV_HUGEPAGE)`, a
-/// hint): random probes into a table of tens of MiB then miss the TLB far less often.
+/// `n` zeroed words whose pages Linux may back with huge pages: random probes into a table
+/// of tens of MiB then miss the TLB far less often.
 fn table_words(n: usize) -> Vec<u32> {
-    let v = vec![0u32; n];
-    #[cfg(target_os = "linux")]
-    {
-        const HUGE: usize = 2 << 20;
-        let start = v.as_ptr() as usize;
-        let from = start.next_multiple_of(HUGE);
-        let to = (start + 4 * n) / HUGE * HUGE;
-        if to > from {
-            // SAFETY: advice over whole pages inside `v`'s live allocation; MADV_HUGEPAGE
-            // changes no contents (an error only means the hint was not taken).
-            unsafe { libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_HUGEPAGE) };
-        }
-    }
-    v
+    crate::cpu::huge_page_words(n)
 }
 
 fn random_seed() -> [u32; 2] {
