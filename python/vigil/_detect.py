@@ -290,9 +290,8 @@ class _Detector:
                                  f"{len(cols)} features as input.")
         table, _ = _as_table(X, cols)
         scores = self._native_model().score_samples(table, getattr(self, "backend_", self.backend))
-        import pyarrow.compute as pc  # lazily: it adds ~0.25 s to `import vigil`
-
-        return pc.fill_null(scores, float("nan")).to_numpy(zero_copy_only=False).astype(np.float64)
+        # Float32 with nulls: to_numpy gives NaN for the nulls (no pyarrow.compute needed).
+        return scores.to_numpy(zero_copy_only=False).astype(np.float64)
 
     def decision_function(self, X: Any) -> Any:
         """Anomaly score of every row (float64 numpy; **higher = more anomalous**, as PyOD;
