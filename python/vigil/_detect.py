@@ -300,7 +300,8 @@ class _Detector:
 
     def score_samples(self, X: Any) -> Any:
         """scikit-learn's sign: the negated anomaly score (higher = more normal)."""
-        return -self._scores(X)
+        scores = self._scores(X)
+        return np.negative(scores, out=scores)
 
     def predict(self, X: Any) -> Any:
         """1 for rows scoring above ``threshold_`` (anomalies), else 0 (PyOD's convention, not
