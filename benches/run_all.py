@@ -393,6 +393,11 @@ def main() -> int:
     if args.quick:
         args.domains, args.flows, args.repeat = [100_000], [100_000], 1
     only = set(args.only.split(","))
+    # Generate only what the chosen families read (`--only iforest` needs no files).
+    if "strings" not in only:
+        args.domains = []
+    if "windows" not in only:
+        args.flows = []
     shared = args.shared.resolve()
     if not (shared / "gen_domains.py").exists():
         print(f"no gen_domains.py in {shared}: pass --shared DIR", file=sys.stderr)
