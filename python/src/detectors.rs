@@ -67,12 +67,19 @@ impl NativeDetector {
         let out = py.detach(move || -> vigil::Result<arrow::array::Float32Array> {
             let mut all = Vec::new();
             for batch in &input {
-                all.extend(det.score_samples(batch, b)?);
+                let scores = det.score_samples(batch, b)?;
+                if all.is_empty() {
+                    all = scores;
+                } else {
+                    all.extend(scores);
+                }
             }
-            Ok(all
-                .into_iter()
-                .map(|s| (!s.is_nan()).then_some(s))
-                .collect())
+            // The scores' buffer as it is (no copy); NaN (unscored) rows become nulls.
+            let nulls = all
+                .iter()
+                .any(|s| s.is_nan())
+                .then(|| arrow::buffer::NullBuffer::from_iter(all.iter().map(|s| !s.is_nan())));
+            Ok(arrow::array::Float32Array::new(all.into(), nulls))
         });
         out.map(|a| PyArrowType(a.into_data())).map_err(to_py)
     }

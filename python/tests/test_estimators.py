@@ -162,3 +162,34 @@ def test_non_finite_values_are_nulls(make):
     np.testing.assert_array_equal(sa, sb)
     assert np.isfinite(sa).all()
     assert np.isfinite(a.threshold_)
+
+
+@pytest.mark.parametrize("make", DETECTORS)
+def test_arrow_baseline_scores_on_first_read(make):
+    """A polars or pyarrow baseline is scored when decision_scores_, threshold_ or labels_ is
+    first read, not in fit; the values are those of scoring the baseline (and of a numpy fit,
+    which scores in fit)."""
+    pl = pytest.importorskip("polars")
+    pa = pytest.importorskip("pyarrow")
+    x, _ = labelled()
+    frame = pl.DataFrame(x, schema=["a", "b", "c", "d"])
+    eager = make().fit(x)
+    assert "decision_scores_" in vars(eager)  # numpy: scored in fit
+    for data in (frame, frame.to_arrow()):
+        det = make().fit(data)
+        assert not [k for k in ("decision_scores_", "threshold_", "labels_") if k in vars(det)]
+        scores = det.decision_function(data)  # scoring does not fill the baseline's attributes
+        assert "decision_scores_" not in vars(det)
+        np.testing.assert_array_equal(det.decision_scores_, scores)
+        np.testing.assert_array_equal(det.decision_scores_, eager.decision_scores_)
+        assert det.threshold_ == pytest.approx(np.percentile(scores, 99.0))
+        np.testing.assert_array_equal(det.labels_, (scores > det.threshold_).astype(int))
+        assert "_pending_baseline" not in vars(det)
+    # A refit forgets the first baseline's scores; a threshold set by hand is kept.
+    det = make().fit(frame)
+    det.threshold_ = 123.0
+    assert det.threshold_ == 123.0
+    np.testing.assert_array_equal(det.decision_scores_, eager.decision_scores_)
+    assert det.threshold_ == 123.0
+    det.fit(frame.head(300))
+    assert det.decision_scores_.shape == (300,)

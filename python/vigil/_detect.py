@@ -79,6 +79,35 @@ def _numeric_columns(table: Any) -> list[str]:
     return [name for name, dtype in schema.items() if dtype.is_numeric() or str(dtype) == "Boolean"]
 
 
+_BASELINE_ATTRS = ("decision_scores_", "threshold_", "labels_")
+_NO_THRESHOLD = object()
+
+
+class _BaselineAttr:
+    """A fitted attribute computed from the baseline's scores: read from the instance,
+    scoring a baseline kept by ``fit`` on first read; absent (AttributeError) before fit."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: Optional[type] = None) -> Any:
+        if obj is None:
+            return self
+        values = obj.__dict__
+        if self.name not in values and "_pending_baseline" in values:
+            obj._score_pending_baseline()
+        try:
+            return values[self.name]
+        except KeyError:
+            raise AttributeError(f"{type(obj).__name__!r} object has no attribute {self.name!r}") from None
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self.name] = value
+
+    def __delete__(self, obj: Any) -> None:
+        obj.__dict__.pop(self.name, None)
+
+
 _COMMON_PARAMS = ("contamination", "cutoff", "robust_k", "columns", "backend")
 _CUTOFFS = ("contamination", "robust")
 
@@ -106,10 +135,20 @@ class _Detector:
 
     Non-finite values (NaN, +-inf) in the input are nulls: a detector never learns from them
     (isolation forest: replaced by the baseline mean; robust z and PCA: left out of the row).
+
+    ``decision_scores_``, ``threshold_`` and ``labels_`` of a polars or pyarrow baseline are
+    computed on first use (one scoring pass over the baseline, as scikit-learn's own fit skips
+    with its default ``contamination="auto"``): a fit followed by scoring other data, or the
+    same data with :meth:`score_samples`, scores once; until then the detector holds the
+    baseline's Arrow table (immutable: polars' buffers shared, not copied). A numpy or pandas
+    baseline, whose memory the caller may change, is scored during ``fit``.
     """
 
     kind: str = ""
     _estimator_type = "outlier_detector"
+    decision_scores_ = _BaselineAttr()
+    threshold_ = _BaselineAttr()
+    labels_ = _BaselineAttr()
 
     # --- scikit-learn parameters
     @classmethod
@@ -196,13 +235,31 @@ class _Detector:
         self.backend_ = backend
         self.features_ = list(self._fitted.features)
         self.n_features_in_ = len(cols)
-        self._set_threshold(self._scores(table), contamination)
+        if isinstance(table, pa.Table) and names is None and not type(X).__module__.startswith("pandas"):
+            self._defer_threshold(table, contamination)
+        else:
+            self._set_threshold(self._scores(table), contamination)
         return self
+
+    def _defer_threshold(self, table: Any, contamination: float) -> None:
+        """Keeps the (immutable Arrow) baseline to score when ``decision_scores_``,
+        ``threshold_`` or ``labels_`` is first read."""
+        for name in _BASELINE_ATTRS:
+            self.__dict__.pop(name, None)
+        self.__dict__["_pending_baseline"] = (table, contamination)
+
+    def _score_pending_baseline(self) -> None:
+        table, contamination = self.__dict__.pop("_pending_baseline")
+        by_hand = self.__dict__.get("threshold_", _NO_THRESHOLD)
+        self._set_threshold(self._scores(table), contamination)
+        if by_hand is not _NO_THRESHOLD:  # set after fit: kept, as when fit scored eagerly
+            self.threshold_ = by_hand
 
     def _fit_native(self, table: Any, cols: list[str], backend: str) -> None:
         self._fitted = _native.fit_detector(json.dumps(self._spec()), table, cols, backend)
 
     def _set_threshold(self, scores: Any, contamination: float) -> None:
+        self.__dict__.pop("_pending_baseline", None)
         finite = scores[np.isfinite(scores)]
         if finite.size == 0:
             raise ValueError(f"no baseline row could be scored ({scores.size} sample(s), n_samples = "
@@ -233,9 +290,8 @@ class _Detector:
                                  f"{len(cols)} features as input.")
         table, _ = _as_table(X, cols)
         scores = self._native_model().score_samples(table, getattr(self, "backend_", self.backend))
-        import pyarrow.compute as pc  # lazily: it adds ~0.25 s to `import vigil`
-
-        return pc.fill_null(scores, float("nan")).to_numpy(zero_copy_only=False).astype(np.float64)
+        # Float32 with nulls: to_numpy gives NaN for the nulls (no pyarrow.compute needed).
+        return scores.to_numpy(zero_copy_only=False).astype(np.float64)
 
     def decision_function(self, X: Any) -> Any:
         """Anomaly score of every row (float64 numpy; **higher = more anomalous**, as PyOD;
@@ -244,7 +300,8 @@ class _Detector:
 
     def score_samples(self, X: Any) -> Any:
         """scikit-learn's sign: the negated anomaly score (higher = more normal)."""
-        return -self._scores(X)
+        scores = self._scores(X)
+        return np.negative(scores, out=scores)
 
     def predict(self, X: Any) -> Any:
         """1 for rows scoring above ``threshold_`` (anomalies), else 0 (PyOD's convention, not

@@ -87,6 +87,12 @@ pub(crate) fn row(forest: &Forest<'_>, x: &[f32], share: &mut [f32]) -> f32 {
 
 /// Rows walked in lockstep: independent walks hide each other's memory latency.
 const LANES: usize = 8;
+/// Rows of padding after a block: the scalar lanes and the 16-row vectors of the AVX-512
+/// walk read past the last row without a check.
+const PAD_ROWS: usize = 16;
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 
 /// The forest rearranged for branch-free walks on the CPU: every leaf becomes absorbing
 /// (feature 0, threshold +inf, left = itself, so `left + (x > threshold)` stays put), each
@@ -159,7 +165,7 @@ impl Compiled {
     /// walk step, without branches.
     pub(crate) fn block(&self, x: &[f32], share: &mut [f32], score: &mut [f32]) {
         let f = self.fill.len();
-        let mut filled = Vec::with_capacity(x.len() + LANES * f);
+        let mut filled = Vec::with_capacity(x.len() + PAD_ROWS * f);
         let mut unscored = vec![false; score.len()];
         for (row, none) in x.chunks_exact(f).zip(unscored.iter_mut()) {
             let mut any = false;
@@ -179,7 +185,7 @@ impl Compiled {
 
     /// [`block`](Self::block) on rows already read into `filled` (row-major, nulls replaced
     /// by [`fill`](Self::fill)); `unscored` marks rows whose every feature was null (their
-    /// score and shares become NaN). Pads `filled` with `LANES` rows so the last, partial
+    /// score and shares become NaN). Pads `filled` with `PAD_ROWS` rows so the last, partial
     /// group of lanes reads past the block without a check.
     pub(crate) fn walk_filled(
         &self,
@@ -192,7 +198,7 @@ impl Compiled {
         let rows = score.len();
         let explain = !share.is_empty();
         filled.truncate(rows * f);
-        filled.extend(self.fill.iter().copied().cycle().take(LANES * f));
+        filled.extend(self.fill.iter().copied().cycle().take(PAD_ROWS * f));
         let filled: &[f32] = filled;
         let weight_per_tree = 1.0 / self.roots.len() as f32;
         score.fill(0.0);
@@ -269,6 +275,9 @@ struct Perfect {
     /// Per tree, 2^D leaf values and the (start, len) of the original leaf's path.
     value: Vec<f32>,
     path: Vec<(u32, u32)>,
+    /// The same trees for the AVX-512 walk of scores only, when the CPU has it.
+    #[cfg(target_arch = "x86_64")]
+    simd: Option<avx512::Tables>,
 }
 
 impl Perfect {
@@ -295,6 +304,8 @@ impl Perfect {
             ],
             value: vec![0.0; trees * leaves],
             path: vec![(0, 0); trees * leaves],
+            #[cfg(target_arch = "x86_64")]
+            simd: None,
         };
         for (t, &root) in forest.roots.iter().enumerate() {
             // (original node, slot in the perfect tree)
@@ -319,6 +330,13 @@ impl Perfect {
                 }
             }
         }
+        #[cfg(target_arch = "x86_64")]
+        {
+            p.simd = avx512::Tables::new(d, forest.fill.len(), &p.value, |t, slot| {
+                let s = p.split[t * PERFECT_SLOTS + slot];
+                (s.feature, s.threshold)
+            });
+        }
         Some(p)
     }
 
@@ -333,6 +351,12 @@ impl Perfect {
     ) {
         let rows = score.len();
         let explain = !share.is_empty();
+        #[cfg(target_arch = "x86_64")]
+        if let (false, Some(simd)) = (explain, &self.simd)
+            && simd.walk(filled, f, score)
+        {
+            return;
+        }
         let (inner, leaves) = ((1usize << self.depth) - 1, 1usize << self.depth);
         let trees = self.value.len() / leaves;
         for t in 0..trees {
@@ -454,5 +478,114 @@ mod tests {
         assert_eq!(bits(&score_a), bits(&score_b));
         assert_eq!(bits(&share_a), bits(&share_b));
         assert!(score_b[20].is_nan());
+    }
+
+    /// A random tree grown to `depth` levels at most, leaves appearing early at random;
+    /// nodes appended to `nodes` in the kernel layout (children after parents).
+    fn random_tree(rng: &mut SplitMix64, nodes: &mut Vec<Node>, f: usize, depth: u32) {
+        let root = nodes.len();
+        nodes.push(Node::default());
+        let mut stack = vec![(root, 0u32)];
+        while let Some((at, d)) = stack.pop() {
+            if d == depth || (d >= 2 && rng.below(6) == 0) {
+                nodes[at] = Node {
+                    feature: -1,
+                    threshold: 0.0,
+                    left: 0,
+                    value: d as f32 + rng.unit() as f32,
+                };
+                continue;
+            }
+            let left = nodes.len();
+            nodes.push(Node::default());
+            nodes.push(Node::default());
+            nodes[at] = Node {
+                feature: rng.below(f) as i32,
+                threshold: rng.unit() as f32 - 0.5,
+                left: left as u32,
+                value: 0.0,
+            };
+            stack.push((left + 1, d + 1));
+            stack.push((left, d + 1));
+        }
+    }
+
+    #[test]
+    fn vector_walk_equals_scalar_walk_exactly() {
+        // Depths on both sides of the five levels held in registers, tree counts that are
+        // and are not multiples of the trees walked side by side, rows that are and are not
+        // multiples of 16, rows with nulls and all-null rows.
+        let mut rng = SplitMix64(7);
+        for (f, trees, depth, rows) in [
+            (16usize, 100usize, 8u32, 1000usize),
+            (3, 7, 5, 37),
+            (16, 9, 10, 16),
+            (1, 5, 2, 3),
+            (20, 4, 9, 250),
+        ] {
+            let (mut nodes, mut roots) = (Vec::new(), Vec::new());
+            for _ in 0..trees {
+                roots.push(nodes.len() as u32);
+                random_tree(&mut rng, &mut nodes, f, depth);
+            }
+            let fill: Vec<f32> = (0..f).map(|_| rng.unit() as f32 - 0.5).collect();
+            let forest = Forest {
+                nodes: &nodes,
+                roots: &roots,
+                fill: &fill,
+                max_depth: depth + 1,
+                c_norm: 7.0,
+            };
+            let x: Vec<f32> = (0..rows * f)
+                .map(|i| {
+                    if i % 13 == 0 || i / f == 2 {
+                        f32::NAN
+                    } else {
+                        rng.unit() as f32 - 0.5
+                    }
+                })
+                .collect();
+            let compiled = Compiled::new(&forest);
+            let mut fast = vec![0f32; rows];
+            compiled.block(&x, &mut [], &mut fast);
+            // The scalar perfect-tree walk and the pointer walk, without the vector tables.
+            let mut scalar = Compiled::new(&forest);
+            if let Some(p) = scalar.perfect.as_mut() {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    if p.simd.is_none() {
+                        eprintln!("no AVX-512 on this CPU: the vector walk is not exercised");
+                    }
+                    p.simd = None;
+                }
+                let _ = p;
+            }
+            let mut slow = vec![0f32; rows];
+            scalar.block(&x, &mut [], &mut slow);
+            let general = Compiled {
+                perfect: None,
+                ..Compiled::new(&forest)
+            };
+            let mut pointer = vec![0f32; rows];
+            general.block(&x, &mut [], &mut pointer);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&fast),
+                bits(&slow),
+                "f {f}, trees {trees}, depth {depth}"
+            );
+            assert_eq!(
+                bits(&fast),
+                bits(&pointer),
+                "f {f}, trees {trees}, depth {depth}"
+            );
+            // Row by row, the shader's arithmetic.
+            for r in 0..rows {
+                let mut share = vec![0f32; f];
+                let want = row(&forest, &x[r * f..(r + 1) * f], &mut share);
+                assert_eq!(fast[r].to_bits(), want.to_bits(), "row {r}");
+            }
+            assert!(fast[2].is_nan());
+        }
     }
 }

@@ -129,27 +129,40 @@ pub fn matrix_from_batch(batch: &RecordBatch, columns: &[String]) -> Result<Vec<
 
 /// Logs a warning naming each column whose baseline holds NaN or +-inf: those values are
 /// fitted as nulls (left out of medians, moments and sums; replaced by the mean in trees).
+/// Float32 and Float64 columns are read where Arrow holds them, the columns in parallel.
 fn warn_non_finite(baseline: &[RecordBatch], columns: &[String]) {
-    for name in columns {
-        let mut bad = 0usize;
-        for b in baseline {
-            let Some(array) = b.column_by_name(name) else {
-                continue;
-            };
-            if !array.data_type().is_floating() {
-                continue;
-            }
-            if let Ok(f) =
-                arrow::compute::cast(array.as_ref(), &arrow::datatypes::DataType::Float64)
-            {
-                use arrow::array::AsArray;
-                bad += f
-                    .as_primitive::<arrow::datatypes::Float64Type>()
-                    .iter()
-                    .filter(|v| v.is_some_and(|v| !v.is_finite()))
-                    .count();
-            }
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{DataType, Float32Type, Float64Type};
+    use rayon::prelude::*;
+
+    fn non_finite(array: &dyn Array) -> usize {
+        match array.data_type() {
+            DataType::Float32 => array
+                .as_primitive::<Float32Type>()
+                .iter()
+                .filter(|v| v.is_some_and(|v| !v.is_finite()))
+                .count(),
+            DataType::Float64 => array
+                .as_primitive::<Float64Type>()
+                .iter()
+                .filter(|v| v.is_some_and(|v| !v.is_finite()))
+                .count(),
+            t if t.is_floating() => arrow::compute::cast(array, &DataType::Float64)
+                .map_or(0, |f| non_finite(f.as_ref())),
+            _ => 0,
         }
+    }
+    let bad: Vec<usize> = columns
+        .par_iter()
+        .map(|name| {
+            baseline
+                .iter()
+                .filter_map(|b| b.column_by_name(name))
+                .map(|a| non_finite(a.as_ref()))
+                .sum()
+        })
+        .collect();
+    for (name, bad) in columns.iter().zip(bad) {
         if bad > 0 {
             log::warn!(
                 "column `{name}` has {bad} non-finite value(s) (NaN or +-inf) in the baseline; they are fitted as nulls"

@@ -127,7 +127,7 @@ impl FeatureColumns {
     /// Per feature: the sum (f64, in row order) and count of the non-null, finite values.
     pub(crate) fn sums_and_counts(&self) -> (Vec<f64>, Vec<u64>) {
         self.columns()
-            .iter()
+            .par_iter()
             .map(|c| {
                 let (mut sum, mut count) = (0f64, 0u64);
                 for i in 0..self.rows {
