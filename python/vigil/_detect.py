@@ -9,10 +9,10 @@ import json
 from typing import Any, Optional, Sequence
 
 import numpy as np
-import pyarrow as pa
 
 from . import _native
 from ._arrow import _as_arrow_input, _as_output
+from ._arrow import pa
 
 __all__ = [
     "RobustZ", "IsolationForest", "PcaResidual", "Rarity", "Ensemble", "TailRarity",

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Optional
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from . import _native
 from ._arrow import _as_arrow_input
+from ._arrow import pa, pc
 
 __all__ = ["score_distribution", "entity_timeline", "template_counts", "drift"]
 
