@@ -345,44 +345,67 @@ pub(super) fn table(
     let (_, states) = states(specs, &p);
     let e = p.entities.max(1);
     let windows = p.grid.len() / e;
-    // Occupied slots, entity-major (each entity's windows ascending).
     let grid = &p.grid;
-    let order: Vec<usize> = (0..p.entities)
-        .into_par_iter()
-        .with_min_len(64)
-        .flat_map_iter(|ent| {
-            (0..windows)
-                .map(move |w| w * e + ent)
-                .filter(move |&s| grid[s] != u32::MAX)
-        })
-        .collect();
-    let ids: Vec<u32> = order.iter().map(|&s| (s % e) as u32).collect();
+    // Occupied slots entity-major (each entity's windows ascending): a counting sort by
+    // entity of the slots, read in slot order (window-major) twice, sequentially.
+    let mut next = vec![0u32; e + 1];
+    for w in 0..windows {
+        for (ent, &g) in grid[w * e..(w + 1) * e].iter().enumerate() {
+            next[ent + 1] += u32::from(g != u32::MAX);
+        }
+    }
+    for ent in 0..e {
+        next[ent + 1] += next[ent];
+    }
+    let rows = next[e] as usize;
+    // Per output row: entity, window (from the first), group.
+    let (mut ids, mut wins, mut groups): (Vec<u32>, Vec<u32>, Vec<u32>) =
+        (zeroed(rows), zeroed(rows), zeroed(rows));
+    for w in 0..windows {
+        for (ent, &g) in grid[w * e..(w + 1) * e].iter().enumerate() {
+            if g != u32::MAX {
+                let at = next[ent] as usize;
+                next[ent] += 1;
+                ids[at] = ent as u32;
+                wins[at] = w as u32;
+                groups[at] = g;
+            }
+        }
+    }
     let mut fields = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
     for (name, a) in p.keys.columns().iter().zip(p.keys.decode(&ids)?) {
         fields.push(Field::new(name, a.data_type().clone(), true));
         columns.push(a);
     }
+    drop(ids);
     if let Some(every) = p.every {
-        let starts = TimestampNanosecondArray::from_iter(
-            order
-                .iter()
-                .map(|&s| (p.wmin + (s / e) as i64).checked_mul(every)),
-        )
+        let start = |w: u32| (p.wmin + i64::from(w)).checked_mul(every);
+        let starts = if wins.par_iter().all(|&w| start(w).is_some()) {
+            TimestampNanosecondArray::new(by_row(&wins, |w| start(w).unwrap_or(0)).into(), None)
+        } else {
+            TimestampNanosecondArray::from_iter(wins.iter().map(|&w| start(w)))
+        }
         .with_timezone_opt(p.tz.clone());
         fields.push(Field::new("window_start", starts.data_type().clone(), true));
         columns.push(Arc::new(starts));
     }
-    let groups: Vec<usize> = order.iter().map(|&s| grid[s] as usize).collect();
+    drop(wins);
     for (name, st) in names.iter().zip(&states) {
         let a: ArrayRef = match st {
-            State::Count(c) => Arc::new(UInt64Array::from_iter_values(
-                groups.iter().map(|&g| u64::from(c[g])),
+            State::Count(c) => Arc::new(UInt64Array::new(
+                by_row(&groups, |g| u64::from(c[g as usize])).into(),
+                None,
             )),
-            State::Sum(v) => Arc::new(Int64Array::from_iter_values(groups.iter().map(|&g| v[g]))),
-            State::Extreme(v) => Arc::new(Int64Array::from_iter(groups.iter().map(|&g| v[g]))),
+            State::Sum(v) => Arc::new(Int64Array::new(
+                by_row(&groups, |g| v[g as usize]).into(),
+                None,
+            )),
+            State::Extreme(v) => {
+                Arc::new(Int64Array::from_iter(groups.iter().map(|&g| v[g as usize])))
+            }
             State::Mean(v) => Arc::new(Float64Array::from_iter(groups.iter().map(|&g| {
-                let (k, sum) = v[g];
+                let (k, sum) = v[g as usize];
                 (k > 0).then(|| int_mean(sum, k))
             }))),
         };
@@ -551,6 +574,19 @@ fn values<T: Sync, V: Copy + Default + Send>(
         .for_each(|(out, slots)| {
             for (x, &s) in out.iter_mut().zip(slots) {
                 *x = state.get(s as usize).map_or_else(V::default, &value);
+            }
+        });
+    out
+}
+
+/// `f(x)` of every `x` of `xs`, in parallel blocks.
+fn by_row<V: Copy + Default + Send>(xs: &[u32], f: impl Fn(u32) -> V + Sync) -> Vec<V> {
+    let mut out: Vec<V> = zeroed(xs.len());
+    out.par_chunks_mut(GATHER_ROWS)
+        .zip(xs.par_chunks(GATHER_ROWS))
+        .for_each(|(out, xs)| {
+            for (o, &x) in out.iter_mut().zip(xs) {
+                *o = f(x);
             }
         });
     out
