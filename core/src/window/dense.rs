@@ -482,25 +482,17 @@ fn distinct_of<T: Copy + Ord + Default + Send + Sync>(
     const SMALL: u32 = 2;
     let parts = rayon::current_num_threads().max(1);
     let step = span.div_ceil(parts).max(1);
-    // Per group: (distinct values so far, or values written for a large group; the first
-    // value's row for a small group, or the next free place of a large group's region).
-    let mut state: Vec<(u32, u32)> = Vec::with_capacity(span);
-    let mut bounds = Vec::with_capacity(parts + 1);
-    let mut at = 0u32;
-    for (g, &c) in count.iter().enumerate().take(span) {
-        if g % step == 0 {
-            bounds.push(at as usize);
-        }
-        if c > SMALL {
-            state.push((0, at));
-            at += c;
-        } else {
-            state.push((0, u32::MAX));
-        }
+    let count = &count[..span.min(count.len())];
+    // Each part's values in large groups, and where its region of `vals` starts.
+    let sizes: Vec<usize> = count
+        .par_chunks(step)
+        .map(|c| c.iter().filter(|&&c| c > SMALL).map(|&c| c as usize).sum())
+        .collect();
+    let mut bounds = vec![0usize; sizes.len() + 1];
+    for (p, size) in sizes.iter().enumerate() {
+        bounds[p + 1] = bounds[p] + size;
     }
-    bounds.push(at as usize);
-    let mut vals: Vec<T> = zeroed(at as usize);
-    // Each part's region of `vals`.
+    let mut vals: Vec<T> = zeroed(bounds[sizes.len()]);
     let mut regions = Vec::with_capacity(parts);
     let mut rest = vals.as_mut_slice();
     for w in bounds.windows(2) {
@@ -508,45 +500,58 @@ fn distinct_of<T: Copy + Ord + Default + Send + Sync>(
         regions.push(a);
         rest = b;
     }
-    state
-        .par_chunks_mut(step)
+    // Per group: distinct values so far (for a large group: values written), and the first
+    // value's row (small group) or the start of the group's place in its part's region.
+    let mut d: Vec<u32> = zeroed(count.len());
+    let mut aux: Vec<u32> = zeroed(count.len());
+    d.par_chunks_mut(step)
+        .zip(aux.par_chunks_mut(step))
         .zip(regions.into_par_iter())
         .enumerate()
-        .for_each(|(p, (part, region))| {
+        .for_each(|(p, ((d, aux), region))| {
             let lo = p * step;
-            let base = bounds[p];
+            let counts = &count[lo..lo + d.len()];
+            let mut at = 0u32;
+            for (x, &c) in aux.iter_mut().zip(counts) {
+                if c > SMALL {
+                    *x = at;
+                    at += c;
+                }
+            }
             for (row, &slot) in slots.iter().enumerate() {
-                let at = (slot as usize).wrapping_sub(lo);
-                let Some((d, aux)) = part.get_mut(at) else {
+                let g = (slot as usize).wrapping_sub(lo);
+                let (Some(dg), Some(first), Some(&c)) =
+                    (d.get_mut(g), aux.get_mut(g), counts.get(g))
+                else {
                     continue;
                 };
                 if !ok(row) {
                     continue;
                 }
                 let x = get(row);
-                if count[slot as usize] > SMALL {
-                    if let Some(place) = region.get_mut(*aux as usize - base + *d as usize) {
+                if c > SMALL {
+                    if let Some(place) = region.get_mut(*first as usize + *dg as usize) {
                         *place = x;
                     }
-                    *d += 1;
-                } else if *d == 0 {
-                    (*d, *aux) = (1, row as u32);
+                    *dg += 1;
+                } else if *dg == 0 {
+                    (*dg, *first) = (1, row as u32);
                 } else {
-                    *d += u32::from(x != get(*aux as usize));
+                    *dg += u32::from(x != get(*first as usize));
                 }
             }
-            for (g, (d, aux)) in part.iter_mut().enumerate() {
-                if count[lo + g] <= SMALL || *d == 0 {
+            for ((dg, &from), &c) in d.iter_mut().zip(aux.iter()).zip(counts) {
+                if c <= SMALL || *dg == 0 {
                     continue;
                 }
-                let from = *aux as usize - base;
-                if let Some(run) = region.get_mut(from..from + *d as usize) {
+                let from = from as usize;
+                if let Some(run) = region.get_mut(from..from + *dg as usize) {
                     run.sort_unstable();
-                    *d = 1 + run.windows(2).filter(|w| w[0] != w[1]).count() as u32;
+                    *dg = 1 + run.windows(2).filter(|w| w[0] != w[1]).count() as u32;
                 }
             }
         });
-    state.into_par_iter().map(|(d, _)| d).collect()
+    d
 }
 
 /// Int64 column: each row's slot value by `f`, null for rows without a time (slot
