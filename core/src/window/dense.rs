@@ -11,6 +11,11 @@
 //! input, every aggregate is a count, or an exact distinct count, sum, minimum, maximum or
 //! mean of an integer field, and the span is at most a few slots per row; anything else takes
 //! the run-based [`super::agg::broadcast`] path (which gives the same values).
+//!
+//! Exact distinct counts use no hash set: groups of one or two rows compare with their first
+//! value, larger groups get their values scattered into one region each (a counting sort) and
+//! sorted there. A table in several batches (a polars frame's chunks) is keyed and its times
+//! read batch by batch; only the integer fields are joined.
 
 use std::sync::Arc;
 

@@ -43,6 +43,8 @@
 //! Utf8View column (what polars hands over) of at most 12 bytes are keyed by their 16-byte
 //! view, without reading or copying the bytes. The run-based path gives the same values and
 //! is the one the GPU kernels serve.
+//! Exact distinct counts there need no hash set: groups of 3+ rows have their values
+//! scattered into one region each (a counting sort) and sorted.
 //!
 //! # Streaming
 //!
