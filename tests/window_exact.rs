@@ -418,3 +418,96 @@ fn per_window_table_of_several_batches_equals_one_batch() {
     let timed = ts.iter().filter(|t| t.is_some()).count() as i64;
     assert_eq!(n.iter().flatten().sum::<i64>(), timed);
 }
+
+/// A table in several batches (a polars frame's chunks, one of a single row): `extract_batches`
+/// gives one batch per input batch, its input columns the same buffers, and per event the
+/// values of the naive (entity, window) reference across batch boundaries: groups of one, two
+/// and many rows (1-minute and whole-input windows, the many-row groups counted by sorting their
+/// values), null times, ports and entities, the port as Int64 and as Int32. A stage mix that
+/// is not all windowed aggregates joins the batches whole: one batch with the same values.
+#[test]
+fn extract_over_several_batches_equals_the_naive_reference() {
+    let mut rng = common::Rng(19);
+    let rows = 12_000;
+    let (mut src, mut port, mut bytes, mut ts) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..rows {
+        src.push((rng.below(10) != 0).then(|| format!("h{}", rng.below(150))));
+        port.push((rng.below(20) != 0).then(|| rng.below(40) as i64));
+        bytes.push(rng.below(1 << 40) as i64 - (1 << 39));
+        ts.push(
+            (rng.below(33) != 0)
+                .then(|| 1_700_000_000 * 1_000_000_000 + (rng.unit() * 3.6e12) as i64),
+        );
+    }
+    let b = common::Flows {
+        src: src.clone(),
+        dst: None,
+        port: port.clone(),
+        bytes: bytes.clone(),
+        f: vec![0.0; rows],
+        status: vec!["success"; rows],
+        ts: ts.clone(),
+    }
+    .batch();
+    let mut columns = b.columns().to_vec();
+    columns[1] = arrow::compute::cast(&columns[1], &DataType::Int32).unwrap();
+    let mut fields: Vec<Field> = b
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields[1] = Field::new("port", DataType::Int32, true);
+    let b32 = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+    for (every, b) in [(Some("1m"), &b), (None, &b), (Some("1m"), &b32)] {
+        let parts = [
+            b.slice(0, 5_000),
+            b.slice(5_000, 1),
+            b.slice(5_001, 2_999),
+            b.slice(8_000, 4_000),
+        ];
+        let mk = |agg, field: Option<&str>, name: &str| -> Stage {
+            window::feature(WindowFeature::new(agg, field, &["src"], every))
+                .named(name)
+                .into()
+        };
+        let stages = vec![
+            mk(Agg::Count, None, "n"),
+            mk(Agg::DistinctCount, Some("port"), "d"),
+            mk(Agg::Sum, Some("bytes"), "bs"),
+        ];
+        let expected = naive(&src, &port, &bytes, &ts, every.map(|_| MIN));
+        let check = |out: &[RecordBatch], what: &str| {
+            let mut row = 0;
+            for o in out {
+                let int = |c: &str| o.column_by_name(c).unwrap().as_primitive::<Int64Type>();
+                let (n, d, bs) = (int("n"), int("d"), int("bs"));
+                let get = |a: &Int64Array, i: usize| a.is_valid(i).then(|| a.value(i));
+                for i in 0..o.num_rows() {
+                    let got = (get(n, i), get(d, i), get(bs, i));
+                    let want = match &expected[row] {
+                        None => (None, None, None),
+                        Some((c, dc, _, bsum, ..)) => (Some(*c), Some(*dc), Some(*bsum)),
+                    };
+                    assert_eq!(got, want, "{what} row {row} {every:?}");
+                    row += 1;
+                }
+            }
+            assert_eq!(row, rows, "{what}: rows in = rows out");
+        };
+        let out = vigil::extract_batches(&stages, &parts, Backend::Cpu).unwrap();
+        assert_eq!(out.len(), parts.len());
+        for (o, p) in out.iter().zip(&parts) {
+            assert_eq!(o.num_rows(), p.num_rows());
+            for (c, pc) in o.columns().iter().zip(p.columns()) {
+                assert!(c.to_data().ptr_eq(&pc.to_data()), "input column copied");
+            }
+        }
+        check(&out, "windowed aggregates");
+        let mut mixed = stages.clone();
+        mixed.push(vigil::features::length("status").into());
+        let joined = vigil::extract_batches(&mixed, &parts, Backend::Cpu).unwrap();
+        assert_eq!(joined.len(), 1);
+        check(&joined, "with a row feature");
+    }
+}

@@ -47,6 +47,7 @@ pub use pipeline::{
     ALERT, EXPLANATION, FittedPipeline, MAX_MODEL_BYTES, MODEL_FORMAT, MODEL_VERSION, Pipeline,
     PipelineBuilder, SCORE, UNSCORED_REASON,
 };
+pub use stage::extract_batches;
 pub use stage::{Stage, extract};
 pub use stream::{Scorer, Stream, StreamStats};
 

@@ -268,6 +268,98 @@ pub fn extract<S: Clone + Into<Stage>>(
     Ok(RecordBatch::try_new(schema, columns)?)
 }
 
+/// [`extract`] over the batches of one table (e.g. a polars frame's chunks): one output
+/// batch per input batch, the input columns untouched. Row-local stages run batch by batch;
+/// window stages look across batch boundaries. When every stage is a windowed aggregate
+/// the CPU direct-address path reads the batches as they are, else only the columns the
+/// aggregates read (entities, time, fields) are joined; the output columns are sliced back
+/// per batch. Other stage mixes join the batches whole, and one batch comes back.
+pub fn extract_batches<S: Clone + Into<Stage>>(
+    stages: &[S],
+    batches: &[RecordBatch],
+    backend: Backend,
+) -> Result<Vec<RecordBatch>> {
+    let stages: Vec<Stage> = stages.iter().cloned().map(Into::into).collect();
+    if batches.len() <= 1 || stages.iter().all(Stage::is_row_local) {
+        return batches
+            .iter()
+            .map(|b| extract(&stages, b, backend))
+            .collect();
+    }
+    let specs: Option<Vec<&crate::window::WindowFeature>> = stages
+        .iter()
+        .map(|s| match s {
+            Stage::Window(WindowStage {
+                kind: crate::window::WindowKind::Window(spec),
+                ..
+            }) => Some(spec),
+            _ => None,
+        })
+        .collect();
+    let engine = Engine::new(backend);
+    let mut direct = None;
+    if let Some(specs) = &specs {
+        for s in &stages {
+            s.validate()?;
+        }
+        direct = crate::window::broadcast_batches(specs, batches, &engine)?;
+    }
+    let (new_fields, new_columns): (Vec<Arc<Field>>, Vec<ArrayRef>) = match (direct, &specs) {
+        (Some(columns), _) => {
+            let schema = batches[0].schema();
+            let mut fields = Vec::with_capacity(columns.len());
+            for (s, c) in stages.iter().zip(&columns) {
+                for f in s.output_fields_for(&schema) {
+                    fields.push(Arc::new(f.with_data_type(c.data_type().clone())));
+                }
+            }
+            (fields, columns)
+        }
+        (None, Some(specs)) => {
+            let Some(narrow) = crate::window::read_columns_joined(specs, batches)? else {
+                let schema = batches[0].schema();
+                let whole = arrow::compute::concat_batches(&schema, batches)?;
+                return Ok(vec![extract(&stages, &whole, backend)?]);
+            };
+            let out = extract(&stages, &narrow, backend)?;
+            let width = narrow.num_columns();
+            (
+                out.schema().fields()[width..].to_vec(),
+                out.columns()[width..].to_vec(),
+            )
+        }
+        (None, None) => {
+            let schema = batches[0].schema();
+            let whole = arrow::compute::concat_batches(&schema, batches)?;
+            return Ok(vec![extract(&stages, &whole, backend)?]);
+        }
+    };
+    let mut at = 0;
+    let mut parts = Vec::with_capacity(batches.len());
+    for b in batches {
+        let n = b.num_rows();
+        let mut fields: Vec<Arc<Field>> = b.schema().fields().iter().cloned().collect();
+        let mut columns = b.columns().to_vec();
+        for (f, c) in new_fields.iter().zip(&new_columns) {
+            if fields.iter().any(|x| x.name() == f.name()) {
+                return Err(Error::InvalidInput(format!(
+                    "column `{}` would appear twice; give the feature a prefix with .named(..)",
+                    f.name()
+                )));
+            }
+            fields.push(f.clone());
+            columns.push(c.slice(at, n));
+        }
+        at += n;
+        let schema = Arc::new(Schema::new_with_metadata(
+            fields,
+            b.schema().metadata().clone(),
+        ));
+        parts.push(RecordBatch::try_new(schema, columns)?);
+    }
+    Ok(parts)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

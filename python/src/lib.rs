@@ -2,6 +2,7 @@
 //! in and goes out through the Arrow PyCapsule interface (pyarrow and polars alike, without
 //! copying buffers); compute runs with the GIL released; errors become `vigil` exceptions.
 
+mod arrow_out;
 mod detectors;
 mod evtx;
 
@@ -324,19 +325,10 @@ fn extract(
 ) -> PyResult<PyArrowType<Table>> {
     let features: Vec<Stage> = spec(features_json, "features")?;
     let b = self::backend(backend)?;
-    let (mut input, schema) = batches(data.0);
-    if input.len() > 1 && !features.iter().all(Stage::is_row_local) {
-        // Window stages look across rows: extract over the table in one piece.
-        input = vec![
-            arrow::compute::concat_batches(&schema, &input)
-                .map_err(|e| SchemaError::new_err(e.to_string()))?,
-        ];
-    }
+    let (input, schema) = batches(data.0);
     let out = py.detach(move || -> vigil::Result<Table> {
-        let batches = input
-            .iter()
-            .map(|batch| vigil::extract(&features, batch, b))
-            .collect::<vigil::Result<Vec<_>>>()?;
+        // Window stages look across batches: `extract_batches` joins what they read.
+        let batches = vigil::extract_batches(&features, &input, b)?;
         let out_schema = match batches.first() {
             Some(first) => first.schema(),
             None => {
@@ -429,6 +421,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     evtx::register(m)?;
     stream::register(m)?;
     intel::register(m)?;
+    arrow_out::register(m)?;
     m.add("VigilError", py.get_type::<VigilError>())?;
     m.add("SchemaError", py.get_type::<SchemaError>())?;
     m.add("ParameterError", py.get_type::<ParameterError>())?;

@@ -250,3 +250,34 @@ def test_extract_shared_grouping_equals_polars_over(variant):
         # vigil returns exact Int64 per event: equal values, nulls included.
         assert out[c].dtype == pl.Int64, c
         assert out[c].to_list() == ref[c].cast(pl.Int64).to_list(), c
+
+
+def test_polars_in_polars_out_never_loads_pyarrow():
+    """``import vigil`` and ``extract`` / ``aggregate`` of a chunked polars frame go through the
+    Arrow stream interface and never import pyarrow (0.1-0.25 s of a short process); the
+    values equal polars' own ``group_by`` and window expressions."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+import polars as pl
+import vigil
+assert "pyarrow" not in sys.modules, "import vigil loaded pyarrow"
+df = pl.DataFrame({"src": ["a", "b", "a", None, "a", "b", "c"],
+                   "port": [1, 2, 1, 3, 2, None, 5],
+                   "ts": [0, 10, 20, 30, 70, 80, 90]}).with_columns(pl.from_epoch("ts", time_unit="s"))
+df = pl.concat([df.slice(0, 3), df.slice(3)], rechunk=False)
+feats = [vigil.count(by="src", every="1m", name="n"), vigil.distinct_count("port", by="src", every="1m", name="d")]
+out = vigil.extract(df, feats)
+assert out.columns == ["src", "port", "ts", "n", "d"], out.columns
+assert out["n"].to_list() == [2, 1, 2, 1, 1, 1, 1], out["n"].to_list()
+assert out["d"].to_list() == [1, 1, 1, 1, 1, 0, 1], out["d"].to_list()
+table = vigil.aggregate(df, feats).sort("src", "window_start", nulls_last=True)
+ref = (df.group_by("src", pl.col("ts").dt.truncate("1m").alias("window_start"))
+         .agg(n=pl.len(), d=pl.col("port").drop_nulls().n_unique())
+         .sort("src", "window_start", nulls_last=True))
+assert table["n"].to_list() == ref["n"].to_list() and table["d"].to_list() == ref["d"].to_list()
+assert "pyarrow" not in sys.modules, "a polars call loaded pyarrow"
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -6,9 +6,23 @@ A leaf module: it imports nothing of vigil, so every other module can import it 
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-import pyarrow as pa
+
+class _Lazy:
+    """A module imported on its first use: ``import vigil`` and polars-in, polars-out calls
+    never load pyarrow (0.1-0.25 s of a short process); pyarrow data and pyarrow output load it."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self._name), attr)
+
+
+pa: Any = _Lazy("pyarrow")
+pc: Any = _Lazy("pyarrow.compute")
 
 
 def _is_polars(data: Any) -> bool:
@@ -68,6 +82,21 @@ def _polars_table(data: Any, rows: int = 1 << 62) -> pa.Table:
     if batches:
         return pa.Table.from_batches(batches)
     return pa.RecordBatchReader.from_stream(data).read_all()
+
+
+def _polars_parts(data: Any) -> list[Any]:
+    """Slices of the polars DataFrame ``data`` within one chunk of every column (see
+    :func:`_polars_slices`), each exported zero-copy through ``__arrow_c_stream__`` when the
+    native side reads it; no pyarrow involved."""
+    return [data.slice(offset, length) for offset, length in _polars_slices(data, 1 << 62)] or [data]
+
+
+def _polars_from_stream(stream: Any) -> Any:
+    """A polars DataFrame of an object with ``__arrow_c_stream__`` (the native side's
+    ``ArrowStream``), its batches imported zero-copy as chunks."""
+    import polars as pl
+
+    return pl.DataFrame(stream)
 
 
 def _with_new_columns(data: Any, table: pa.Table) -> Any:

@@ -9,10 +9,10 @@ import json
 from typing import Any, Optional, Sequence
 
 import numpy as np
-import pyarrow as pa
 
 from . import _native
 from ._arrow import _as_arrow_input, _as_output
+from ._arrow import pa, pc
 
 __all__ = [
     "RobustZ", "IsolationForest", "PcaResidual", "Rarity", "Ensemble", "TailRarity",
@@ -618,8 +618,6 @@ def evaluate(scored: Any, label: Any = "label", *, score: str = "score", alert: 
     """Evaluates a scored table (``Model.score`` output, or any table with a numeric ``score``
     and a boolean ``alert`` column) against ``label``: the name of a column of ``scored``
     (boolean, or numeric where non-zero = anomalous), or a sequence with one label per row."""
-    import pyarrow.compute as pc  # lazily: it adds ~0.25 s to `import vigil`
-
     data, _ = _as_arrow_input(scored)
     table = data if isinstance(data, pa.Table) else pa.table(data)
     labels = table.column(label) if isinstance(label, str) else pa.chunked_array([pa.array(list(label))])

@@ -9,6 +9,7 @@ from typing import Any, Optional, Sequence
 
 from . import _native
 from ._arrow import _as_arrow_input, _as_output
+from ._arrow import _is_polars, _polars_from_stream, _polars_parts
 
 __all__ = ["Feature", "length", "entropy", "char_classes", "ngrams", "log1p", "standardize", "extract",
            "domain_parts", "ngram_logprob"]
@@ -98,6 +99,10 @@ def extract(data: Any, features: Sequence[Feature], backend: str = "auto") -> An
     """Computes ``features`` on ``data`` without a detector: the input columns followed by the
     feature columns, as the same kind of object (polars in, polars out; pyarrow in, pyarrow
     out). A ``standardize`` without mean/std is fitted on each batch of ``data`` itself."""
+    spec = json.dumps([f._spec() for f in features])
+    if _is_polars(data):
+        # Polars in, polars out through the Arrow stream interface: no pyarrow on the way.
+        return _polars_from_stream(_native.extract_stream(spec, _polars_parts(data), backend))
     arrow_data, kind = _as_arrow_input(data)
-    table = _native.extract(json.dumps([f._spec() for f in features]), arrow_data, backend)
+    table = _native.extract(spec, arrow_data, backend)
     return _as_output(table, kind)

@@ -8,10 +8,10 @@ import os
 import time
 from typing import Any, Iterable, Mapping, Optional, Union
 
-import pyarrow as pa
 
 from . import _native
 from ._arrow import _as_arrow_input, _as_output
+from ._arrow import pa
 
 __all__ = ["Intel", "IntelStage", "stix_sightings", "misp_sightings"]
 

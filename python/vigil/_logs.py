@@ -6,10 +6,10 @@ import html
 import json
 from typing import Any, Optional, Sequence
 
-import pyarrow as pa
 
 from . import _native
 from ._arrow import _as_arrow_input, _as_output, _to_kind
+from ._arrow import pa
 from ._progress import Progress
 
 __all__ = ["read_log", "TemplateMiner", "LOG_FORMATS", "read_evtx"]

@@ -8,10 +8,10 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 
-import pyarrow as pa
 
 from . import _native
 from ._arrow import _as_arrow_input, _as_output, _is_polars, _num_rows, _with_new_columns
+from ._arrow import pa
 from ._detect import RobustZ, _Detector, _table_html
 from ._features import Feature
 from ._native import ParameterError

@@ -29,6 +29,7 @@ from typing import Any, Optional, Sequence, Union
 
 from . import _native
 from ._arrow import _as_arrow_input, _as_output
+from ._arrow import _is_polars, _polars_from_stream, _polars_parts
 from ._features import Feature
 from ._progress import Progress
 
@@ -138,8 +139,12 @@ def aggregate(data: Any, aggregates: Sequence[Feature], backend: str = "auto") -
     """One row per (entity, window): the entity columns, ``window_start`` (absent for
     ``every=None``) and one column per aggregate. All aggregates must share ``by``, ``time``
     and the window. Polars in, polars out; pyarrow in, pyarrow out."""
+    spec = json.dumps([a._spec() for a in aggregates])
+    if _is_polars(data):
+        # Polars in, polars out through the Arrow stream interface: no pyarrow on the way.
+        return _polars_from_stream(_native.window_aggregate_stream(spec, _polars_parts(data), backend))
     arrow_data, kind = _as_arrow_input(data)
-    table = _native.window_aggregate(json.dumps([a._spec() for a in aggregates]), arrow_data, backend)
+    table = _native.window_aggregate(spec, arrow_data, backend)
     return _as_output(table, "table" if kind == "batch" else kind)
 
 

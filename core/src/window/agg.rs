@@ -206,11 +206,9 @@ pub fn aggregate(
     backend: Backend,
 ) -> Result<RecordBatch> {
     let agg = Aggregator::new(specs, backend)?;
-    if let [batch] = batches {
-        let names: Vec<String> = specs.iter().map(WindowFeature::default_name).collect();
-        if let Some(table) = super::dense::table(specs, &names, batch, &agg.engine)? {
-            return Ok(table);
-        }
+    let names: Vec<String> = specs.iter().map(WindowFeature::default_name).collect();
+    if let Some(table) = super::dense::table(specs, &names, batches, &agg.engine)? {
+        return Ok(table);
     }
     let mut agg = agg;
     for b in batches {
@@ -283,7 +281,7 @@ pub(crate) fn broadcast(
     batch: &RecordBatch,
     engine: &Engine,
 ) -> Result<Vec<ArrayRef>> {
-    if let Some(columns) = super::dense::broadcast(specs, batch, engine)? {
+    if let Some(columns) = super::dense::broadcast(specs, std::slice::from_ref(batch), engine)? {
         return Ok(columns);
     }
     let mut agg = Aggregator::with_engine(specs, *engine)?;

@@ -11,6 +11,11 @@
 //! input, every aggregate is a count, or an exact distinct count, sum, minimum, maximum or
 //! mean of an integer field, and the span is at most a few slots per row; anything else takes
 //! the run-based [`super::agg::broadcast`] path (which gives the same values).
+//!
+//! Exact distinct counts use no hash set: groups of one or two rows compare with their first
+//! value, larger groups get their values scattered into one region each (a counting sort) and
+//! sorted there. A table in several batches (a polars frame's chunks) is keyed and its times
+//! read batch by batch; only the integer fields are joined.
 
 use std::sync::Arc;
 
@@ -22,7 +27,6 @@ use arrow::buffer::{NullBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema};
 use rayon::prelude::*;
 
-use super::group::Map;
 use super::keys::KeyTable;
 use super::reduce::int_mean;
 use super::{Agg, Window, WindowFeature};
@@ -83,9 +87,15 @@ enum State {
     Mean(Vec<(u64, i64)>),
 }
 
-/// The slots of `batch`'s rows for `specs`, or `None` when this path does not apply.
-fn prepare(specs: &[WindowFeature], batch: &RecordBatch, engine: &Engine) -> Result<Option<Slots>> {
-    let Some(first) = specs.first() else {
+/// The slots of the rows of `batches` (one table's batches, in order) for `specs`, or `None`
+/// when this path does not apply. Entities are keyed and times read batch by batch: only
+/// the aggregated fields of several batches are joined.
+fn prepare(
+    specs: &[WindowFeature],
+    batches: &[RecordBatch],
+    engine: &Engine,
+) -> Result<Option<Slots>> {
+    let (Some(first), Some(batch0)) = (specs.first(), batches.first()) else {
         return Ok(None);
     };
     let every = match first.window()? {
@@ -93,18 +103,18 @@ fn prepare(specs: &[WindowFeature], batch: &RecordBatch, engine: &Engine) -> Res
         Window::Whole => None,
         Window::Hopping { .. } => return Ok(None),
     };
-    let n = batch.num_rows();
+    let n: usize = batches.iter().map(RecordBatch::num_rows).sum();
     if n == 0 || n >= u32::MAX as usize || !engine.runs_on_cpu(n * 8)? {
         return Ok(None);
     }
-    // Every field integer, every aggregate one this path computes.
+    // Every field integer, every aggregate one this path computes, every batch of one schema.
     for s in specs {
         let supported = match s.agg {
             Agg::Count => true,
             Agg::DistinctCount | Agg::Sum | Agg::Min | Agg::Max | Agg::Mean => s
                 .field
                 .as_deref()
-                .and_then(|f| column(batch, f).ok())
+                .and_then(|f| column(batch0, f).ok())
                 .is_some_and(|a| a.data_type().is_integer() && a.data_type() != &DataType::UInt64),
             _ => false,
         };
@@ -112,39 +122,76 @@ fn prepare(specs: &[WindowFeature], batch: &RecordBatch, engine: &Engine) -> Res
             return Ok(None);
         }
     }
-    let Times {
-        ns,
-        nulls: tnull,
-        tz,
-    } = times(batch, &first.time)?;
+    if batches.iter().any(|b| b.schema() != batch0.schema()) {
+        return Ok(None);
+    }
+    let parts: Vec<Times> = batches
+        .iter()
+        .map(|b| times(b, &first.time))
+        .collect::<Result<_>>()?;
+    let tz = parts.first().and_then(|t| t.tz.clone());
+    let tnull = if parts.iter().all(|t| t.nulls.is_none()) {
+        None
+    } else {
+        let mut valid = arrow::array::BooleanBufferBuilder::new(n);
+        for t in &parts {
+            match &t.nulls {
+                Some(nb) => valid.append_buffer(nb.inner()),
+                None => valid.append_n(t.ns.len(), true),
+            }
+        }
+        Some(NullBuffer::new(valid.finish()))
+    };
     let mut keys = KeyTable::new(&first.by);
-    let ids = keys.intern(batch)?;
+    let ids: Vec<Vec<u32>> = batches
+        .iter()
+        .map(|b| keys.intern(b))
+        .collect::<Result<_>>()?;
     let entities = keys.len();
-    let valid = |i: usize| tnull.as_ref().is_none_or(|nb| nb.is_valid(i));
     let window_of = |t: i64| every.map_or(0, |e| t.div_euclid(e));
-    let (wmin, wmax) = (0..n)
-        .into_par_iter()
-        .with_min_len(1 << 16)
-        .filter(|&i| valid(i))
-        .map(|i| (window_of(ns[i]), window_of(ns[i])))
-        .reduce(|| (i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+    // Window indices are monotonic in time: the first and last windows are those of the
+    // earliest and latest times.
+    let (tmin, tmax) = parts
+        .iter()
+        .map(|t| {
+            (0..t.ns.len())
+                .into_par_iter()
+                .with_min_len(1 << 16)
+                .filter(|&i| t.is_valid(i))
+                .map(|i| (t.ns[i], t.ns[i]))
+                .reduce(|| (i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)))
+        })
+        .fold((i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+    let (wmin, wmax) = if tmin > tmax {
+        (i64::MAX, i64::MIN)
+    } else {
+        (window_of(tmin), window_of(tmax))
+    };
     let span = (wmax as i128 - wmin as i128 + 1) * entities as i128;
     if wmin > wmax || span > (4 * n as i128).max(1 << 24) || span >= i128::from(u32::MAX) {
         return Ok(None);
     }
     let span = span as usize;
-    let slots: Vec<u32> = (0..n)
-        .into_par_iter()
-        .with_min_len(1 << 16)
-        .map(|i| {
-            if valid(i) {
-                ((window_of(ns[i]) - wmin) as usize * entities + ids[i] as usize) as u32
-            } else {
-                u32::MAX
-            }
-        })
-        .collect();
-    drop((ns, ids));
+    let mut slots: Vec<u32> = zeroed(n);
+    let mut rest = slots.as_mut_slice();
+    for (t, ids) in parts.iter().zip(&ids) {
+        let (mine, later) = rest.split_at_mut(t.ns.len());
+        rest = later;
+        mine.par_chunks_mut(GATHER_ROWS)
+            .enumerate()
+            .for_each(|(b, out)| {
+                let start = b * GATHER_ROWS;
+                for (j, s) in out.iter_mut().enumerate() {
+                    let i = start + j;
+                    *s = if t.is_valid(i) {
+                        ((window_of(t.ns[i]) - wmin) as usize * entities + ids[i] as usize) as u32
+                    } else {
+                        u32::MAX
+                    };
+                }
+            });
+    }
+    drop((parts, ids));
     // Occupied slots numbered in slot order (groups), rows relabelled by group: later state
     // is per group, not per slot.
     let mut map = per_slot(&slots, span, 0u32, || (), |c, _, _, _| *c += 1);
@@ -157,7 +204,6 @@ fn prepare(specs: &[WindowFeature], batch: &RecordBatch, engine: &Engine) -> Res
             *m = u32::MAX;
         }
     }
-    let mut slots = slots;
     slots
         .par_iter_mut()
         .with_min_len(1 << 16)
@@ -166,7 +212,16 @@ fn prepare(specs: &[WindowFeature], batch: &RecordBatch, engine: &Engine) -> Res
     for s in specs {
         fields.push(match s.field.as_deref() {
             Some(name) if s.agg != Agg::Count => {
-                let a = column(batch, name)?;
+                let a = match batches {
+                    [b] => column(b, name)?.clone(),
+                    _ => {
+                        let all: Vec<&dyn Array> = batches
+                            .iter()
+                            .map(|b| column(b, name).map(|a| a.as_ref()))
+                            .collect::<Result<_>>()?;
+                        arrow::compute::concat(&all)?
+                    }
+                };
                 let values = match a.data_type() {
                     DataType::Int32 => Ints::I32(a.as_primitive::<Int32Type>().values().clone()),
                     _ => {
@@ -250,14 +305,15 @@ fn states(specs: &[WindowFeature], p: &Slots) -> (Vec<u32>, Vec<State>) {
     (count, out)
 }
 
-/// The broadcast columns of `specs` (one grouping) for `batch` (types as
-/// [`super::event_type`]), or `None` when this path does not apply.
-pub(super) fn broadcast(
+/// The broadcast columns of `specs` (one grouping) for the rows of `batches` (one table's
+/// batches, in order; types as [`super::event_type`]), or `None` when this path does not
+/// apply.
+pub(crate) fn broadcast(
     specs: &[WindowFeature],
-    batch: &RecordBatch,
+    batches: &[RecordBatch],
     engine: &Engine,
 ) -> Result<Option<Vec<ArrayRef>>> {
-    let Some(p) = prepare(specs, batch, engine)? else {
+    let Some(p) = prepare(specs, batches, engine)? else {
         return Ok(None);
     };
     let (_, states) = states(specs, &p);
@@ -279,59 +335,82 @@ pub(super) fn broadcast(
     ))
 }
 
-/// One row per (entity, window) of `specs` over `batch`, as [`super::Aggregator::finish`]
+/// One row per (entity, window) of `specs` over `batches` (one table's batches, in order), as [`super::Aggregator::finish`]
 /// gives it (entities in first-seen order, then windows; the aggregates named `names`), or
 /// `None` when this path does not apply.
 pub(super) fn table(
     specs: &[WindowFeature],
     names: &[String],
-    batch: &RecordBatch,
+    batches: &[RecordBatch],
     engine: &Engine,
 ) -> Result<Option<RecordBatch>> {
-    let Some(p) = prepare(specs, batch, engine)? else {
+    let Some(p) = prepare(specs, batches, engine)? else {
         return Ok(None);
     };
     let (_, states) = states(specs, &p);
     let e = p.entities.max(1);
     let windows = p.grid.len() / e;
-    // Occupied slots, entity-major (each entity's windows ascending).
     let grid = &p.grid;
-    let order: Vec<usize> = (0..p.entities)
-        .into_par_iter()
-        .with_min_len(64)
-        .flat_map_iter(|ent| {
-            (0..windows)
-                .map(move |w| w * e + ent)
-                .filter(move |&s| grid[s] != u32::MAX)
-        })
-        .collect();
-    let ids: Vec<u32> = order.iter().map(|&s| (s % e) as u32).collect();
+    // Occupied slots entity-major (each entity's windows ascending): a counting sort by
+    // entity of the slots, read in slot order (window-major) twice, sequentially.
+    let mut next = vec![0u32; e + 1];
+    for w in 0..windows {
+        for (ent, &g) in grid[w * e..(w + 1) * e].iter().enumerate() {
+            next[ent + 1] += u32::from(g != u32::MAX);
+        }
+    }
+    for ent in 0..e {
+        next[ent + 1] += next[ent];
+    }
+    let rows = next[e] as usize;
+    // Per output row: entity, window (from the first), group.
+    let (mut ids, mut wins, mut groups): (Vec<u32>, Vec<u32>, Vec<u32>) =
+        (zeroed(rows), zeroed(rows), zeroed(rows));
+    for w in 0..windows {
+        for (ent, &g) in grid[w * e..(w + 1) * e].iter().enumerate() {
+            if g != u32::MAX {
+                let at = next[ent] as usize;
+                next[ent] += 1;
+                ids[at] = ent as u32;
+                wins[at] = w as u32;
+                groups[at] = g;
+            }
+        }
+    }
     let mut fields = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
     for (name, a) in p.keys.columns().iter().zip(p.keys.decode(&ids)?) {
         fields.push(Field::new(name, a.data_type().clone(), true));
         columns.push(a);
     }
+    drop(ids);
     if let Some(every) = p.every {
-        let starts = TimestampNanosecondArray::from_iter(
-            order
-                .iter()
-                .map(|&s| (p.wmin + (s / e) as i64).checked_mul(every)),
-        )
+        let start = |w: u32| (p.wmin + i64::from(w)).checked_mul(every);
+        let starts = if wins.par_iter().all(|&w| start(w).is_some()) {
+            TimestampNanosecondArray::new(by_row(&wins, |w| start(w).unwrap_or(0)).into(), None)
+        } else {
+            TimestampNanosecondArray::from_iter(wins.iter().map(|&w| start(w)))
+        }
         .with_timezone_opt(p.tz.clone());
         fields.push(Field::new("window_start", starts.data_type().clone(), true));
         columns.push(Arc::new(starts));
     }
-    let groups: Vec<usize> = order.iter().map(|&s| grid[s] as usize).collect();
+    drop(wins);
     for (name, st) in names.iter().zip(&states) {
         let a: ArrayRef = match st {
-            State::Count(c) => Arc::new(UInt64Array::from_iter_values(
-                groups.iter().map(|&g| u64::from(c[g])),
+            State::Count(c) => Arc::new(UInt64Array::new(
+                by_row(&groups, |g| u64::from(c[g as usize])).into(),
+                None,
             )),
-            State::Sum(v) => Arc::new(Int64Array::from_iter_values(groups.iter().map(|&g| v[g]))),
-            State::Extreme(v) => Arc::new(Int64Array::from_iter(groups.iter().map(|&g| v[g]))),
+            State::Sum(v) => Arc::new(Int64Array::new(
+                by_row(&groups, |g| v[g as usize]).into(),
+                None,
+            )),
+            State::Extreme(v) => {
+                Arc::new(Int64Array::from_iter(groups.iter().map(|&g| v[g as usize])))
+            }
             State::Mean(v) => Arc::new(Float64Array::from_iter(groups.iter().map(|&g| {
-                let (k, sum) = v[g];
+                let (k, sum) = v[g as usize];
                 (k > 0).then(|| int_mean(sum, k))
             }))),
         };
@@ -358,7 +437,7 @@ where
     T: Clone + Send + Sync,
 {
     let mut state = vec![init; span];
-    let parts = 2 * rayon::current_num_threads().max(1);
+    let parts = rayon::current_num_threads().max(1);
     let step = span.div_ceil(parts).max(1);
     state
         .par_chunks_mut(step)
@@ -376,9 +455,13 @@ where
     state
 }
 
-/// Exact distinct non-null values per slot: the slot keeps its first value's row, so slots of one
-/// or two rows need no set; the others' (slot, value) pairs go into their part's hash set,
-/// counting first insertions.
+/// Exact distinct non-null values per group (`count`: rows per group, `slots`: each row's
+/// group). A group of one or two rows needs no set: it keeps its first value's row and
+/// compares. The values of larger groups are scattered into one region per group (a
+/// counting sort: regions laid out in group order), then each region is sorted and its
+/// changes counted: no hashing, and the work of a group is proportional to its rows. The group
+/// range is cut into one part per thread (each part scans every row, owns its groups' states
+/// and regions): no atomics, the same answer whatever the thread count.
 fn distinct(
     slots: &[u32],
     span: usize,
@@ -386,31 +469,94 @@ fn distinct(
     v: &Ints,
     ok: impl Fn(usize) -> bool + Sync,
 ) -> Vec<u32> {
-    let state = per_slot(
-        slots,
-        span,
-        (0u32, 0u32),
-        Map::<(u32, i64), ()>::default,
-        |(d, first), seen, slot, row| {
-            if !ok(row) {
-                return;
-            }
-            let x = v.get(row);
-            if *d == 0 {
-                (*d, *first) = (1, row as u32);
-            } else if count[slot] == 2 {
-                *d += u32::from(x != v.get(*first as usize));
-            } else {
-                if *d == 1 {
-                    seen.insert((slot as u32, v.get(*first as usize)), ());
+    match v {
+        Ints::I32(x) => distinct_of(slots, span, count, |r| x[r], ok),
+        Ints::I64(x) => distinct_of(slots, span, count, |r| x[r], ok),
+    }
+}
+
+/// [`distinct`] over values `get(row)`.
+fn distinct_of<T: Copy + Ord + Default + Send + Sync>(
+    slots: &[u32],
+    span: usize,
+    count: &[u32],
+    get: impl Fn(usize) -> T + Sync,
+    ok: impl Fn(usize) -> bool + Sync,
+) -> Vec<u32> {
+    /// Groups of at most this many rows compare with their first value instead of a region.
+    const SMALL: u32 = 2;
+    let parts = rayon::current_num_threads().max(1);
+    let step = span.div_ceil(parts).max(1);
+    let count = &count[..span.min(count.len())];
+    // Each part's values in large groups, and where its region of `vals` starts.
+    let sizes: Vec<usize> = count
+        .par_chunks(step)
+        .map(|c| c.iter().filter(|&&c| c > SMALL).map(|&c| c as usize).sum())
+        .collect();
+    let mut bounds = vec![0usize; sizes.len() + 1];
+    for (p, size) in sizes.iter().enumerate() {
+        bounds[p + 1] = bounds[p] + size;
+    }
+    let mut vals: Vec<T> = zeroed(bounds[sizes.len()]);
+    let mut regions = Vec::with_capacity(parts);
+    let mut rest = vals.as_mut_slice();
+    for w in bounds.windows(2) {
+        let (a, b) = rest.split_at_mut(w[1] - w[0]);
+        regions.push(a);
+        rest = b;
+    }
+    // Per group: distinct values so far (for a large group: values written), and the first
+    // value's row (small group) or the start of the group's place in its part's region.
+    let mut d: Vec<u32> = zeroed(count.len());
+    let mut aux: Vec<u32> = zeroed(count.len());
+    d.par_chunks_mut(step)
+        .zip(aux.par_chunks_mut(step))
+        .zip(regions.into_par_iter())
+        .enumerate()
+        .for_each(|(p, ((d, aux), region))| {
+            let lo = p * step;
+            let counts = &count[lo..lo + d.len()];
+            let mut at = 0u32;
+            for (x, &c) in aux.iter_mut().zip(counts) {
+                if c > SMALL {
+                    *x = at;
+                    at += c;
                 }
-                if seen.insert((slot as u32, x), ()).is_none() {
-                    *d += 1;
+            }
+            for (row, &slot) in slots.iter().enumerate() {
+                let g = (slot as usize).wrapping_sub(lo);
+                let (Some(dg), Some(first), Some(&c)) =
+                    (d.get_mut(g), aux.get_mut(g), counts.get(g))
+                else {
+                    continue;
+                };
+                if !ok(row) {
+                    continue;
+                }
+                let x = get(row);
+                if c > SMALL {
+                    if let Some(place) = region.get_mut(*first as usize + *dg as usize) {
+                        *place = x;
+                    }
+                    *dg += 1;
+                } else if *dg == 0 {
+                    (*dg, *first) = (1, row as u32);
+                } else {
+                    *dg += u32::from(x != get(*first as usize));
                 }
             }
-        },
-    );
-    state.into_par_iter().map(|(d, _)| d).collect()
+            for ((dg, &from), &c) in d.iter_mut().zip(aux.iter()).zip(counts) {
+                if c <= SMALL || *dg == 0 {
+                    continue;
+                }
+                let from = from as usize;
+                if let Some(run) = region.get_mut(from..from + *dg as usize) {
+                    run.sort_unstable();
+                    *dg = 1 + run.windows(2).filter(|w| w[0] != w[1]).count() as u32;
+                }
+            }
+        });
+    d
 }
 
 /// Int64 column: each row's slot value by `f`, null for rows without a time (slot
@@ -432,11 +578,36 @@ fn values<T: Sync, V: Copy + Default + Send>(
     state: &[T],
     value: impl Fn(&T) -> V + Sync,
 ) -> Vec<V> {
-    slots
-        .par_iter()
-        .with_min_len(GATHER_ROWS)
-        .map(|&s| state.get(s as usize).map_or_else(V::default, &value))
-        .collect()
+    let mut out: Vec<V> = zeroed(slots.len());
+    out.par_chunks_mut(GATHER_ROWS)
+        .zip(slots.par_chunks(GATHER_ROWS))
+        .for_each(|(out, slots)| {
+            for (x, &s) in out.iter_mut().zip(slots) {
+                *x = state.get(s as usize).map_or_else(V::default, &value);
+            }
+        });
+    out
+}
+
+/// `f(x)` of every `x` of `xs`, in parallel blocks.
+fn by_row<V: Copy + Default + Send>(xs: &[u32], f: impl Fn(u32) -> V + Sync) -> Vec<V> {
+    let mut out: Vec<V> = zeroed(xs.len());
+    out.par_chunks_mut(GATHER_ROWS)
+        .zip(xs.par_chunks(GATHER_ROWS))
+        .for_each(|(out, xs)| {
+            for (o, &x) in out.iter_mut().zip(xs) {
+                *o = f(x);
+            }
+        });
+    out
+}
+
+/// `n` default values: zero bytes for the integer and float types used here, so a large
+/// vector comes as fresh pages that are faulted in by the thread that first writes them
+/// (no single-threaded zero fill before a parallel one). Huge pages (`MADV_HUGEPAGE`) were
+/// tried and dropped: in a fresh process the kernel's compaction made the faults slower.
+fn zeroed<T: Copy + Default>(n: usize) -> Vec<T> {
+    vec![T::default(); n]
 }
 
 /// Each row's value `value(state[slot])` and validity (time present and `present`), in
@@ -447,7 +618,7 @@ fn gather<T: Sync, V: Copy + Default + Send>(
     value: impl Fn(&T) -> V + Sync,
     present: impl Fn(&T) -> bool + Sync,
 ) -> (Vec<V>, Option<NullBuffer>) {
-    let mut values = vec![V::default(); slots.len()];
+    let mut values: Vec<V> = zeroed(slots.len());
     let mut valid = vec![true; slots.len()];
     values
         .par_chunks_mut(GATHER_ROWS)

@@ -43,6 +43,8 @@
 //! Utf8View column (what polars hands over) of at most 12 bytes are keyed by their 16-byte
 //! view, without reading or copying the bytes. The run-based path gives the same values and
 //! is the one the GPU kernels serve.
+//! Exact distinct counts there need no hash set: groups of 3+ rows have their values
+//! scattered into one region each (a counting sort) and sorted.
 //!
 //! # Streaming
 //!
@@ -92,6 +94,7 @@ use crate::columns::parse_duration_param;
 pub use agg::{Aggregator, aggregate, aggregate_parquet};
 pub use beacon::{BEACON_COLUMNS, beaconing};
 pub(crate) use carry::{EventTimeState, Horizon, broadcast_window_end, last_window_end};
+pub(crate) use table::read_columns_joined;
 pub use table::{
     aggregate_features, aggregate_features_parquet, aggregate_features_parquet_with_progress,
 };
@@ -556,6 +559,34 @@ pub(crate) fn compute_aggregates(
         }
     }
     Ok(out)
+}
+
+/// The broadcast columns of windowed aggregates `specs` over the rows of `batches` (one
+/// table's batches, in order), in the order of `specs`, when the CPU direct-address path
+/// serves every grouping among them (`None` otherwise): aggregates sharing a grouping are
+/// computed together, batches keyed one by one without joining them.
+pub(crate) fn broadcast_batches(
+    specs: &[&WindowFeature],
+    batches: &[RecordBatch],
+    engine: &Engine,
+) -> Result<Option<Vec<ArrayRef>>> {
+    let mut out: Vec<Option<ArrayRef>> = vec![None; specs.len()];
+    for (i, lead) in specs.iter().enumerate() {
+        if out[i].is_some() {
+            continue;
+        }
+        let members: Vec<usize> = (i..specs.len())
+            .filter(|&j| out[j].is_none() && specs[j].same_grouping(lead))
+            .collect();
+        let shared: Vec<WindowFeature> = members.iter().map(|&j| specs[j].clone()).collect();
+        let Some(columns) = dense::broadcast(&shared, batches, engine)? else {
+            return Ok(None);
+        };
+        for (&j, c) in members.iter().zip(columns) {
+            out[j] = Some(c);
+        }
+    }
+    Ok(out.into_iter().collect())
 }
 
 /// One row per (entity, window) on `backend` with GPU chunks of `chunk_bytes`, GPU failures

@@ -17,19 +17,9 @@ pub fn aggregate_features(
 ) -> Result<RecordBatch> {
     let (mut agg, names) = feature_aggregator(features, backend)?;
     let engine = Engine::new(backend);
-    if let [batch] = batches
-        && let Some(table) = dense::table(&agg.specs, &names, batch, &engine)?
-    {
-        return Ok(table);
-    }
-    // Several batches (e.g. a polars frame exported chunk by chunk): the direct-address path
-    // reads one batch, so on the CPU the columns the aggregates read (only those) are joined.
-    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    if batches.len() > 1
-        && engine.runs_on_cpu(rows.saturating_mul(8))?
-        && let Some(joined) = read_columns_joined(&agg.specs, batches)?
-        && let Some(table) = dense::table(&agg.specs, &names, &joined, &engine)?
-    {
+    // Several batches (e.g. a polars frame exported chunk by chunk) are one table: the
+    // direct-address path keys them batch by batch.
+    if let Some(table) = dense::table(&agg.specs, &names, batches, &engine)? {
         return Ok(table);
     }
     for b in batches {
@@ -73,8 +63,8 @@ pub fn aggregate_features_parquet_with_progress(
 
 /// The columns `specs` read (entities, time, fields), each batch's joined into one batch;
 /// `None` when a batch lacks one (the batch-by-batch path then reports it).
-fn read_columns_joined(
-    specs: &[WindowFeature],
+pub(crate) fn read_columns_joined(
+    specs: &[&WindowFeature],
     batches: &[RecordBatch],
 ) -> Result<Option<RecordBatch>> {
     let mut names: Vec<&str> = Vec::new();
