@@ -3,6 +3,8 @@
 //! `import vigil` and a polars workload never load pyarrow (0.1-0.25 s of a whole process).
 
 use arrow::array::{RecordBatch, RecordBatchIterator};
+use std::sync::Arc;
+
 use arrow::datatypes::SchemaRef;
 use arrow::ffi_stream::FFI_ArrowArrayStream;
 use arrow::pyarrow::{PyArrowType, Table};
@@ -115,8 +117,60 @@ fn window_aggregate_stream(
     })
 }
 
+/// `model.score` over the parts of one table (see `joined`), as an Arrow stream of the
+/// appended columns only (features, score, explanation, alert, reason), in the layouts
+/// polars holds, one batch per input batch (the whole table in one batch when the model
+/// looks across rows). The caller `hstack`s them onto its own frame: no pyarrow involved.
+#[pyfunction]
+#[pyo3(signature = (model, parts, backend = "auto", chunk_bytes = None))]
+fn score_stream(
+    py: Python<'_>,
+    model: PyRef<'_, crate::NativeModel>,
+    parts: Vec<PyArrowType<Table>>,
+    backend: &str,
+    chunk_bytes: Option<usize>,
+) -> PyResult<ArrowStream> {
+    let mut model = model.inner.clone().with_backend(self::backend(backend)?);
+    if let Some(c) = chunk_bytes {
+        model = model.with_chunk_bytes(c);
+    }
+    let (mut input, schema) = joined(parts)?;
+    let Some(schema) = schema else {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "score: no input batches",
+        ));
+    };
+    if input.len() > 1 && model.looks_across_rows() {
+        // Window stages look across rows: score the table in one piece, never per chunk.
+        input = vec![
+            arrow::compute::concat_batches(&schema, &input)
+                .map_err(|e| to_py(vigil::Error::from(e)))?,
+        ];
+    }
+    let width = schema.fields().len();
+    let out = py.detach(move || -> vigil::Result<(Vec<RecordBatch>, SchemaRef)> {
+        let out_schema = model.output_schema(&schema)?;
+        let scored = input
+            .iter()
+            .map(|b| model.score(b))
+            .collect::<vigil::Result<Vec<_>>>()?;
+        let table = crate::polars_types::table(Table::try_new(scored, out_schema)?, width)?;
+        let (batches, schema) = table.into_inner();
+        let keep: Vec<usize> = (width..schema.fields().len()).collect();
+        let schema = Arc::new(schema.project(&keep)?);
+        let batches = batches
+            .iter()
+            .map(|b| b.project(&keep))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((batches, schema))
+    });
+    let (batches, schema) = out.map_err(to_py)?;
+    Ok(ArrowStream { batches, schema })
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ArrowStream>()?;
+    m.add_function(wrap_pyfunction!(score_stream, m)?)?;
     m.add_function(wrap_pyfunction!(extract_stream, m)?)?;
     m.add_function(wrap_pyfunction!(window_aggregate_stream, m)?)?;
     Ok(())

@@ -294,6 +294,47 @@ fn fit(
     backend: &str,
     chunk_bytes: Option<usize>,
 ) -> PyResult<NativeModel> {
+    let (input, _) = batches(baseline.0);
+    fit_batches(
+        py,
+        [features_json, detector_json, threshold_json],
+        input,
+        backend,
+        chunk_bytes,
+    )
+}
+
+/// [`fit`] on the parts of one table, each read through `__arrow_c_stream__` (slices of a
+/// polars frame within one chunk: exported without a copy, and without pyarrow).
+#[pyfunction]
+#[pyo3(signature = (features_json, detector_json, threshold_json, parts, backend = "auto", chunk_bytes = None))]
+fn fit_parts(
+    py: Python<'_>,
+    features_json: &str,
+    detector_json: &str,
+    threshold_json: &str,
+    parts: Vec<PyArrowType<Table>>,
+    backend: &str,
+    chunk_bytes: Option<usize>,
+) -> PyResult<NativeModel> {
+    let input = parts.into_iter().flat_map(|p| batches(p.0).0).collect();
+    fit_batches(
+        py,
+        [features_json, detector_json, threshold_json],
+        input,
+        backend,
+        chunk_bytes,
+    )
+}
+
+/// The pipeline of the JSON specs `[features, detector, threshold]`, fitted on `input`.
+fn fit_batches(
+    py: Python<'_>,
+    [features_json, detector_json, threshold_json]: [&str; 3],
+    input: Vec<RecordBatch>,
+    backend: &str,
+    chunk_bytes: Option<usize>,
+) -> PyResult<NativeModel> {
     let features: Vec<Stage> = spec(features_json, "features")?;
     let detector: Detector = spec(detector_json, "detector")?;
     let threshold: Threshold = spec(threshold_json, "threshold")?;
@@ -308,7 +349,6 @@ fn fit(
         builder = builder.chunk_bytes(c);
     }
     let pipeline = builder.build().map_err(to_py)?;
-    let (input, _) = batches(baseline.0);
     py.detach(move || pipeline.fit(&input))
         .map(|inner| NativeModel { inner })
         .map_err(to_py)
@@ -413,6 +453,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     logs::register(m)?;
     sigma::register(m)?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
+    m.add_function(wrap_pyfunction!(fit_parts, m)?)?;
     m.add_function(wrap_pyfunction!(backend_info, m)?)?;
     m.add_function(wrap_pyfunction!(parse_duration, m)?)?;
     m.add_function(wrap_pyfunction!(extract, m)?)?;

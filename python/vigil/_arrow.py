@@ -12,7 +12,8 @@ from typing import Any
 
 class _Lazy:
     """A module imported on its first use: ``import vigil`` and polars-in, polars-out calls
-    never load pyarrow (0.1-0.25 s of a short process); pyarrow data and pyarrow output load it."""
+    never load pyarrow (0.1-0.25 s of a short process) or numpy (~0.05 s); pyarrow data and
+    pyarrow output load pyarrow, numpy data and detector statistics load numpy."""
 
     def __init__(self, name: str) -> None:
         self._name = name
@@ -23,6 +24,7 @@ class _Lazy:
 
 pa: Any = _Lazy("pyarrow")
 pc: Any = _Lazy("pyarrow.compute")
+np: Any = _Lazy("numpy")
 
 
 def _is_polars(data: Any) -> bool:
@@ -107,6 +109,17 @@ def _with_new_columns(data: Any, table: pa.Table) -> Any:
 
     new = table.select(table.column_names[data.width:])
     return data.hstack(pl.from_arrow(new, rechunk=False).get_columns())
+
+
+def _with_streamed_columns(data: Any, streams: list) -> Any:
+    """The polars DataFrame ``data`` with the columns of ``streams`` (native ``ArrowStream``
+    objects of new columns only, in row order, together as many rows as ``data``) appended:
+    the caller's columns are kept as they are, the new ones imported zero-copy."""
+    import polars as pl
+
+    frames = [_polars_from_stream(s) for s in streams]
+    new = frames[0] if len(frames) == 1 else pl.concat(frames, rechunk=False)
+    return data.hstack(new.get_columns())
 
 
 def _as_output(table: pa.Table, kind: str) -> Any:

@@ -8,11 +8,9 @@ import inspect
 import json
 from typing import Any, Optional, Sequence
 
-import numpy as np
-
 from . import _native
 from ._arrow import _as_arrow_input, _as_output
-from ._arrow import pa, pc
+from ._arrow import np, pa, pc
 
 __all__ = [
     "RobustZ", "IsolationForest", "PcaResidual", "Rarity", "Ensemble", "TailRarity",

@@ -11,6 +11,7 @@ from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 
 from . import _native
 from ._arrow import _as_arrow_input, _as_output, _is_polars, _num_rows, _with_new_columns
+from ._arrow import _polars_parts, _with_streamed_columns
 from ._arrow import pa
 from ._detect import RobustZ, _Detector, _table_html
 from ._features import Feature
@@ -147,15 +148,14 @@ class Pipeline:
 
     def fit(self, baseline: Any) -> "Model":
         """Fits features, detector and threshold on ``baseline`` (polars, pyarrow or pandas)."""
-        data, _ = _as_arrow_input(baseline)
-        native = _native.fit(
-            json.dumps([f._spec() for f in self.features]),
-            json.dumps(self.detector._spec()),
-            json.dumps(self.threshold._spec()),
-            data,
-            self.backend,
-            self.chunk_bytes,
-        )
+        specs = (json.dumps([f._spec() for f in self.features]), json.dumps(self.detector._spec()),
+                 json.dumps(self.threshold._spec()))
+        if _is_polars(baseline):
+            # Chunk by chunk through the Arrow stream interface: no copy, no pyarrow.
+            native = _native.fit_parts(*specs, _polars_parts(baseline), self.backend, self.chunk_bytes)
+        else:
+            data, _ = _as_arrow_input(baseline)
+            native = _native.fit(*specs, data, self.backend, self.chunk_bytes)
         return Model(native, backend=self.backend, chunk_bytes=self.chunk_bytes)
 
     def __repr__(self) -> str:
@@ -194,10 +194,23 @@ class Model:
         aggregates or beacon scores score in one piece, so that windows are never cut."""
         native = self._explaining(explain)
         given = data
+        ranked = isinstance(self.threshold_spec(), (TopN, TopFraction, TopPerWindow))
+        if _is_polars(given) and not ranked:
+            # Polars in, polars out through the Arrow stream interface: no pyarrow loaded.
+            rows = given.height
+            if rows <= batch_rows or self._windowed:
+                streams = [_native.score_stream(native, _polars_parts(given), self.backend, self.chunk_bytes)]
+            else:
+                streams = []
+                with Progress(progress, "vigil score", total=rows) as bar:
+                    for start in range(0, rows, batch_rows):
+                        part = _polars_parts(given.slice(start, batch_rows))
+                        streams.append(_native.score_stream(native, part, self.backend, self.chunk_bytes))
+                        bar.advance(min(batch_rows, rows - start))
+            return _with_streamed_columns(given, streams)
         data, kind = _as_arrow_input(data)
         rows = _num_rows(data)
         run = native.score_for_polars if kind == "polars" else native.score
-        ranked = isinstance(self.threshold_spec(), (TopN, TopFraction, TopPerWindow))
         if rows <= batch_rows or rows < 0 or ranked or self._windowed:
             # A top-N threshold ranks the frame as a whole: polars exports it in one piece.
             table = run(given if ranked and kind == "polars" else data, self.backend, self.chunk_bytes)
