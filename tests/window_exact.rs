@@ -238,16 +238,7 @@ fn integer_aggregates_per_event_equal_a_naive_reference() {
     }
     .batch();
     // The same with the port as Int32 (read in place rather than widened).
-    let mut columns = b.columns().to_vec();
-    columns[1] = arrow::compute::cast(&columns[1], &DataType::Int32).unwrap();
-    let mut fields: Vec<Field> = b
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
-    fields[1] = Field::new("port", DataType::Int32, true);
-    let b32 = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+    let b32 = port_as_int32(&b);
     for (every, b) in [(Some("1m"), &b), (None, &b), (Some("1m"), &b32)] {
         let mk = |agg, field: Option<&str>, name: &str| -> Stage {
             window::feature(WindowFeature::new(agg, field, &["src"], every))
@@ -449,16 +440,7 @@ fn extract_over_several_batches_equals_the_naive_reference() {
         ts: ts.clone(),
     }
     .batch();
-    let mut columns = b.columns().to_vec();
-    columns[1] = arrow::compute::cast(&columns[1], &DataType::Int32).unwrap();
-    let mut fields: Vec<Field> = b
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
-    fields[1] = Field::new("port", DataType::Int32, true);
-    let b32 = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+    let b32 = port_as_int32(&b);
     for (every, b) in [(Some("1m"), &b), (None, &b), (Some("1m"), &b32)] {
         let parts = [
             b.slice(0, 5_000),
@@ -510,4 +492,18 @@ fn extract_over_several_batches_equals_the_naive_reference() {
         assert_eq!(joined.len(), 1);
         check(&joined, "with a row feature");
     }
+}
+
+/// `b` (a `common::Flows` batch) with its `port` column (index 1) cast to Int32.
+fn port_as_int32(b: &RecordBatch) -> RecordBatch {
+    let mut columns = b.columns().to_vec();
+    columns[1] = arrow::compute::cast(&columns[1], &DataType::Int32).unwrap();
+    let mut fields: Vec<Field> = b
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields[1] = Field::new("port", DataType::Int32, true);
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
 }
