@@ -227,16 +227,7 @@ fn integer_aggregates_per_event_equal_a_naive_reference() {
                 .then(|| 1_700_000_000 * 1_000_000_000 + (rng.unit() * 3.6e12) as i64),
         );
     }
-    let b = common::Flows {
-        src: src.clone(),
-        dst: None,
-        port: port.clone(),
-        bytes: bytes.clone(),
-        f: vec![0.0; 30_000],
-        status: vec!["success"; 30_000],
-        ts: ts.clone(),
-    }
-    .batch();
+    let b = flows_batch(&src, port.clone(), bytes.clone(), &ts);
     // The same with the port as Int32 (read in place rather than widened).
     let b32 = port_as_int32(&b);
     for (every, b) in [(Some("1m"), &b), (None, &b), (Some("1m"), &b32)] {
@@ -375,16 +366,7 @@ fn per_window_table_of_several_batches_equals_one_batch() {
                 .then(|| 1_700_000_000 * 1_000_000_000 + (rng.unit() * 3.6e12) as i64),
         );
     }
-    let b = common::Flows {
-        src: src.clone(),
-        dst: None,
-        port,
-        bytes: vec![1; 20_000],
-        f: vec![0.0; 20_000],
-        status: vec!["success"; 20_000],
-        ts: ts.clone(),
-    }
-    .batch();
+    let b = flows_batch(&src, port, vec![1; 20_000], &ts);
     let mk = |agg, field: Option<&str>, name: &str| {
         window::feature(WindowFeature::new(agg, field, &["src"], Some("1m"))).named(name)
     };
@@ -430,16 +412,7 @@ fn extract_over_several_batches_equals_the_naive_reference() {
                 .then(|| 1_700_000_000 * 1_000_000_000 + (rng.unit() * 3.6e12) as i64),
         );
     }
-    let b = common::Flows {
-        src: src.clone(),
-        dst: None,
-        port: port.clone(),
-        bytes: bytes.clone(),
-        f: vec![0.0; rows],
-        status: vec!["success"; rows],
-        ts: ts.clone(),
-    }
-    .batch();
+    let b = flows_batch(&src, port.clone(), bytes.clone(), &ts);
     let b32 = port_as_int32(&b);
     for (every, b) in [(Some("1m"), &b), (None, &b), (Some("1m"), &b32)] {
         let parts = [
@@ -506,4 +479,23 @@ fn port_as_int32(b: &RecordBatch) -> RecordBatch {
         .collect();
     fields[1] = Field::new("port", DataType::Int32, true);
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+}
+
+/// A `common::Flows` batch without `dst`, its float field 0 and every status `success`.
+fn flows_batch(
+    src: &[Option<String>],
+    port: Vec<Option<i64>>,
+    bytes: Vec<i64>,
+    ts: &[Option<i64>],
+) -> RecordBatch {
+    common::Flows {
+        src: src.to_vec(),
+        dst: None,
+        port,
+        f: vec![0.0; bytes.len()],
+        status: vec!["success"; bytes.len()],
+        bytes,
+        ts: ts.to_vec(),
+    }
+    .batch()
 }

@@ -130,31 +130,16 @@ fn score_stream(
     backend: &str,
     chunk_bytes: Option<usize>,
 ) -> PyResult<ArrowStream> {
-    let mut model = model.inner.clone().with_backend(self::backend(backend)?);
-    if let Some(c) = chunk_bytes {
-        model = model.with_chunk_bytes(c);
-    }
-    let (mut input, schema) = joined(parts)?;
+    let model = model.configured(backend, chunk_bytes)?;
+    let (input, schema) = joined(parts)?;
     let Some(schema) = schema else {
         return Err(pyo3::exceptions::PyValueError::new_err(
             "score: no input batches",
         ));
     };
-    if input.len() > 1 && model.looks_across_rows() {
-        // Window stages look across rows: score the table in one piece, never per chunk.
-        input = vec![
-            arrow::compute::concat_batches(&schema, &input)
-                .map_err(|e| to_py(vigil::Error::from(e)))?,
-        ];
-    }
     let width = schema.fields().len();
     let out = py.detach(move || -> vigil::Result<(Vec<RecordBatch>, SchemaRef)> {
-        let out_schema = model.output_schema(&schema)?;
-        let scored = input
-            .iter()
-            .map(|b| model.score(b))
-            .collect::<vigil::Result<Vec<_>>>()?;
-        let table = crate::polars_types::table(Table::try_new(scored, out_schema)?, width)?;
+        let table = crate::polars_types::table(crate::scored(&model, input, &schema)?, width)?;
         let (batches, schema) = table.into_inner();
         let keep: Vec<usize> = (width..schema.fields().len()).collect();
         let schema = Arc::new(schema.project(&keep)?);

@@ -136,6 +136,35 @@ struct NativeModel {
     inner: FittedPipeline,
 }
 
+impl NativeModel {
+    /// The fitted pipeline on `backend`, with GPU chunks of `chunk_bytes` when given.
+    fn configured(&self, backend: &str, chunk_bytes: Option<usize>) -> PyResult<FittedPipeline> {
+        let model = self.inner.clone().with_backend(self::backend(backend)?);
+        Ok(match chunk_bytes {
+            Some(c) => model.with_chunk_bytes(c),
+            None => model,
+        })
+    }
+}
+
+/// `model`'s output for the batches of one table of `schema`, one batch per input batch, or
+/// the table in one piece when the model looks across rows (window stages: never cut).
+fn scored(
+    model: &FittedPipeline,
+    mut input: Vec<RecordBatch>,
+    schema: &SchemaRef,
+) -> vigil::Result<Table> {
+    if input.len() > 1 && model.looks_across_rows() {
+        input = vec![arrow::compute::concat_batches(schema, &input)?];
+    }
+    let out_schema = model.output_schema(schema)?;
+    let scored = input
+        .iter()
+        .map(|b| model.score(b))
+        .collect::<vigil::Result<Vec<_>>>()?;
+    Ok(Table::try_new(scored, out_schema)?)
+}
+
 #[pymethods]
 impl NativeModel {
     /// Scores a table; returns a pyarrow Table with the input columns and the outputs.
@@ -147,26 +176,9 @@ impl NativeModel {
         backend: &str,
         chunk_bytes: Option<usize>,
     ) -> PyResult<PyArrowType<Table>> {
-        let mut model = self.inner.clone().with_backend(self::backend(backend)?);
-        if let Some(c) = chunk_bytes {
-            model = model.with_chunk_bytes(c);
-        }
-        let (mut input, schema) = batches(data.0);
-        if input.len() > 1 && model.looks_across_rows() {
-            // Window stages look across rows: score the table in one piece, never per chunk.
-            input = vec![
-                arrow::compute::concat_batches(&schema, &input)
-                    .map_err(|e| SchemaError::new_err(e.to_string()))?,
-            ];
-        }
-        let out = py.detach(move || -> vigil::Result<Table> {
-            let out_schema = model.output_schema(&schema)?;
-            let scored = input
-                .iter()
-                .map(|b| model.score(b))
-                .collect::<vigil::Result<Vec<_>>>()?;
-            Ok(Table::try_new(scored, out_schema)?)
-        });
+        let model = self.configured(backend, chunk_bytes)?;
+        let (input, schema) = batches(data.0);
+        let out = py.detach(move || scored(&model, input, &schema));
         out.map(PyArrowType).map_err(to_py)
     }
 
@@ -204,10 +216,7 @@ impl NativeModel {
         chunk_bytes: Option<usize>,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let mut model = self.inner.clone().with_backend(self::backend(backend)?);
-        if let Some(c) = chunk_bytes {
-            model = model.with_chunk_bytes(c);
-        }
+        let model = self.configured(backend, chunk_bytes)?;
         let (input, output) = (input.to_string(), output.to_string());
         let summary = py
             .detach(move || {

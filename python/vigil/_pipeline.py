@@ -193,37 +193,32 @@ class Model:
         (``progress=False`` hides it, ``True`` always shows it); models with window
         aggregates or beacon scores score in one piece, so that windows are never cut."""
         native = self._explaining(explain)
-        given = data
         ranked = isinstance(self.threshold_spec(), (TopN, TopFraction, TopPerWindow))
-        if _is_polars(given) and not ranked:
+        if _is_polars(data):
+            if ranked:
+                # A top-N threshold ranks the frame as a whole: polars exports it in one piece.
+                # A polars frame keeps its own columns; only the new ones come back.
+                return _with_new_columns(data, native.score_for_polars(data, self.backend, self.chunk_bytes))
+
             # Polars in, polars out through the Arrow stream interface: no pyarrow loaded.
-            rows = given.height
-            if rows <= batch_rows or self._windowed:
-                streams = [_native.score_stream(native, _polars_parts(given), self.backend, self.chunk_bytes)]
-            else:
-                streams = []
-                with Progress(progress, "vigil score", total=rows) as bar:
-                    for start in range(0, rows, batch_rows):
-                        part = _polars_parts(given.slice(start, batch_rows))
-                        streams.append(_native.score_stream(native, part, self.backend, self.chunk_bytes))
-                        bar.advance(min(batch_rows, rows - start))
-            return _with_streamed_columns(given, streams)
+            def score_polars(part: Any) -> Any:
+                return _native.score_stream(native, _polars_parts(part), self.backend, self.chunk_bytes)
+
+            rows = data.height
+            whole = rows <= batch_rows or self._windowed
+            streams = [score_polars(data)] if whole else _by_slices(data, rows, batch_rows, progress, score_polars)
+            return _with_streamed_columns(data, streams)
         data, kind = _as_arrow_input(data)
         rows = _num_rows(data)
-        run = native.score_for_polars if kind == "polars" else native.score
+
+        def score_arrow(part: Any) -> Any:
+            return native.score(part, self.backend, self.chunk_bytes)
+
         if rows <= batch_rows or rows < 0 or ranked or self._windowed:
-            # A top-N threshold ranks the frame as a whole: polars exports it in one piece.
-            table = run(given if ranked and kind == "polars" else data, self.backend, self.chunk_bytes)
+            table = score_arrow(data)
         else:
-            parts = []
-            with Progress(progress, "vigil score", total=rows) as bar:
-                for start in range(0, rows, batch_rows):
-                    part = data.slice(start, batch_rows)
-                    parts.append(run(part, self.backend, self.chunk_bytes))
-                    bar.advance(min(batch_rows, rows - start))
-            table = pa.concat_tables(parts)
-        # A polars frame keeps its own columns; only the new ones come back from Arrow.
-        return _with_new_columns(given, table) if kind == "polars" else _as_output(table, kind)
+            table = pa.concat_tables(_by_slices(data, rows, batch_rows, progress, score_arrow))
+        return _as_output(table, kind)
 
     def _explaining(self, explain: str) -> "_native.NativeModel":
         """The native model explaining ``explain`` rows ("alerts" or "all")."""
@@ -409,3 +404,14 @@ class Stream:
 
     def __repr__(self) -> str:
         return f"vigil.Stream({self.stats})"
+
+
+def _by_slices(data: Any, rows: int, batch_rows: int, progress: Optional[bool], run: Any) -> list:
+    """``run(slice)`` of each slice of ``batch_rows`` rows of ``data`` (``rows`` in all), in
+    order, with a ``vigil score`` progress bar (see :class:`Progress`)."""
+    out = []
+    with Progress(progress, "vigil score", total=rows) as bar:
+        for start in range(0, rows, batch_rows):
+            out.append(run(data.slice(start, batch_rows)))
+            bar.advance(min(batch_rows, rows - start))
+    return out
