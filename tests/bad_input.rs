@@ -143,7 +143,8 @@ fn nan_and_inf_inputs_become_null_features_and_unscored_rows() {
         .build()
         .expect("build")
         .fit(&[x(vec![Some(1.0), Some(2.0), Some(f64::NAN), Some(4.0)])])
-        .expect("NaN in the baseline is skipped");
+        .expect("NaN in the baseline is skipped")
+        .with_feature_columns(true);
     let scored = fitted
         .score(&x(vec![
             Some(f64::NAN),

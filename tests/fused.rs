@@ -92,6 +92,7 @@ fn fitted(baseline: &RecordBatch, backend: Backend) -> FittedPipeline {
         .unwrap()
         .fit(std::slice::from_ref(baseline))
         .unwrap()
+        .with_feature_columns(true)
 }
 
 /// The feature columns of a scored batch (after the input's one column).

@@ -115,6 +115,7 @@ fn fit(stages: Vec<Stage>, baseline: &RecordBatch) -> FittedPipeline {
         .unwrap()
         .fit(std::slice::from_ref(baseline))
         .unwrap()
+        .with_feature_columns(true)
 }
 
 fn slices(batch: &RecordBatch, size: usize) -> Vec<RecordBatch> {

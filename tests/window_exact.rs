@@ -140,7 +140,11 @@ fn model(b: &RecordBatch) -> FittedPipeline {
     for s in stages() {
         p = p.feature(s);
     }
-    p.build().unwrap().fit(std::slice::from_ref(b)).unwrap()
+    p.build()
+        .unwrap()
+        .fit(std::slice::from_ref(b))
+        .unwrap()
+        .with_feature_columns(true)
 }
 
 #[test]
@@ -154,7 +158,10 @@ fn scoring_reloaded_models_and_streams_keep_them_exact() {
     // Float32 has this same JSON and now gives the exact types.
     let json = m.to_json().unwrap();
     assert!(!json.contains("Float32"));
-    let again = FittedPipeline::from_json(&json).unwrap();
+    // Feature columns are a setting of the loaded model, not part of the file.
+    let again = FittedPipeline::from_json(&json)
+        .unwrap()
+        .with_feature_columns(true);
     check(&again.score(&b).unwrap(), "reloaded");
     for size in [1, 3] {
         let parts: Vec<RecordBatch> = (0..b.num_rows())

@@ -737,7 +737,10 @@ fn pipeline_scores_with_window_features() {
         .backend(Backend::Cpu)
         .build()
         .unwrap();
-    let fitted = pipe.fit(std::slice::from_ref(&b)).unwrap();
+    let fitted = pipe
+        .fit(std::slice::from_ref(&b))
+        .unwrap()
+        .with_feature_columns(true);
     let scored = fitted.score(&b).unwrap();
     assert_eq!(scored.num_rows(), b.num_rows());
     // Broadcast values equal the per-window table.

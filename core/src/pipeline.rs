@@ -196,6 +196,7 @@ impl Pipeline {
             },
             engine: self.engine,
             explain: ExplainRows::default(),
+            feature_columns: false,
         })
     }
 }
@@ -219,6 +220,7 @@ pub struct FittedPipeline {
     model: Model,
     engine: Engine,
     explain: ExplainRows,
+    feature_columns: bool,
 }
 
 impl PartialEq for FittedPipeline {
@@ -303,6 +305,22 @@ impl FittedPipeline {
         self.explain
     }
 
+    /// The same model with the feature columns in [`score`](Self::score)'s output (`true`)
+    /// or without them (`false`, the default). Scores, alerts and explanations do not
+    /// change. Scoring returns verdicts: at 10M rows thirteen string features take about as
+    /// much memory as the input table, for columns no one reads on quiet rows; the
+    /// explanation names the features that drove each alert, [`alerts`](Self::alerts) keeps
+    /// the features of its rows, and `extract` computes them for any table.
+    pub fn with_feature_columns(mut self, keep: bool) -> Self {
+        self.feature_columns = keep;
+        self
+    }
+
+    /// Whether [`score`](Self::score)'s output has the feature columns.
+    pub fn feature_columns(&self) -> bool {
+        self.feature_columns
+    }
+
     /// The same model with another GPU chunk size in bytes (> 0).
     pub fn with_chunk_bytes(mut self, bytes: usize) -> Self {
         self.engine.chunk_bytes = bytes.max(1);
@@ -312,12 +330,27 @@ impl FittedPipeline {
     /// Schema of [`score`](Self::score)'s output for an input of `input` schema.
     pub fn output_schema(&self, input: &Schema) -> Result<SchemaRef> {
         let mut fields: Vec<Arc<Field>> = input.fields().iter().cloned().collect();
-        let mut added: Vec<Field> = self
+        // Feature names are checked against the input even when they are not output: the
+        // detector reads them beside the input columns.
+        let features: Vec<Field> = self
             .model
             .features
             .iter()
             .flat_map(|f| f.output_fields_for(input))
             .collect();
+        for f in &features {
+            if input.field_with_name(f.name()).is_ok() {
+                return Err(Error::InvalidInput(format!(
+                    "the input already has a column `{}`, which scoring would add; rename it or give the feature a prefix",
+                    f.name()
+                )));
+            }
+        }
+        let mut added = if self.feature_columns {
+            features
+        } else {
+            Vec::new()
+        };
         added.push(Field::new(SCORE, DataType::Float32, true));
         added.push(Field::new(EXPLANATION, explanation_type(), true));
         added.push(Field::new(ALERT, DataType::Boolean, false));
@@ -337,8 +370,9 @@ impl FittedPipeline {
         )))
     }
 
-    /// Scores one batch: the input columns, then the feature columns, `score`, `explanation`,
-    /// `alert` and `unscored_reason`. Every input row comes out, in order.
+    /// Scores one batch: the input columns, then the feature columns (only when
+    /// [`with_feature_columns`](Self::with_feature_columns) asks for them), `score`,
+    /// `explanation`, `alert` and `unscored_reason`. Every input row comes out, in order.
     pub fn score(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         self.score_given(batch, &[])
     }
@@ -390,7 +424,9 @@ impl FittedPipeline {
         };
         let score_array = out.score_array();
         let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
-        columns.extend(frame.columns.into_iter().map(|(_, a)| a));
+        if self.feature_columns {
+            columns.extend(frame.columns.into_iter().map(|(_, a)| a));
+        }
         columns.push(Arc::new(score_array));
         columns.push(Arc::new(explanation));
         columns.push(Arc::new(BooleanArray::from(flags)));
@@ -425,9 +461,14 @@ impl FittedPipeline {
         Ok(out.explanation_array_at(det.top_k(), &rows, flags.len()))
     }
 
-    /// Scores one batch and keeps only its alerts (same columns as [`score`](Self::score)).
+    /// Scores one batch and keeps only its alerts, with the feature columns (the columns of
+    /// [`score`](Self::score) with [`with_feature_columns`](Self::with_feature_columns)`(true)`).
     pub fn alerts(&self, batch: &RecordBatch) -> Result<RecordBatch> {
-        let scored = self.score(batch)?;
+        let scored = if self.feature_columns {
+            self.score(batch)?
+        } else {
+            self.clone().with_feature_columns(true).score(batch)?
+        };
         let flags = scored
             .column_by_name(ALERT)
             .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
@@ -495,6 +536,7 @@ impl FittedPipeline {
                 strict: false,
             },
             explain: ExplainRows::default(),
+            feature_columns: false,
         })
     }
 

@@ -289,6 +289,14 @@ impl NativeModel {
             inner: self.inner.clone().with_explain_rows(rows),
         })
     }
+
+    /// The same model with (`keep=True`) or without (the default) the feature columns in
+    /// its scoring output.
+    fn with_feature_columns(&self, keep: bool) -> NativeModel {
+        NativeModel {
+            inner: self.inner.clone().with_feature_columns(keep),
+        }
+    }
 }
 
 /// Fits a pipeline described by JSON specs on a baseline table.

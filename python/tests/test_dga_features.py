@@ -113,7 +113,7 @@ def test_ngram_logprob_hand_computed():
     T=1. P(b|start) = P1(b)/3 = 0.1, P(end|b) = (2 + 0.3)/3; "b" scores the mean and min of
     their logs."""
     model = vigil.Pipeline([vigil.ngram_logprob("q", n=2)]).fit(pa.table({"q": ["ab", "ab"]}))
-    out = model.score(pa.table({"q": ["b"]}))
+    out = model.score(pa.table({"q": ["b"]}), features=True)
     pb, pe = 0.1, (2 + 0.3) / 3
     assert out.column("q_logprob_mean")[0].as_py() == pytest.approx((math.log(pb) + math.log(pe)) / 2, rel=1e-6)
     assert out.column("q_logprob_min")[0].as_py() == pytest.approx(math.log(pb), rel=1e-6)
@@ -125,18 +125,18 @@ def test_ngram_logprob_matches_plain_python_and_merges():
     base, test = names[:3000], names[3000:3300] + ["xjwqkzpvb.com", "例子.cn", "", "a"]
     ref = WittenBell(3, base)
     model = vigil.Pipeline([vigil.ngram_logprob("q", n=3)]).fit(pl.DataFrame({"q": base}))
-    out = model.score(pl.DataFrame({"q": test}))
+    out = model.score(pl.DataFrame({"q": test}), features=True)
     want = np.array([ref.score(t) for t in test])
     np.testing.assert_allclose(out["q_logprob_mean"].to_numpy(), want[:, 0], rtol=1e-5)
     np.testing.assert_allclose(out["q_logprob_min"].to_numpy(), want[:, 1], rtol=1e-5)
     np.testing.assert_allclose(out["q_logprob_sum"].to_numpy(), want[:, 2], rtol=1e-5)
     # Saved in the model file, and two halves merge into the whole-baseline model.
     again = vigil.Model.from_json(model.to_json())
-    np.testing.assert_array_equal(again.score(pl.DataFrame({"q": test}))["q_logprob_mean"].to_numpy(),
+    np.testing.assert_array_equal(again.score(pl.DataFrame({"q": test}), features=True)["q_logprob_mean"].to_numpy(),
                                   out["q_logprob_mean"].to_numpy())
     a = vigil.Pipeline([vigil.ngram_logprob("q", n=3)], detector=vigil.Rarity(["q"])).fit(pl.DataFrame({"q": base[:1000]}))
     b = vigil.Pipeline([vigil.ngram_logprob("q", n=3)], detector=vigil.Rarity(["q"])).fit(pl.DataFrame({"q": base[1000:]}))
-    merged = a.merge(b).score(pl.DataFrame({"q": test}))
+    merged = a.merge(b).score(pl.DataFrame({"q": test}), features=True)
     np.testing.assert_allclose(merged["q_logprob_mean"].to_numpy(), want[:, 0], rtol=1e-5)
 
 
@@ -147,7 +147,7 @@ def test_registrable_label_part_and_rarity_of_suffix():
     model = vigil.Pipeline([vigil.domain_parts("q"), vigil.ngram_logprob("q", n=2, part="registrable_label")],
                            detector=vigil.Rarity(["q_suffix"])).fit(pa.table({"q": base}))
     ref = WittenBell(2, ["google"] * 30)
-    out = model.score(pa.table({"q": ["x.google.fr", "zzz.top"]}))
+    out = model.score(pa.table({"q": ["x.google.fr", "zzz.top"]}), features=True)
     assert out.column("q_logprob_mean")[0].as_py() == pytest.approx(ref.score("google")[0], rel=1e-6)
     s = out.column("score").to_pylist()
     # unseen suffixes, each with the mass of one extra value: -ln(1 / (30 + 4))
@@ -170,5 +170,5 @@ def test_baseline_rows_are_scored_leave_one_out_when_fitting():
     assert medians["q_logprob_mean"] == pytest.approx(float(np.median([h[0] for h in held_out])), rel=1e-5)
     assert medians["q_logprob_sum"] == pytest.approx(float(np.median([h[2] for h in held_out])), rel=1e-5)
     whole = WittenBell(3, words)
-    out = model.score(pa.table({"q": ["google"]}))
+    out = model.score(pa.table({"q": ["google"]}), features=True)
     assert out.column("q_logprob_mean")[0].as_py() == pytest.approx(whole.score("google")[0], rel=1e-6)

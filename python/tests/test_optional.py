@@ -82,10 +82,10 @@ def test_score_parquet_equals_score_and_reports_rows(tmp_path):
     pq.write_table(table, src, row_group_size=3000)
     model = vigil.Pipeline([vigil.entropy("query"), vigil.length("query")]).fit(table.slice(0, 2000))
     calls = []
-    summary = model._native.score_parquet(str(src), str(dst), 4096, "auto", None,
-                                          progress=lambda d, t: calls.append((d, t)))
+    summary = model._native.with_feature_columns(True).score_parquet(
+        str(src), str(dst), 4096, "auto", None, progress=lambda d, t: calls.append((d, t)))
     assert calls == [(4096, n), (8192, n), (n, n)]
-    expected = model.score(table)
+    expected = model.score(table, features=True)
     got = pq.read_table(dst)
     assert got.column_names == expected.column_names
     for name in ("score", "alert", "query_entropy", "query_len_bytes"):

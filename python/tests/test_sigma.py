@@ -133,11 +133,11 @@ def test_sigma_stage_in_a_scored_pipeline():
     rules = vigil.SigmaRules.from_yaml(RULES)
     df = events().with_columns(pl.col("CommandLine").fill_null(""))
     model = vigil.Pipeline([rules.stage(), vigil.entropy("CommandLine")], detector=vigil.RobustZ()).fit(df)
-    scored = model.score(df)
+    scored = model.score(df, features=True)
     assert scored["sigma_max_level"].to_list() == [4, 3, 4, 0, 0]
     assert "score" in scored.columns and scored["score"].null_count() == 0
     again = vigil.Model.load(str(_save(model)))
-    assert again.score(df)["sigma_rules"].to_list() == scored["sigma_rules"].to_list()
+    assert again.score(df, features=True)["sigma_rules"].to_list() == scored["sigma_rules"].to_list()
 
 
 def _save(model):

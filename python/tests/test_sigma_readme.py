@@ -28,7 +28,7 @@ def test_readme_five_lines(monkeypatch):
     events = vigil.read_evtx("tests/fixtures/sigma/events")                      # EVTX -> polars
     rules = vigil.SigmaRules.load("tests/fixtures/sigma/rules")                  # Sigma rules
     model = vigil.Pipeline([rules.stage(), vigil.entropy("CommandLine")], detector=vigil.RobustZ()).fit(events)
-    scored = model.score(events).with_row_index("row").cast({"row": pl.UInt64})  # anomaly scores
+    scored = model.score(events, features=True).with_row_index("row").cast({"row": pl.UInt64})  # + rule levels
     hits = rules.match(events).join(scored.select("row", "score", "sigma_max_level"), on="row")
     # --- checks ---
     assert isinstance(events, pl.DataFrame) and events.height == 7

@@ -65,14 +65,15 @@ def hdfs() -> pl.DataFrame:
 
 
 def single_machine(model: vigil.Model, df: pl.DataFrame) -> pl.DataFrame:
-    """model.score on one machine, in the types Spark holds (unsigned widened)."""
-    table = model.score(df.to_arrow())
+    """model.score on one machine with the feature columns, in the types Spark holds
+    (unsigned widened)."""
+    table = model.score(df.to_arrow(), features=True)
     return pl.from_arrow(table.cast(vigil.spark.spark_types(table.schema)))
 
 
 def on_spark(spark, model: vigil.Model, df: pl.DataFrame, **kw) -> pl.DataFrame:
     sdf = spark.createDataFrame(df.to_pandas())
-    return pl.from_arrow(vigil.spark.score(sdf, model, **kw).toArrow())
+    return pl.from_arrow(vigil.spark.score(sdf, model, features=True, **kw).toArrow())
 
 
 def same(a: pl.DataFrame, b: pl.DataFrame, key: str) -> None:

@@ -74,7 +74,7 @@ def test_a_chunked_table_is_scored_in_one_piece():
     df = events(2000, 6)
     chunked = pa.Table.from_batches(df.to_arrow().to_batches(max_chunksize=333))
     assert chunked.column("ts").num_chunks > 1
-    got = pl.from_arrow(model.score(chunked))
+    got = pl.from_arrow(model.score(chunked, features=True))
     ref = (df.with_row_index("i")
              .with_columns(pl.len().over("src_ip", pl.col("ts").dt.truncate("1m")).alias("ref")))
     assert got["n"].cast(pl.Int64).to_list() == ref["ref"].cast(pl.Int64).to_list()
@@ -84,7 +84,7 @@ def test_late_events_are_counted_and_kept():
     model = vigil.Pipeline([vigil.count(by="src_ip", every="1m", name="n")]).fit(events(500, 7))
     df = events(300, 8)
     late = df.slice(0, 1)                         # the first event again, after later ones
-    stream = model.stream([df.slice(0, 150), late, df.slice(150, 150)])
+    stream = model.stream([df.slice(0, 150), late, df.slice(150, 150)], features=True)
     out = pl.concat(list(stream))
     assert out.height == 301
     assert stream.stats["late_rows"] == 1
@@ -119,7 +119,7 @@ def test_tail_follows_a_growing_log(tmp_path):
     t = threading.Thread(target=writer)
     t.start()
     # The reader gives text fields: `prepare` casts the time to epoch seconds before scoring.
-    parts = list(vigil.tail(str(path), "jsonl", model=model, poll_seconds=0.05, idle_seconds=1.5,
+    parts = list(vigil.tail(str(path), "jsonl", model=model, poll_seconds=0.05, idle_seconds=1.5, features=True,
                             prepare=lambda d: d.with_columns(pl.col("ts").cast(pl.Float64))))
     t.join()
     out = pl.concat(parts)

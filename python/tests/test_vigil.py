@@ -32,9 +32,13 @@ def test_polars_in_polars_out():
     scored = fit().score(current_df())
     assert isinstance(scored, pl.DataFrame)
     assert scored.height == 4, "rows in = rows out"
-    assert scored.columns[:4] == ["q", "q_len_bytes", "q_len_chars", "q_entropy"]
-    for col in ["score", "explanation", "alert", "unscored_reason"]:
-        assert col in scored.columns
+    # Verdict columns only by default; the features on request, same scores either way.
+    assert scored.columns == ["q", "score", "explanation", "alert", "unscored_reason"]
+    with_features = fit().score(current_df(), features=True)
+    names = fit().feature_names
+    assert with_features.columns == ["q", *names, "score", "explanation", "alert", "unscored_reason"]
+    assert names[:3] == ["q_len_bytes", "q_len_chars", "q_entropy"]
+    assert with_features.select(scored.columns).equals(scored)
     assert scored["score"][2] is None and "null" in scored["unscored_reason"][2]
     top = scored.sort("score", descending=True, nulls_last=True)["q"][0]
     assert top == "xj3k9q2lz8w7.biz"
@@ -107,7 +111,7 @@ def test_exceptions_are_named():
 
 def test_nan_and_inf_become_null_scores():
     model = vigil.Pipeline([vigil.log1p("x")], backend="cpu").fit(pl.DataFrame({"x": [1.0, 2.0, 3.0, 10.0]}))
-    out = model.score(pl.DataFrame({"x": [float("nan"), float("inf"), -3.0, 1.0]}))
+    out = model.score(pl.DataFrame({"x": [float("nan"), float("inf"), -3.0, 1.0]}), features=True)
     assert out.height == 4
     assert out["x_log1p"].null_count() == 3
     assert math.isclose(out["x_log1p"][3], math.log(2.0), rel_tol=1e-6)
@@ -313,15 +317,15 @@ df = pl.concat([df.slice(0, 100), df.slice(100, 7), df.slice(107)], rechunk=Fals
 pipe = vigil.Pipeline([vigil.length("q"), vigil.entropy("q"), vigil.char_classes("q")],
                       detector=vigil.RobustZ())
 model = pipe.fit(df)
-whole = model.score(df)
-sliced = model.score(df, batch_rows=50)
+whole = model.score(df, features=True)
+sliced = model.score(df, batch_rows=50, features=True)
 assert "pyarrow" not in sys.modules and "numpy" not in sys.modules, "a polars pipeline loaded pyarrow or numpy"
 assert whole.height == df.height and whole["q"].to_list() == df["q"].to_list()
 assert abs(whole["q_entropy"][0] - math.log2(3)) < 1e-6 and abs(whole["q_entropy"][1] - 3.0) < 1e-6
 assert whole["score"][4] is None and whole["unscored_reason"][4] is not None
 import pyarrow as pa
-ref = pl.from_arrow(model.score(df.to_arrow()))
+ref = pl.from_arrow(model.score(df.to_arrow(), features=True))
 assert whole.equals(ref) and sliced.equals(ref), "stream path differs from the pyarrow path"
-assert pl.from_arrow(pipe.fit(df.to_arrow()).score(df.to_arrow())).equals(ref)
+assert pl.from_arrow(pipe.fit(df.to_arrow()).score(df.to_arrow(), features=True)).equals(ref)
 """
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -137,7 +137,7 @@ def test_pipeline_and_extract_broadcast_window_values():
     features = [vigil.count(by="src_ip", every="5m"), vigil.distinct_count("dst_port", by="src_ip", every="5m"),
                 vigil.time_features("ts", tz="Europe/Paris"), vigil.entropy("status")]
     model = vigil.Pipeline(features, backend="cpu").fit(df)
-    scored = model.score(df)
+    scored = model.score(df, features=True)
     assert isinstance(scored, pl.DataFrame) and scored.height == df.height
     assert "src_ip_count_5m" in model.feature_names
     ref = df.with_columns(pl.len().over("src_ip", pl.col("ts").dt.truncate("5m")).alias("ref"))
@@ -199,8 +199,8 @@ def test_windowed_model_scores_in_one_piece():
     df = flows(seed=10, n=3_000, keys=5)
     model = vigil.Pipeline([vigil.count(by="src_ip", every="1h", name="n1h"), vigil.entropy("status")],
                            backend="cpu").fit(df)
-    whole = model.score(df)
-    sliced = model.score(df, batch_rows=500)  # would cut windows if it were sliced
+    whole = model.score(df, features=True)
+    sliced = model.score(df, batch_rows=500, features=True)  # would cut windows if it were sliced
     assert whole["n1h"].to_list() == sliced["n1h"].to_list()
 
 

@@ -180,19 +180,22 @@ class Model:
         self.chunk_bytes = chunk_bytes
 
     def score(self, data: Any, *, batch_rows: int = 1_000_000, progress: Optional[bool] = None,
-              explain: str = "alerts") -> Any:
+              explain: str = "alerts", features: bool = False) -> Any:
         """Scores every row of ``data``; returns the same kind of object (polars in, polars
-        out; pyarrow in, pyarrow out) with the feature columns, ``score`` (null when a row
+        out; pyarrow in, pyarrow out) with the input columns, then ``score`` (null when a row
         cannot be scored), ``explanation`` (top features and their contributions: a list of
         ``{feature (categorical), contribution, value}``), ``alert`` and ``unscored_reason``.
-        ``explain="alerts"`` (the default) explains only alert rows and leaves the other
-        rows' ``explanation`` null, which keeps scoring cheap beside the features;
-        ``explain="all"`` explains every scored row (an alert row's explanation is the same
-        either way). Inputs over ``batch_rows`` rows are scored in slices with a tqdm
+        ``features=True`` adds the feature columns before ``score``; by default they are left
+        out, because at millions of rows they take as much memory as the input for values no
+        one reads on quiet rows (:meth:`alerts` keeps them; :func:`vigil.extract` computes
+        them for any table). ``explain="alerts"`` (the default) explains only alert rows and
+        leaves the other rows' ``explanation`` null, which keeps scoring cheap beside the
+        features; ``explain="all"`` explains every scored row (an alert row's explanation is
+        the same either way). Inputs over ``batch_rows`` rows are scored in slices with a tqdm
         progress bar when tqdm is installed and output is a terminal or notebook
         (``progress=False`` hides it, ``True`` always shows it); models with window
         aggregates or beacon scores score in one piece, so that windows are never cut."""
-        native = self._explaining(explain)
+        native = self._configured(explain, features)
         ranked = isinstance(self.threshold_spec(), (TopN, TopFraction, TopPerWindow))
         if _is_polars(data):
             if ranked:
@@ -220,24 +223,27 @@ class Model:
             table = pa.concat_tables(_by_slices(data, rows, batch_rows, progress, score_arrow))
         return _as_output(table, kind)
 
-    def _explaining(self, explain: str) -> "_native.NativeModel":
-        """The native model explaining ``explain`` rows ("alerts" or "all")."""
-        return self._native if explain == "alerts" else self._native.with_explain_rows(explain)
+    def _configured(self, explain: str, features: bool) -> "_native.NativeModel":
+        """The native model explaining ``explain`` rows ("alerts" or "all"), with the feature
+        columns in its output when ``features``."""
+        native = self._native if explain == "alerts" else self._native.with_explain_rows(explain)
+        return native.with_feature_columns(True) if features else native
 
     def score_parquet(self, input: str, output: str, *, batch_rows: int = 65_536,
-                      progress: Optional[bool] = None, explain: str = "alerts") -> dict:
+                      progress: Optional[bool] = None, explain: str = "alerts", features: bool = False) -> dict:
         """Scores the Parquet file ``input`` into the Parquet file ``output`` (zstd), one batch
         of ``batch_rows`` rows at a time, so memory stays bounded whatever the file size; the
         output has the input columns and those of :meth:`score`. Returns ``{"rows", "alerts",
         "unscored"}``. A top-N or top-fraction threshold is refused (it needs the whole table).
         ``progress``: a tqdm bar of the rows scored (None: only in a terminal or notebook;
-        False: never). ``explain``: as in :meth:`score`."""
-        native = self._explaining(explain)
+        False: never). ``explain`` and ``features``: as in :meth:`score`."""
+        native = self._configured(explain, features)
         with Progress(progress, "vigil score_parquet") as bar:
             return native.score_parquet(str(input), str(output), int(batch_rows), self.backend,
                                               self.chunk_bytes, progress=bar.callback)
 
-    def stream(self, batches: Iterable[Any], *, lateness: Union[str, int, float] = 0) -> Iterator[Any]:
+    def stream(self, batches: Iterable[Any], *, lateness: Union[str, int, float] = 0,
+               features: bool = False) -> Iterator[Any]:
         """Scores an iterable of tables (polars DataFrames, pyarrow Tables or RecordBatches, an
         Arrow IPC reader, ...) as a stream, carrying window state across them; yields scored
         tables of the same kind as the first input. Rows leave in input order once their
@@ -245,12 +251,13 @@ class Model:
         arrived), so the concatenated output equals :meth:`score` of the concatenated input,
         with events up to ``lateness`` (a duration such as ``"30s"``, or seconds) out of time
         order. Later events come out with null window features and are counted in
-        :attr:`Stream.stats`; beacon scores and whole-input aggregates hold rows until the end."""
-        return Stream(self, batches, lateness=lateness)
+        :attr:`Stream.stats`; beacon scores and whole-input aggregates hold rows until the end.
+        ``features``: as in :meth:`score`."""
+        return Stream(self, batches, lateness=lateness, features=features)
 
     def alerts(self, data: Any) -> Any:
-        """Only the rows that alert, highest score first."""
-        scored = self.score(data)
+        """Only the rows that alert, highest score first, with the feature columns."""
+        scored = self.score(data, features=True)
         if _is_polars(scored):
             return scored.filter(scored["alert"]).sort("score", descending=True)
         table = scored if isinstance(scored, pa.Table) else pa.Table.from_batches([scored])
@@ -359,8 +366,10 @@ class Stream:
     """The scored batches of :meth:`Model.stream`, an iterator; :attr:`stats` counts rows in
     and out, late rows, rows waiting and the watermark."""
 
-    def __init__(self, model: "Model", batches: Iterable[Any], *, lateness: Union[str, int, float] = 0) -> None:
-        self._scorer = _native.NativeScorer(model._native, _native.parse_duration(lateness, "lateness")
+    def __init__(self, model: "Model", batches: Iterable[Any], *, lateness: Union[str, int, float] = 0,
+                 features: bool = False) -> None:
+        self._scorer = _native.NativeScorer(model._configured("alerts", features),
+                                            _native.parse_duration(lateness, "lateness")
                                             if lateness else 0, model.backend)
         self._input = iter(batches)
         self._kind: Optional[str] = None

@@ -133,17 +133,19 @@ def _ship(spark_df: Any, text: str) -> Any:
         return lambda: text
 
 
-def score(spark_df: Any, model: Model, *, partitions: Optional[int] = None, backend: str = "cpu") -> Any:
+def score(spark_df: Any, model: Model, *, partitions: Optional[int] = None, backend: str = "cpu",
+          features: bool = False) -> Any:
     """Scores a Spark DataFrame with ``model``: a DataFrame with the input columns, the
-    feature columns, ``score``, ``explanation``, ``alert`` and ``unscored_reason``, equal
-    row for row to ``model.score`` of the whole table on one machine. ``partitions``: the
-    number of partitions window models are spread over (default: Spark's shuffle setting).
+    feature columns when ``features`` (as in :meth:`vigil.Model.score`), ``score``,
+    ``explanation``, ``alert`` and ``unscored_reason``, equal row for row to
+    ``model.score`` of the whole table on one machine. ``partitions``: the number of
+    partitions window models are spread over (default: Spark's shuffle setting).
     ``backend``: the workers' backend (default ``"cpu"``)."""
     from pyspark.sql import functions as F
 
     text = model.to_json()
     empty = _arrow_schema(spark_df).empty_table()
-    out_schema = spark_types(model.score(empty).schema)
+    out_schema = spark_types(model.score(empty, features=features).schema)
     get = _ship(spark_df, text)
     keys = entity_columns(model)
     # PySpark's mapInArrow resolves columns by name, which fails for names with dots (Zeek's
@@ -156,7 +158,8 @@ def score(spark_df: Any, model: Model, *, partitions: Optional[int] = None, back
         def score_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
             m = _load(get(), backend)
             for b in batches:
-                out = m._native.score(pa.Table.from_batches([b]).rename_columns(names), backend, None)
+                out = m._configured("alerts", features).score(
+                    pa.Table.from_batches([b]).rename_columns(names), backend, None)
                 for ob in out.cast(out_schema).rename_columns(plain.names).to_batches():
                     yield ob
 
@@ -185,7 +188,8 @@ def score(spark_df: Any, model: Model, *, partitions: Optional[int] = None, back
             return
         table = pa.Table.from_batches(parts)
         ids = table.column(_ROW_ID)
-        out = m._native.score(table.drop_columns([_ROW_ID]).rename_columns(names), backend, None)
+        out = m._configured("alerts", features).score(
+            table.drop_columns([_ROW_ID]).rename_columns(names), backend, None)
         out = out.append_column(_ROW_ID, ids).cast(id_schema).rename_columns(plain_id.names)
         yield from out.to_batches()
 
