@@ -147,15 +147,32 @@ impl NativeModel {
     }
 }
 
-/// `model`'s output for the batches of one table of `schema`, one batch per input batch, or
-/// the table in one piece when the model looks across rows (window stages: never cut).
+/// Rows a row-wise model with a fixed cut-off scores at a time: bounds the feature columns
+/// alive at once (13 string features of 256Ki rows take 13 MB, of 10M rows 520 MB) without
+/// changing any output, as each row's verdict then depends on that row alone.
+const SCORE_BLOCK_ROWS: usize = 1 << 18;
+
+/// `model`'s output for the batches of one table of `schema`: one batch per input batch (per
+/// block of [`SCORE_BLOCK_ROWS`] rows when no row's verdict depends on other rows), or the
+/// table in one piece when the model looks across rows (window stages: never cut).
 fn scored(
     model: &FittedPipeline,
     mut input: Vec<RecordBatch>,
     schema: &SchemaRef,
 ) -> vigil::Result<Table> {
-    if input.len() > 1 && model.looks_across_rows() {
+    let across = model.looks_across_rows();
+    if input.len() > 1 && across {
         input = vec![arrow::compute::concat_batches(schema, &input)?];
+    } else if !across && model.cutoff().is_some() {
+        // Top-N style thresholds rank each batch as a whole (no cut-off): never split those.
+        input = input
+            .iter()
+            .flat_map(|b| {
+                (0..b.num_rows())
+                    .step_by(SCORE_BLOCK_ROWS)
+                    .map(move |at| b.slice(at, SCORE_BLOCK_ROWS.min(b.num_rows() - at)))
+            })
+            .collect();
     }
     let out_schema = model.output_schema(schema)?;
     let scored = input
