@@ -8,8 +8,9 @@ use crate::{Failure, Outcome};
 
 /// Score a Parquet file with a saved model (features, detector, threshold).
 ///
-/// Reads IN.parquet in batches (bounded memory), appends the feature columns, `score`,
-/// `explanation`, `alert` and `unscored_reason`, and writes OUT.parquet (zstd).
+/// Reads IN.parquet in batches (bounded memory), appends `score`, `explanation`, `alert`
+/// and `unscored_reason` (and the feature columns with --features), and writes OUT.parquet
+/// (zstd).
 /// Prints a one-line summary: rows, alerts, unscored rows. The model must have a
 /// baseline-quantile or fixed-score threshold (a top-N threshold needs the whole table).
 /// Models are the JSON files written by `Model.save` (Python) or `FittedPipeline::save`
@@ -37,6 +38,9 @@ pub(crate) struct ScoreArgs {
     /// Where kernels run: auto, gpu or cpu.
     #[arg(long, default_value = "auto", value_name = "BACKEND")]
     backend: String,
+    /// Also write the feature columns (before `score`).
+    #[arg(long)]
+    features: bool,
     /// Exit with code 3 when any row alerts (for scripts and schedulers).
     #[arg(long)]
     fail_on_alert: bool,
@@ -59,7 +63,9 @@ pub(crate) fn run(args: ScoreArgs) -> Result<Outcome, Failure> {
             "the output must not be the input file (it would be overwritten while read)",
         ));
     }
-    let model = vigil::FittedPipeline::load(&args.model)?.with_backend(backend);
+    let model = vigil::FittedPipeline::load(&args.model)?
+        .with_backend(backend)
+        .with_feature_columns(args.features);
     let bar = crate::progress_bar(0, args.quiet, "rows");
     bar.set_message("scoring");
     let summary = vigil::io::score_parquet_with_progress(

@@ -74,10 +74,21 @@ fn score_writes_what_fitted_pipeline_score_returns() {
         path_str(&output),
         "--batch-rows",
         "999",
+        "--features",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 
-    let expected = model.score(&events).expect("library score");
+    let expected = model
+        .clone()
+        .with_feature_columns(true)
+        .score(&events)
+        .expect("library score");
+    assert!(
+        expected
+            .schema()
+            .column_with_name("query_entropy")
+            .is_some()
+    );
     let got = vigil::io::read_parquet(&output, 1 << 20).expect("read scored file");
     let got = arrow::compute::concat_batches(&got[0].schema(), &got).expect("concat");
     assert_eq!(got.num_rows(), events.num_rows());
@@ -119,6 +130,17 @@ fn score_writes_what_fitted_pipeline_score_returns() {
         "--quiet",
     ]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    // Without --features: the verdict columns only, the same scores.
+    let again = vigil::io::read_parquet(dir.join("again.parquet"), 1 << 20).expect("read");
+    let again = arrow::compute::concat_batches(&again[0].schema(), &again).expect("concat");
+    assert!(again.schema().column_with_name("query_entropy").is_none());
+    assert_eq!(
+        again.column_by_name(vigil::SCORE).expect("score").to_data(),
+        expected
+            .column_by_name(vigil::SCORE)
+            .expect("score")
+            .to_data()
+    );
 }
 
 #[test]
