@@ -409,6 +409,11 @@ def main() -> int:
     files = generate(shared, args.python, args.data_dir, args)
     env = dict(os.environ, VIGIL_BACKEND="cpu")
     py = args.python
+    # vigil's modules as bytecode, as `pip install` of a wheel leaves them: an editable install
+    # under PYTHONDONTWRITEBYTECODE=1 would compile them again in every timed process (~0.02 s
+    # of the vigil and floor runs), which the references' installed packages never do.
+    subprocess.run([py, "-c", "import compileall, os, vigil; "
+                    "compileall.compile_dir(os.path.dirname(vigil.__file__), quiet=1)"], env=env, check=False)
     rows: list[Row] = []
     failures: list[str] = []
     notes: list[str] = []

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Field, Float32Type, Schema};
 use arrow::pyarrow::{PyArrowType, Table};
+use numpy::PyArray1;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList};
 use vigil::detect::{Detector, FittedDetector, evaluate as evaluate_scores};
 use vigil::drift::{DriftOptions, drift as drift_report};
 
@@ -52,36 +53,29 @@ impl NativeDetector {
         out.map(PyArrowType).map_err(to_py)
     }
 
-    /// Scores only (no explanations; cheaper for the isolation forest): a pyarrow Float32
-    /// array, null where a row could not be scored.
+    /// Scores only (no explanations; cheaper for the isolation forest) of a table or a list
+    /// of parts (see `input_batches`): a float64 NumPy array that owns the scores' buffer (no
+    /// copy, no pyarrow), NaN where a row could not be scored.
     #[pyo3(signature = (data, backend = "auto"))]
-    fn score_samples(
+    fn score_samples<'py>(
         &self,
-        py: Python<'_>,
-        data: PyArrowType<Table>,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
         backend: &str,
-    ) -> PyResult<PyArrowType<arrow::array::ArrayData>> {
+    ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let b = self::backend(backend)?;
-        let (input, _) = batches(data.0);
+        let input = input_batches(data)?;
         let det = self.inner.clone();
-        let out = py.detach(move || -> vigil::Result<arrow::array::Float32Array> {
-            let mut all = Vec::new();
+        let out = py.detach(move || -> vigil::Result<Vec<f64>> {
+            let rows = input.iter().map(RecordBatch::num_rows).sum();
+            let mut all = Vec::with_capacity(rows);
             for batch in &input {
-                let scores = det.score_samples(batch, b)?;
-                if all.is_empty() {
-                    all = scores;
-                } else {
-                    all.extend(scores);
-                }
+                // f32 -> f64 is exact: the scores are the kernel's, unchanged.
+                all.extend(det.score_samples(batch, b)?.into_iter().map(f64::from));
             }
-            // The scores' buffer as it is (no copy); NaN (unscored) rows become nulls.
-            let nulls = all
-                .iter()
-                .any(|s| s.is_nan())
-                .then(|| arrow::buffer::NullBuffer::from_iter(all.iter().map(|s| !s.is_nan())));
-            Ok(arrow::array::Float32Array::new(all.into(), nulls))
+            Ok(all)
         });
-        out.map(|a| PyArrowType(a.into_data())).map_err(to_py)
+        out.map(|v| PyArray1::from_vec(py, v)).map_err(to_py)
     }
 
     /// Merges with a detector fitted on another partition of the baseline.
@@ -112,19 +106,34 @@ impl NativeDetector {
     }
 }
 
-/// Fits a detector described by JSON on the numeric `columns` of a table.
+/// The record batches of `data`, in order: one object read through `__arrow_c_stream__` (a
+/// pyarrow Table, a polars DataFrame, ...) or a list of them (slices of a polars frame, each
+/// within one chunk of every column, which polars exports without a copy).
+fn input_batches(data: &Bound<'_, PyAny>) -> PyResult<Vec<RecordBatch>> {
+    if let Ok(parts) = data.cast::<PyList>() {
+        let mut out = Vec::new();
+        for part in parts.iter() {
+            out.extend(batches(part.extract::<PyArrowType<Table>>()?.0).0);
+        }
+        return Ok(out);
+    }
+    Ok(batches(data.extract::<PyArrowType<Table>>()?.0).0)
+}
+
+/// Fits a detector described by JSON on the numeric `columns` of a table or a list of parts
+/// (see `input_batches`).
 #[pyfunction]
 #[pyo3(signature = (detector_json, data, columns, backend = "auto"))]
 fn fit_detector(
     py: Python<'_>,
     detector_json: &str,
-    data: PyArrowType<Table>,
+    data: &Bound<'_, PyAny>,
     columns: Vec<String>,
     backend: &str,
 ) -> PyResult<NativeDetector> {
     let detector: Detector = spec(detector_json, "detector")?;
     let b = self::backend(backend)?;
-    let (input, _) = batches(data.0);
+    let input = input_batches(data)?;
     py.detach(move || detector.fit_batches(&input, &columns, b))
         .map(|inner| NativeDetector { inner })
         .map_err(to_py)

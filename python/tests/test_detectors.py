@@ -205,3 +205,44 @@ def test_alert_budget_per_hour():
     assert isinstance(model.threshold_spec(), vigil.TopPerWindow)
     with pytest.raises(ValueError):
         vigil.TopPerWindow(1, "fortnight", "ts")._spec()
+
+
+def test_polars_detector_fit_and_score_samples_load_no_pyarrow():
+    """A polars frame goes to the native fit and ``score_samples`` as zero-copy parts through
+    ``__arrow_c_stream__``: no pyarrow import; the scores come back as a float64 numpy array
+    that owns the native buffer (no copy), NaN for an all-null row. By hand: a 2-row
+    baseline grows trees of depth limit ceil(log2 2) = 1 whose two leaves hold one row each,
+    so every row's path length is 1 + c(1) = 1 and its score 2^(-1 / c(2)) = 2^-1 = 0.5.
+    A chunked frame scores as its pyarrow Table and its numpy matrix do, bit for bit."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+import numpy as np
+import polars as pl
+import vigil
+base = pl.DataFrame({"a": [0.0, 1.0]}, schema={"a": pl.Float32})
+test = pl.DataFrame({"a": [5.0, None, -3.0, 0.5]}, schema={"a": pl.Float32})
+det = vigil.IsolationForest(n_trees=7, seed=1, backend="cpu").fit(base)
+s = det.score_samples(test)
+assert "pyarrow" not in sys.modules, "a polars detector loaded pyarrow"
+assert isinstance(s, np.ndarray) and s.dtype == np.float64 and s.flags.writeable and s.base is not None, s
+assert s[0] == -0.5 and s[2] == -0.5 and s[3] == -0.5 and np.isnan(s[1]), s
+rng = np.random.default_rng(7)
+x = rng.normal(size=(3000, 4)).astype(np.float32)
+x[5] = np.nan
+df = pl.DataFrame(x, schema=["f0", "f1", "f2", "f3"])
+df = pl.concat([df.slice(0, 1000), df.slice(1000, 1), df.slice(1001)], rechunk=False)
+assert df.n_chunks() == 3
+det = vigil.IsolationForest(seed=4, backend="cpu").fit(df)
+ours = det.decision_function(df)
+assert "pyarrow" not in sys.modules, "a chunked polars detector loaded pyarrow"
+assert np.isnan(ours[5]) and np.isfinite(np.delete(ours, 5)).all()
+assert det.threshold_ == np.quantile(ours[np.isfinite(ours)], 0.99), "threshold of the deferred baseline"
+import pyarrow as pa
+by_table = vigil.IsolationForest(seed=4, backend="cpu").fit(df.to_arrow())
+assert np.array_equal(by_table.decision_function(df.to_arrow()), ours, equal_nan=True)
+assert np.array_equal(by_table.decision_function(x), ours, equal_nan=True)
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)

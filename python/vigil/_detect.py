@@ -11,6 +11,7 @@ from typing import Any, Optional, Sequence
 from . import _native
 from ._arrow import _as_arrow_input, _as_output
 from ._arrow import np, pa, pc
+from ._arrow import _is_polars, _polars_parts
 
 __all__ = [
     "RobustZ", "IsolationForest", "PcaResidual", "Rarity", "Ensemble", "TailRarity",
@@ -66,11 +67,20 @@ def _as_table(data: Any, columns: Optional[Sequence[str]] = None) -> tuple[Any, 
     return table, None
 
 
+def _detector_input(data: Any, columns: Optional[Sequence[str]] = None) -> tuple[Any, Optional[list[str]]]:
+    """:func:`_as_table`, except that a polars DataFrame becomes its parts (slices within one
+    chunk of every column, see ``_polars_parts``), which the native fit and ``score_samples``
+    read through ``__arrow_c_stream__`` without a copy and without importing pyarrow."""
+    if _is_polars(data):
+        return _polars_parts(data), None
+    return _as_table(data, columns)
+
+
 def _numeric_columns(table: Any) -> list[str]:
     schema = table.schema if hasattr(table, "schema") else None
     if schema is None:
         return []
-    if isinstance(schema, pa.Schema):
+    if not _is_polars(table) and isinstance(schema, pa.Schema):
         return [f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)
                 or pa.types.is_boolean(f.type)]
     # polars: Schema mapping name -> dtype
@@ -227,13 +237,15 @@ class _Detector:
         self._check_cutoff_params(contamination)
         backend = backend or self.backend
         columns = columns if columns is not None else self.columns
-        table, names = _as_table(X, columns)
-        cols = list(columns) if columns is not None else (names or _numeric_columns(table))
+        table, names = _detector_input(X, columns)
+        cols = list(columns) if columns is not None else (names or _numeric_columns(X if _is_polars(X) else table))
         self._fit_native(table, cols, backend)
         self.backend_ = backend
         self.features_ = list(self._fitted.features)
         self.n_features_in_ = len(cols)
-        if isinstance(table, pa.Table) and names is None and not type(X).__module__.startswith("pandas"):
+        if _is_polars(X):  # a shallow clone: X's later in-place edits do not reach it
+            self._defer_threshold(X.clone(), contamination)
+        elif isinstance(table, pa.Table) and names is None and not type(X).__module__.startswith("pandas"):
             self._defer_threshold(table, contamination)
         else:
             self._set_threshold(self._scores(table), contamination)
@@ -286,10 +298,9 @@ class _Detector:
             if width != len(cols):
                 raise ValueError(f"X has {width} features, but {type(self).__name__} is expecting "
                                  f"{len(cols)} features as input.")
-        table, _ = _as_table(X, cols)
-        scores = self._native_model().score_samples(table, getattr(self, "backend_", self.backend))
-        # Float32 with nulls: to_numpy gives NaN for the nulls (no pyarrow.compute needed).
-        return scores.to_numpy(zero_copy_only=False).astype(np.float64)
+        table, _ = _detector_input(X, cols)
+        # A float64 array that owns the native scores' buffer, NaN where a row is unscored.
+        return self._native_model().score_samples(table, getattr(self, "backend_", self.backend))
 
     def decision_function(self, X: Any) -> Any:
         """Anomaly score of every row (float64 numpy; **higher = more anomalous**, as PyOD;
