@@ -28,8 +28,79 @@ pub(crate) struct KeyTable {
     null_id: Option<u32>,
     map: Map<Box<[u8]>, u32>,
     /// Utf8View strings of at most 12 bytes, keyed by their view (length + inline bytes).
-    short: Map<u128, u32>,
+    short: ShortKeys,
     keys: Vec<Option<Box<[u8]>>>,
+}
+
+/// Ids of short strings by their 16-byte Utf8View view (length and bytes inline, bytes past
+/// the length cleared): an open-addressing table with linear probing, one multiply-xor hash
+/// of the two halves (seeded per table, so that crafted keys cannot be aimed at one bucket),
+/// at most half full. Rows look up far more often than entities are added; a lookup reads one
+/// key, next to its id, where a general hash map reads a control group and then a bucket.
+struct ShortKeys {
+    /// Key and id of each bucket (`EMPTY`: no key; no view of at most 12 bytes equals it).
+    buckets: Vec<(u128, u32)>,
+    shift: u32,
+    len: usize,
+    seed: (u64, u64),
+}
+
+impl ShortKeys {
+    const EMPTY: u128 = u128::MAX;
+
+    fn new() -> Self {
+        use std::hash::BuildHasher;
+        let random = foldhash::fast::RandomState::default();
+        ShortKeys {
+            buckets: vec![(Self::EMPTY, 0); 16],
+            shift: 64 - 4,
+            len: 0,
+            seed: (random.hash_one(1u64) | 1, random.hash_one(2u64)),
+        }
+    }
+
+    fn bucket(&self, k: u128) -> usize {
+        let (lo, hi) = (k as u64, (k >> 64) as u64);
+        let h = ((lo ^ self.seed.1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ hi)
+            .wrapping_mul(self.seed.0 ^ 0xC2B2_AE3D_27D4_EB4F | 1);
+        (h >> self.shift) as usize
+    }
+
+    fn get(&self, k: u128) -> Option<u32> {
+        let mask = self.buckets.len() - 1;
+        let mut at = self.bucket(k);
+        loop {
+            let (key, id) = self.buckets[at & mask];
+            if key == k {
+                return Some(id);
+            }
+            if key == Self::EMPTY {
+                return None;
+            }
+            at += 1;
+        }
+    }
+
+    fn insert(&mut self, k: u128, id: u32) {
+        if 2 * (self.len + 1) > self.buckets.len() {
+            let grown = vec![(Self::EMPTY, 0); 2 * self.buckets.len()];
+            let old = std::mem::replace(&mut self.buckets, grown);
+            self.shift -= 1;
+            self.len = 0;
+            for (key, id) in old {
+                if key != Self::EMPTY {
+                    self.insert(key, id);
+                }
+            }
+        }
+        let mask = self.buckets.len() - 1;
+        let mut at = self.bucket(k);
+        while self.buckets[at & mask].0 != Self::EMPTY {
+            at += 1;
+        }
+        self.buckets[at & mask] = (k, id);
+        self.len += 1;
+    }
 }
 
 /// How a batch's entity columns become key bytes.
@@ -58,7 +129,7 @@ impl KeyTable {
             kind: None,
             null_id: None,
             map: Map::default(),
-            short: Map::default(),
+            short: ShortKeys::new(),
             keys: Vec::new(),
         }
     }
@@ -231,8 +302,8 @@ impl KeyTable {
                 return t.id_of(None);
             }
             match short_key(views[i]) {
-                Some(k) => match t.short.get(&k) {
-                    Some(&id) => id,
+                Some(k) => match t.short.get(k) {
+                    Some(id) => id,
                     None => {
                         let id = t.keys.len() as u32;
                         t.keys.push(Some(a.value(i).as_bytes().into()));
@@ -244,25 +315,32 @@ impl KeyTable {
             }
         };
         let head = n.min(HEAD);
-        let mut ids: Vec<u32> = (0..head).map(|i| one(self, i)).collect();
+        // One vector, the tail filled in place (no second vector appended).
+        let mut ids: Vec<u32> = vec![0; n];
+        for (i, id) in ids.iter_mut().enumerate().take(head) {
+            *id = one(self, i);
+        }
         if n == head {
             return ids;
         }
         let (map, short, null_id) = (&self.map, &self.short, self.null_id);
-        let tail: Vec<u32> = (head..n)
-            .into_par_iter()
-            .with_min_len(1 << 14)
-            .map(|i| {
-                if !valid(i) {
-                    return null_id.unwrap_or(MISS);
+        ids[head..]
+            .par_chunks_mut(1 << 14)
+            .enumerate()
+            .for_each(|(b, out)| {
+                let from = head + (b << 14);
+                for (j, id) in out.iter_mut().enumerate() {
+                    let i = from + j;
+                    *id = if !valid(i) {
+                        null_id.unwrap_or(MISS)
+                    } else {
+                        match short_key(views[i]) {
+                            Some(k) => short.get(k).unwrap_or(MISS),
+                            None => map.get(a.value(i).as_bytes()).copied().unwrap_or(MISS),
+                        }
+                    };
                 }
-                match short_key(views[i]) {
-                    Some(k) => short.get(&k).copied().unwrap_or(MISS),
-                    None => map.get(a.value(i).as_bytes()).copied().unwrap_or(MISS),
-                }
-            })
-            .collect();
-        ids.extend(tail);
+            });
         for (i, id) in ids.iter_mut().enumerate().skip(head) {
             if *id == MISS {
                 *id = one(self, i);
@@ -283,20 +361,26 @@ impl KeyTable {
         const HEAD: usize = 1 << 16;
         const MISS: u32 = u32::MAX;
         let head = n.min(HEAD);
-        let mut ids: Vec<u32> = (0..head).map(|i| self.id_of(key(i))).collect();
+        let mut ids: Vec<u32> = vec![0; n];
+        for (i, id) in ids.iter_mut().enumerate().take(head) {
+            *id = self.id_of(key(i));
+        }
         if n == head {
             return ids;
         }
         let (map, null_id) = (&self.map, self.null_id);
-        let tail: Vec<u32> = (head..n)
-            .into_par_iter()
-            .with_min_len(1 << 14)
-            .map(|i| match key(i) {
-                None => null_id.unwrap_or(MISS),
-                Some(b) => map.get(b).copied().unwrap_or(MISS),
-            })
-            .collect();
-        ids.extend(tail);
+        ids[head..]
+            .par_chunks_mut(1 << 14)
+            .enumerate()
+            .for_each(|(b, out)| {
+                let from = head + (b << 14);
+                for (j, id) in out.iter_mut().enumerate() {
+                    *id = match key(from + j) {
+                        None => null_id.unwrap_or(MISS),
+                        Some(b) => map.get(b).copied().unwrap_or(MISS),
+                    };
+                }
+            });
         for (i, id) in ids.iter_mut().enumerate().skip(head) {
             if *id == MISS {
                 *id = self.id_of(key(i));
