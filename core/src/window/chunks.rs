@@ -213,3 +213,46 @@ pub(super) fn check_range(
     }
     array_times(array, name).map(|_| ())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::WindowOf;
+
+    /// The window of every value equals `floor(value * to_ns / every)` worked out in i128,
+    /// whatever the order of the values (the cached window of the previous value is only a
+    /// shortcut): before and after the epoch, at the ends of the range, units that divide the
+    /// window and one that does not.
+    #[test]
+    fn window_index_equals_floor_division() {
+        let mut values: Vec<i64> = vec![0, -1, 1, 59, 60, 61, -59, -60, -61, 119, 120, -121];
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..2_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push((x % 1_000_000) as i64 - 500_000);
+        }
+        for (every, to_ns) in [
+            (Some(60_000_000_000i64), 1_000_000_000i64),
+            (Some(60_000_000_000), 1_000),
+            (Some(1_500), 1_000),
+            (Some(7), 1),
+            (None, 1_000),
+        ] {
+            let mut w = WindowOf::new(every, to_ns);
+            let mut sorted = values.clone();
+            sorted.sort();
+            for &v in values.iter().chain(&sorted) {
+                let v = v * 1_000_000 / to_ns.min(1_000_000); // stay well inside the ns range
+                let want = every.map_or(0, |e| {
+                    (i128::from(v) * i128::from(to_ns)).div_euclid(i128::from(e)) as i64
+                });
+                assert_eq!(w.index(v), want, "value {v} every {every:?} to_ns {to_ns}");
+            }
+        }
+        let mut w = WindowOf::new(Some(60), 1);
+        for v in [i64::MIN, i64::MIN + 1, i64::MAX - 1, i64::MAX, i64::MIN] {
+            assert_eq!(w.index(v), v.div_euclid(60), "{v}");
+        }
+    }
+}

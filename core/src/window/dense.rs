@@ -214,15 +214,7 @@ fn prepare(
     // Occupied slots numbered in slot order (groups), rows relabelled by group: later state
     // is per group, not per slot.
     let mut map = per_slot(&slots, &split, 0u32, None, |c, _, _| *c += 1);
-    let mut count = Vec::new();
-    for m in map.iter_mut() {
-        if *m > 0 {
-            count.push(*m);
-            *m = (count.len() - 1) as u32;
-        } else {
-            *m = u32::MAX;
-        }
-    }
+    let count = number_groups(&mut map);
     slots
         .par_iter_mut()
         .with_min_len(1 << 16)
@@ -255,6 +247,50 @@ fn prepare(
         tnull,
         fields,
     }))
+}
+
+/// Numbers the occupied slots of `map` (rows per slot) in slot order: each becomes its group
+/// number, each empty slot `u32::MAX`; returns the rows per group. Blocks of slots are
+/// numbered in parallel from the occupied counts of the blocks before them.
+fn number_groups(map: &mut [u32]) -> Vec<u32> {
+    const BLOCK: usize = 1 << 16;
+    let occupied: Vec<usize> = map
+        .par_chunks(BLOCK)
+        .map(|b| b.iter().filter(|&&c| c > 0).count())
+        .collect();
+    let mut first = Vec::with_capacity(occupied.len());
+    let mut total = 0usize;
+    for o in &occupied {
+        first.push(total);
+        total += o;
+    }
+    let mut count: Vec<u32> = zeroed(total);
+    let mut parts = Vec::with_capacity(occupied.len());
+    let mut rest = count.as_mut_slice();
+    for &o in &occupied {
+        let (a, b) = rest.split_at_mut(o);
+        parts.push(a);
+        rest = b;
+    }
+    map.par_chunks_mut(BLOCK)
+        .zip(parts)
+        .zip(first)
+        .for_each(|((block, counts), mut next)| {
+            let mut k = 0;
+            for m in block.iter_mut() {
+                if *m > 0 {
+                    if let Some(c) = counts.get_mut(k) {
+                        *c = *m;
+                    }
+                    k += 1;
+                    *m = next as u32;
+                    next += 1;
+                } else {
+                    *m = u32::MAX;
+                }
+            }
+        });
+    count
 }
 
 /// The smallest and largest valid value of `t` (`(i64::MAX, i64::MIN)` when none).

@@ -220,10 +220,22 @@ fn distinct_of<T: arrow::datatypes::ArrowNativeType + Ord>(
                 }
                 let from = from as usize;
                 if let Some(run) = region.get_mut(from..from + *dg as usize) {
-                    run.sort_unstable();
-                    *dg = 1 + run.windows(2).filter(|w| w[0] != w[1]).count() as u32;
+                    *dg = distinct_in(run);
                 }
             }
         });
     d
+}
+
+/// Distinct values of `run` (reordered): a few values compared pairwise, more sorted.
+fn distinct_in<T: Ord + Copy>(run: &mut [T]) -> u32 {
+    if run.len() <= 8 {
+        let mut d = 0;
+        for (i, x) in run.iter().enumerate() {
+            d += u32::from(!run[..i].contains(x));
+        }
+        return d;
+    }
+    run.sort_unstable();
+    1 + run.windows(2).filter(|w| w[0] != w[1]).count() as u32
 }
