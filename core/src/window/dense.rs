@@ -148,11 +148,15 @@ fn prepare(
         }
     }
     let (tmin, tmax) = range;
+    // Each row's entity id, then (in place, the same buffer) its slot.
     let mut keys = KeyTable::new(&first.by);
-    let ids: Vec<Vec<u32>> = batches
-        .iter()
-        .map(|b| keys.intern(b))
-        .collect::<Result<_>>()?;
+    let mut slots: Vec<u32> = zeroed(n);
+    let mut rest = slots.as_mut_slice();
+    for b in batches {
+        let (mine, later) = rest.split_at_mut(b.num_rows());
+        keys.intern_into(b, mine)?;
+        rest = later;
+    }
     let entities = keys.len();
     let (wmin, wmax) = if tmin > tmax {
         (i64::MAX, i64::MIN)
@@ -165,12 +169,11 @@ fn prepare(
         return Ok(None);
     }
     let span = span as usize;
-    let mut slots: Vec<u32> = zeroed(n);
     let mut rest = slots.as_mut_slice();
     // Per block of rows: the first and last window of its timed rows, and whether its
     // windows never decrease (time-sorted input).
     let mut runs: Vec<(Option<(i64, i64)>, bool)> = Vec::new();
-    for (t, ids) in parts.iter().zip(&ids) {
+    for t in &parts {
         let (mine, later) = rest.split_at_mut(t.values.len());
         rest = later;
         runs.par_extend(
@@ -187,7 +190,7 @@ fn prepare(
                             let w = window_of.index(t.values[i]);
                             sorted &= seen.is_none_or(|(_, last)| last <= w);
                             seen = Some((seen.map_or(w, |(first, _)| first), w));
-                            ((w - wmin) as usize * entities + ids[i] as usize) as u32
+                            ((w - wmin) as usize * entities + *s as usize) as u32
                         } else {
                             u32::MAX
                         };
@@ -196,7 +199,7 @@ fn prepare(
                 }),
         );
     }
-    drop((parts, ids));
+    drop(parts);
     let mut last = i64::MIN;
     let sorted = runs.iter().all(|&(seen, ok)| {
         let ok = ok && seen.is_none_or(|(first, _)| first >= last);

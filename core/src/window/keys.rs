@@ -183,6 +183,14 @@ impl KeyTable {
 
     /// The entity id of every row of `batch` (new entities get new ids).
     pub(crate) fn intern(&mut self, batch: &RecordBatch) -> Result<Vec<u32>> {
+        let mut ids = vec![0; batch.num_rows()];
+        self.intern_into(batch, &mut ids)?;
+        Ok(ids)
+    }
+
+    /// [`intern`](Self::intern) into `ids` (one entry per row of `batch`), e.g. a part of a
+    /// buffer over several batches.
+    pub(crate) fn intern_into(&mut self, batch: &RecordBatch, ids: &mut [u32]) -> Result<()> {
         let arrays: Vec<ArrayRef> = self
             .columns
             .iter()
@@ -204,7 +212,7 @@ impl KeyTable {
                     found: a.data_type().clone(),
                 });
             }
-            return self.intern_single(a);
+            return self.intern_single(a, ids);
         }
         let Some(KeyKind::Rows(conv)) = &self.kind else {
             return Err(Error::InvalidInput("internal: no row converter".into()));
@@ -215,18 +223,16 @@ impl KeyTable {
                 self.columns
             ))
         })?;
-        let mut ids = Vec::with_capacity(batch.num_rows());
-        for row in rows.iter() {
-            ids.push(self.id_of(Some(row.as_ref())));
+        for (id, row) in ids.iter_mut().zip(rows.iter()) {
+            *id = self.id_of(Some(row.as_ref()));
         }
-        Ok(ids)
+        Ok(())
     }
 
     /// Ids of one string, dictionary or integer column (its type checked by the caller).
-    fn intern_single(&mut self, a: &ArrayRef) -> Result<Vec<u32>> {
+    fn intern_single(&mut self, a: &ArrayRef, ids: &mut [u32]) -> Result<()> {
         let nulls = a.logical_nulls();
         let valid = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
-        let mut ids = Vec::with_capacity(a.len());
         match a.data_type() {
             DataType::Dictionary(_, _) => {
                 let dict = a.as_any_dictionary();
@@ -240,41 +246,37 @@ impl KeyTable {
                     })
                     .collect();
                 let null = self.id_of(None);
-                for (i, k) in dict.normalized_keys().into_iter().enumerate() {
-                    ids.push(if valid(i) {
+                for ((i, k), id) in dict.normalized_keys().into_iter().enumerate().zip(ids) {
+                    *id = if valid(i) {
                         value_ids.get(k).copied().unwrap_or(null)
                     } else {
                         null
-                    });
+                    };
                 }
             }
             DataType::UInt64 => {
                 let v = a.as_primitive::<UInt64Type>().values();
-                for (i, x) in v.iter().enumerate() {
-                    ids.push(
-                        self.id_of(valid(i).then(|| x.to_le_bytes()).as_ref().map(|b| &b[..])),
-                    );
+                for ((i, x), id) in v.iter().enumerate().zip(ids.iter_mut()) {
+                    *id = self.id_of(valid(i).then(|| x.to_le_bytes()).as_ref().map(|b| &b[..]));
                 }
             }
             dt if dt.is_integer() => {
                 let cast = arrow::compute::cast(a.as_ref(), &DataType::Int64)?;
                 let v = cast.as_primitive::<Int64Type>().values();
-                for (i, x) in v.iter().enumerate() {
-                    ids.push(
-                        self.id_of(valid(i).then(|| x.to_le_bytes()).as_ref().map(|b| &b[..])),
-                    );
+                for ((i, x), id) in v.iter().enumerate().zip(ids.iter_mut()) {
+                    *id = self.id_of(valid(i).then(|| x.to_le_bytes()).as_ref().map(|b| &b[..]));
                 }
             }
             DataType::Utf8View => {
                 let views = a.as_string_view();
-                return Ok(self.ids_views(views, nulls.as_ref()));
+                self.ids_views(views, nulls.as_ref(), ids);
             }
             _ => {
                 let strings = crate::columns::Strings::new(a.as_ref(), &self.columns[0])?;
-                return Ok(self.ids_parallel(a.len(), |i| valid(i).then(|| strings.row(i))));
+                self.ids_parallel(|i| valid(i).then(|| strings.row(i)), ids);
             }
         }
-        Ok(ids)
+        Ok(())
     }
 
     /// Ids of a Utf8View column's rows: a string of at most 12 bytes is looked up by its
@@ -286,11 +288,12 @@ impl KeyTable {
         &mut self,
         a: &arrow::array::StringViewArray,
         nulls: Option<&NullBuffer>,
-    ) -> Vec<u32> {
+        ids: &mut [u32],
+    ) {
         const HEAD: usize = 1 << 16;
         const MISS: u32 = u32::MAX;
         let views = a.views();
-        let n = views.len();
+        let n = views.len().min(ids.len());
         let valid = |i: usize| nulls.is_none_or(|nb| nb.is_valid(i));
         // The view with bytes past the length cleared (padding is not relied on).
         let short_key = |v: u128| -> Option<u128> {
@@ -315,16 +318,14 @@ impl KeyTable {
             }
         };
         let head = n.min(HEAD);
-        // One vector, the tail filled in place (no second vector appended).
-        let mut ids: Vec<u32> = vec![0; n];
         for (i, id) in ids.iter_mut().enumerate().take(head) {
             *id = one(self, i);
         }
         if n == head {
-            return ids;
+            return;
         }
         let (map, short, null_id) = (&self.map, &self.short, self.null_id);
-        ids[head..]
+        ids[head..n]
             .par_chunks_mut(1 << 14)
             .enumerate()
             .for_each(|(b, out)| {
@@ -341,35 +342,34 @@ impl KeyTable {
                     };
                 }
             });
-        for (i, id) in ids.iter_mut().enumerate().skip(head) {
+        for (i, id) in ids.iter_mut().enumerate().take(n).skip(head) {
             if *id == MISS {
                 *id = one(self, i);
             }
         }
-        ids
     }
 
-    /// Ids of rows `0..n` whose key bytes are `key(i)` (None = null). The first rows are
+    /// Ids (into `ids`) of rows `0..ids.len()` whose key bytes are `key(i)` (None = null). The first rows are
     /// looked up one by one (new entities get ids in first-seen order); the rest in parallel
     /// against the table as it then is, and the few rows holding entities it lacks one by one
     /// afterwards, in row order: the same ids as a sequential pass.
     fn ids_parallel<'k>(
         &mut self,
-        n: usize,
         key: impl Fn(usize) -> Option<&'k [u8]> + Sync,
-    ) -> Vec<u32> {
+        ids: &mut [u32],
+    ) {
         const HEAD: usize = 1 << 16;
         const MISS: u32 = u32::MAX;
+        let n = ids.len();
         let head = n.min(HEAD);
-        let mut ids: Vec<u32> = vec![0; n];
         for (i, id) in ids.iter_mut().enumerate().take(head) {
             *id = self.id_of(key(i));
         }
         if n == head {
-            return ids;
+            return;
         }
         let (map, null_id) = (&self.map, self.null_id);
-        ids[head..]
+        ids[head..n]
             .par_chunks_mut(1 << 14)
             .enumerate()
             .for_each(|(b, out)| {
@@ -386,7 +386,6 @@ impl KeyTable {
                 *id = self.id_of(key(i));
             }
         }
-        ids
     }
 
     /// The key columns of entities `ids`, in order (null keys come back null). Each entity
