@@ -506,3 +506,105 @@ fn flows_batch(
     }
     .batch()
 }
+
+/// Time-sorted input (the shape of most logs), times in microseconds in a zone and in epoch
+/// seconds (read as stored, windows from the stored unit), null times scattered through it,
+/// several batches, one busy window holding a third of the rows, 1-minute and whole-input
+/// windows: per event, count / exact distinct / sum equal the naive (entity, window)
+/// reference on 1 to 4 threads (each thread then reads only the rows of its own windows).
+#[test]
+fn time_sorted_input_on_any_thread_count_equals_the_naive_reference() {
+    let mut rng = common::Rng(23);
+    let rows = 20_000;
+    let (mut src, mut port, mut bytes, mut ts) = (vec![], vec![], vec![], vec![]);
+    let mut t = 1_700_000_000i64 * 1_000_000; // microseconds
+    for i in 0..rows {
+        // Minute-scale steps, except a busy stretch inside one minute.
+        let busy = (rows / 3..2 * rows / 3).contains(&i);
+        t += if busy {
+            0
+        } else {
+            rng.below(20_000_000) as i64
+        };
+        src.push(
+            (rng.below(10) != 0).then(|| format!("h{}", rng.below(if busy { 5 } else { 200 }))),
+        );
+        port.push((rng.below(20) != 0).then(|| rng.below(40) as i64));
+        bytes.push(rng.below(1 << 40) as i64 - (1 << 39));
+        // Whole seconds, so that the epoch-seconds copy below is the same time.
+        ts.push((rng.below(33) != 0).then_some(t / 1_000_000 * 1_000_000_000));
+    }
+    let b = flows_batch(&src, port.clone(), bytes.clone(), &ts);
+    let ts_at = b.schema().index_of("ts").unwrap();
+    let with_ts = |a: ArrayRef| {
+        let mut columns = b.columns().to_vec();
+        columns[ts_at] = a;
+        let mut fields: Vec<Field> = b
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields[ts_at] = Field::new("ts", columns[ts_at].data_type().clone(), true);
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    };
+    let micros = with_ts(
+        arrow::compute::cast(
+            b.column(ts_at),
+            &DataType::Timestamp(TimeUnit::Microsecond, Some("Europe/Paris".into())),
+        )
+        .unwrap(),
+    );
+    let seconds = with_ts(Arc::new(arrow::array::Int64Array::from_iter(
+        ts.iter().map(|t| t.map(|t| t / 1_000_000_000)),
+    )));
+    for (every, b) in [
+        (Some("1m"), &micros),
+        (Some("1m"), &seconds),
+        (None, &micros),
+    ] {
+        let parts = [
+            b.slice(0, 7_000),
+            b.slice(7_000, 1),
+            b.slice(7_001, rows - 7_001),
+        ];
+        let mk = |agg, field: Option<&str>, name: &str| -> Stage {
+            window::feature(WindowFeature::new(agg, field, &["src"], every))
+                .named(name)
+                .into()
+        };
+        let stages = vec![
+            mk(Agg::Count, None, "n"),
+            mk(Agg::DistinctCount, Some("port"), "d"),
+            mk(Agg::Sum, Some("bytes"), "bs"),
+        ];
+        let expected = naive(&src, &port, &bytes, &ts, every.map(|_| MIN));
+        for threads in 1..=4 {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let out =
+                pool.install(|| vigil::extract_batches(&stages, &parts, Backend::Cpu).unwrap());
+            let mut row = 0;
+            for o in &out {
+                let int = |c: &str| o.column_by_name(c).unwrap().as_primitive::<Int64Type>();
+                let (n, d, bs) = (int("n"), int("d"), int("bs"));
+                let get = |a: &Int64Array, i: usize| a.is_valid(i).then(|| a.value(i));
+                for i in 0..o.num_rows() {
+                    let want = match &expected[row] {
+                        None => (None, None, None),
+                        Some((c, dc, _, bsum, ..)) => (Some(*c), Some(*dc), Some(*bsum)),
+                    };
+                    assert_eq!(
+                        (get(n, i), get(d, i), get(bs, i)),
+                        want,
+                        "row {row} {every:?} {threads} threads"
+                    );
+                    row += 1;
+                }
+            }
+            assert_eq!(row, rows);
+        }
+    }
+}

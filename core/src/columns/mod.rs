@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 
 pub use duration::{parse_duration, parse_duration_param, parse_seconds};
 pub(crate) use strings::{STRING_TYPES, Strings};
+pub(crate) use time::{RawTimes, raw_times};
 pub use time::{TIME_TYPES, Times, array_times, text_times, times};
 
 /// The column `name` of `batch`, or [`Error::MissingColumn`] listing the columns present.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, PrimitiveArray, RecordBatch};
-use arrow::buffer::NullBuffer;
+use arrow::buffer::{NullBuffer, ScalarBuffer};
 use arrow::datatypes::{
     ArrowPrimitiveType, DataType, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType,
     TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
@@ -109,6 +109,73 @@ pub fn array_times(array: &dyn Array, name: &str) -> Result<Times> {
         }
     };
     Ok(Times { ns, nulls, tz })
+}
+
+/// A time column's values as Arrow stores them (no copy, no conversion) and the factor that
+/// makes them nanoseconds: for code that only needs the time range and each row's window
+/// (the window aggregates), where converting every row would cost a pass and a copy.
+#[derive(Clone, Debug)]
+pub(crate) struct RawTimes {
+    /// Values in the column's unit (Float64 epoch seconds: already nanoseconds).
+    pub values: ScalarBuffer<i64>,
+    /// Nanoseconds per unit (1 for nanoseconds and converted Float64 seconds).
+    pub to_ns: i64,
+    /// Validity, as [`Times::nulls`].
+    pub nulls: Option<NullBuffer>,
+    /// The zone of a Timestamp column.
+    pub tz: Option<Arc<str>>,
+}
+
+impl RawTimes {
+    /// Whether row `i` has a time.
+    pub fn is_valid(&self, i: usize) -> bool {
+        self.nulls.as_ref().is_none_or(|n| n.is_valid(i))
+    }
+}
+
+/// Reads `array` as [`array_times`] does, keeping a Timestamp's or Int64's values as stored
+/// (`value * to_ns` = nanoseconds; the caller checks that its range converts, and calls
+/// [`array_times`] for the error naming the row when not); Float64 epoch seconds are
+/// converted to nanoseconds by [`array_times`].
+pub(crate) fn raw_times(array: &dyn Array, name: &str) -> Result<RawTimes> {
+    let nulls = array.logical_nulls().filter(|n| n.null_count() > 0);
+    let (values, to_ns, tz) = match array.data_type() {
+        DataType::Timestamp(unit, tz) => {
+            let to_ns = match unit {
+                TimeUnit::Second => 1_000_000_000,
+                TimeUnit::Millisecond => 1_000_000,
+                TimeUnit::Microsecond => 1_000,
+                TimeUnit::Nanosecond => 1,
+            };
+            let values = match unit {
+                TimeUnit::Second => array.as_primitive::<TimestampSecondType>().values(),
+                TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().values(),
+                TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().values(),
+                TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().values(),
+            };
+            (values.clone(), to_ns, tz.clone())
+        }
+        DataType::Int64 => (
+            array.as_primitive::<Int64Type>().values().clone(),
+            1_000_000_000,
+            None,
+        ),
+        _ => {
+            let t = array_times(array, name)?;
+            return Ok(RawTimes {
+                values: t.ns.into(),
+                to_ns: 1,
+                nulls: t.nulls,
+                tz: t.tz,
+            });
+        }
+    };
+    Ok(RawTimes {
+        values,
+        to_ns,
+        nulls,
+        tz,
+    })
 }
 
 fn scaled_of<T: ArrowPrimitiveType<Native = i64>>(

@@ -3,34 +3,39 @@
 //!
 //! Each row's (window, entity) is a slot `(window - first window) * entities + entity` of a
 //! table over the batch's window span. Every aggregate is one pass over the rows that updates
-//! its slot's state: the slot range is cut into one part per thread, each thread reads every
-//! row's slot and updates the slots of its part only (per-thread partial states that need no
-//! merge and no atomics; the same answer whatever the thread count). Each row then reads its
-//! slot's value back. Time-sorted input touches one window's slots at a time, so the table
-//! stays in cache. Used when the engine runs on the CPU, the window is tumbling or the whole
-//! input, every aggregate is a count, or an exact distinct count, sum, minimum, maximum or
-//! mean of an integer field, and the span is at most a few slots per row; anything else takes
-//! the run-based [`super::agg::broadcast`] path (which gives the same values).
+//! its slot's state: the slot range is cut into one part per thread, each thread updates the
+//! slots of its part only (per-thread partial states that need no merge and no atomics; the
+//! same answer whatever the thread count; see [`super::slot_state`]). For time-sorted input
+//! (checked while the slots are computed) the parts are cut between windows, so each thread
+//! reads only its own rows; otherwise each reads every row's slot. Each row then reads its
+//! slot's value back (counts and sums of one grouping in one pass). Used when the engine runs
+//! on the CPU, the window is tumbling or the whole input, every aggregate is a count, or an
+//! exact distinct count, sum, minimum, maximum or mean of an integer field, and the span is
+//! at most a few slots per row; anything else takes the run-based [`super::agg::broadcast`]
+//! path (which gives the same values).
 //!
 //! Exact distinct counts use no hash set: groups of one or two rows compare with their first
 //! value, larger groups get their values scattered into one region each (a counting sort) and
-//! sorted there. A table in several batches (a polars frame's chunks) is keyed and its times
-//! read batch by batch; only the integer fields are joined.
+//! sorted there. A table in several batches (a polars frame's chunks) is read batch by batch
+//! where Arrow holds it: entities keyed, times read in their stored unit (window indices
+//! computed without converting each time to nanoseconds), integer fields read in place; no
+//! column is joined or copied.
 
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, TimestampNanosecondArray,
-    UInt64Array,
+    Array, ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampNanosecondArray, UInt64Array,
 };
-use arrow::buffer::{NullBuffer, ScalarBuffer};
-use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema};
+use arrow::buffer::NullBuffer;
+use arrow::datatypes::{DataType, Field, Schema};
 use rayon::prelude::*;
 
+use super::chunks::{self, Ints, WindowOf};
 use super::keys::KeyTable;
 use super::reduce::int_mean;
+use super::slot_state::{Split, distinct, per_slot};
 use super::{Agg, Window, WindowFeature};
-use crate::columns::{Times, column, times};
+use crate::columns::{RawTimes, column, raw_times};
 use crate::engine::Engine;
 use crate::error::Result;
 
@@ -42,8 +47,8 @@ const GATHER_ROWS: usize = 1 << 15;
 struct Slots {
     /// Group of each row (`u32::MAX`: null time).
     slots: Vec<u32>,
-    /// Groups.
-    span: usize,
+    /// The rows and groups of each thread's part.
+    split: Split,
     /// Rows per group.
     count: Vec<u32>,
     /// Group of each slot `(window - wmin) * entities + entity` (`u32::MAX`: empty).
@@ -58,22 +63,6 @@ struct Slots {
     tnull: Option<NullBuffer>,
     /// Per spec, its integer field's values and validity (None for `count`).
     fields: Vec<Option<(Ints, Option<NullBuffer>)>>,
-}
-
-/// An integer field's values where Arrow holds them (Int32 and Int64 without a copy; other
-/// widths cast to Int64 once).
-enum Ints {
-    I32(ScalarBuffer<i32>),
-    I64(ScalarBuffer<i64>),
-}
-
-impl Ints {
-    fn get(&self, row: usize) -> i64 {
-        match self {
-            Ints::I32(v) => i64::from(v[row]),
-            Ints::I64(v) => v[row],
-        }
-    }
 }
 
 /// Per-slot state of one aggregate.
@@ -125,9 +114,14 @@ fn prepare(
     if batches.iter().any(|b| b.schema() != batch0.schema()) {
         return Ok(None);
     }
-    let parts: Vec<Times> = batches
+    // Times as stored (no conversion of every row): window indices from the stored unit.
+    let arrays: Vec<&ArrayRef> = batches
         .iter()
-        .map(|b| times(b, &first.time))
+        .map(|b| column(b, &first.time))
+        .collect::<Result<_>>()?;
+    let parts: Vec<RawTimes> = arrays
+        .iter()
+        .map(|a| raw_times(a.as_ref(), &first.time))
         .collect::<Result<_>>()?;
     let tz = parts.first().and_then(|t| t.tz.clone());
     let tnull = if parts.iter().all(|t| t.nulls.is_none()) {
@@ -137,105 +131,114 @@ fn prepare(
         for t in &parts {
             match &t.nulls {
                 Some(nb) => valid.append_buffer(nb.inner()),
-                None => valid.append_n(t.ns.len(), true),
+                None => valid.append_n(t.values.len(), true),
             }
         }
         Some(NullBuffer::new(valid.finish()))
     };
-    let mut keys = KeyTable::new(&first.by);
-    let ids: Vec<Vec<u32>> = batches
-        .iter()
-        .map(|b| keys.intern(b))
-        .collect::<Result<_>>()?;
-    let entities = keys.len();
-    let window_of = |t: i64| every.map_or(0, |e| t.div_euclid(e));
     // Window indices are monotonic in time: the first and last windows are those of the
-    // earliest and latest times.
-    let (tmin, tmax) = parts
-        .iter()
-        .map(|t| {
-            (0..t.ns.len())
-                .into_par_iter()
-                .with_min_len(1 << 16)
-                .filter(|&i| t.is_valid(i))
-                .map(|i| (t.ns[i], t.ns[i]))
-                .reduce(|| (i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)))
-        })
-        .fold((i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+    // earliest and latest times (each batch's range checked to convert to nanoseconds).
+    let mut range = (i64::MAX, i64::MIN);
+    for (t, a) in parts.iter().zip(&arrays) {
+        let (lo, hi) = value_range(t);
+        chunks::check_range(t, a.as_ref(), &first.time, lo, hi)?;
+        if lo <= hi {
+            // In nanoseconds (converts: checked above).
+            range = (range.0.min(lo * t.to_ns), range.1.max(hi * t.to_ns));
+        }
+    }
+    let (tmin, tmax) = range;
+    // Each row's entity id, then (in place, the same buffer) its slot.
+    let mut keys = KeyTable::new(&first.by);
+    let mut slots: Vec<u32> = zeroed(n);
+    let mut rest = slots.as_mut_slice();
+    for b in batches {
+        let (mine, later) = rest.split_at_mut(b.num_rows());
+        keys.intern_into(b, mine)?;
+        rest = later;
+    }
+    let entities = keys.len();
     let (wmin, wmax) = if tmin > tmax {
         (i64::MAX, i64::MIN)
     } else {
-        (window_of(tmin), window_of(tmax))
+        let mut w = WindowOf::new(every, 1);
+        (w.index(tmin), w.index(tmax))
     };
     let span = (wmax as i128 - wmin as i128 + 1) * entities as i128;
     if wmin > wmax || span > (4 * n as i128).max(1 << 24) || span >= i128::from(u32::MAX) {
         return Ok(None);
     }
     let span = span as usize;
-    let mut slots: Vec<u32> = zeroed(n);
     let mut rest = slots.as_mut_slice();
-    for (t, ids) in parts.iter().zip(&ids) {
-        let (mine, later) = rest.split_at_mut(t.ns.len());
+    // Per block of rows: the first and last window of its timed rows, and whether its
+    // windows never decrease (time-sorted input).
+    let mut runs: Vec<(Option<(i64, i64)>, bool)> = Vec::new();
+    for t in &parts {
+        let (mine, later) = rest.split_at_mut(t.values.len());
         rest = later;
-        mine.par_chunks_mut(GATHER_ROWS)
-            .enumerate()
-            .for_each(|(b, out)| {
-                let start = b * GATHER_ROWS;
-                for (j, s) in out.iter_mut().enumerate() {
-                    let i = start + j;
-                    *s = if t.is_valid(i) {
-                        ((window_of(t.ns[i]) - wmin) as usize * entities + ids[i] as usize) as u32
-                    } else {
-                        u32::MAX
-                    };
-                }
-            });
+        runs.par_extend(
+            mine.par_chunks_mut(GATHER_ROWS)
+                .enumerate()
+                .map(|(b, out)| {
+                    let start = b * GATHER_ROWS;
+                    let mut window_of = WindowOf::new(every, t.to_ns);
+                    let mut seen: Option<(i64, i64)> = None;
+                    let mut sorted = true;
+                    for (j, s) in out.iter_mut().enumerate() {
+                        let i = start + j;
+                        *s = if t.is_valid(i) {
+                            let w = window_of.index(t.values[i]);
+                            sorted &= seen.is_none_or(|(_, last)| last <= w);
+                            seen = Some((seen.map_or(w, |(first, _)| first), w));
+                            ((w - wmin) as usize * entities + *s as usize) as u32
+                        } else {
+                            u32::MAX
+                        };
+                    }
+                    (seen, sorted)
+                }),
+        );
     }
-    drop((parts, ids));
+    drop(parts);
+    let mut last = i64::MIN;
+    let sorted = runs.iter().all(|&(seen, ok)| {
+        let ok = ok && seen.is_none_or(|(first, _)| first >= last);
+        if let Some((_, l)) = seen {
+            last = l;
+        }
+        ok
+    });
+    let threads = rayon::current_num_threads().max(1);
+    let mut split = if sorted && threads > 1 {
+        Split::sorted(&slots, entities, span, threads)
+    } else {
+        Split::even(n, span, threads)
+    };
     // Occupied slots numbered in slot order (groups), rows relabelled by group: later state
     // is per group, not per slot.
-    let mut map = per_slot(&slots, span, 0u32, || (), |c, _, _, _| *c += 1);
-    let mut count = Vec::new();
-    for m in map.iter_mut() {
-        if *m > 0 {
-            count.push(*m);
-            *m = (count.len() - 1) as u32;
-        } else {
-            *m = u32::MAX;
-        }
-    }
+    let mut map = per_slot(&slots, &split, 0u32, None, |c, _, _| *c += 1);
+    let count = number_groups(&mut map);
     slots
         .par_iter_mut()
         .with_min_len(1 << 16)
         .for_each(|s| *s = map.get(*s as usize).copied().unwrap_or(u32::MAX));
+    split.regroup(&map, count.len());
+    // Fields read batch by batch where Arrow holds them (no joined copy).
     let mut fields = Vec::with_capacity(specs.len());
     for s in specs {
         fields.push(match s.field.as_deref() {
             Some(name) if s.agg != Agg::Count => {
-                let a = match batches {
-                    [b] => column(b, name)?.clone(),
-                    _ => {
-                        let all: Vec<&dyn Array> = batches
-                            .iter()
-                            .map(|b| column(b, name).map(|a| a.as_ref()))
-                            .collect::<Result<_>>()?;
-                        arrow::compute::concat(&all)?
-                    }
-                };
-                let values = match a.data_type() {
-                    DataType::Int32 => Ints::I32(a.as_primitive::<Int32Type>().values().clone()),
-                    _ => {
-                        let cast = arrow::compute::cast(a.as_ref(), &DataType::Int64)?;
-                        Ints::I64(cast.as_primitive::<Int64Type>().values().clone())
-                    }
-                };
-                Some((values, a.logical_nulls().filter(|nb| nb.null_count() > 0)))
+                let arrays: Vec<&ArrayRef> = batches
+                    .iter()
+                    .map(|b| column(b, name))
+                    .collect::<Result<_>>()?;
+                Some((Ints::new(&arrays)?, chunks::joined_nulls(&arrays)))
             }
             _ => None,
         });
     }
     Ok(Some(Slots {
-        span: count.len(),
+        split,
         grid: map,
         count,
         slots,
@@ -249,9 +252,71 @@ fn prepare(
     }))
 }
 
+/// Numbers the occupied slots of `map` (rows per slot) in slot order: each becomes its group
+/// number, each empty slot `u32::MAX`; returns the rows per group. Blocks of slots are
+/// numbered in parallel from the occupied counts of the blocks before them.
+fn number_groups(map: &mut [u32]) -> Vec<u32> {
+    const BLOCK: usize = 1 << 16;
+    let occupied: Vec<usize> = map
+        .par_chunks(BLOCK)
+        .map(|b| b.iter().filter(|&&c| c > 0).count())
+        .collect();
+    let mut first = Vec::with_capacity(occupied.len());
+    let mut total = 0usize;
+    for o in &occupied {
+        first.push(total);
+        total += o;
+    }
+    let mut count: Vec<u32> = zeroed(total);
+    let mut parts = Vec::with_capacity(occupied.len());
+    let mut rest = count.as_mut_slice();
+    for &o in &occupied {
+        let (a, b) = rest.split_at_mut(o);
+        parts.push(a);
+        rest = b;
+    }
+    map.par_chunks_mut(BLOCK)
+        .zip(parts)
+        .zip(first)
+        .for_each(|((block, counts), mut next)| {
+            let mut k = 0;
+            for m in block.iter_mut() {
+                if *m > 0 {
+                    if let Some(c) = counts.get_mut(k) {
+                        *c = *m;
+                    }
+                    k += 1;
+                    *m = next as u32;
+                    next += 1;
+                } else {
+                    *m = u32::MAX;
+                }
+            }
+        });
+    count
+}
+
+/// The smallest and largest valid value of `t` (`(i64::MAX, i64::MIN)` when none).
+fn value_range(t: &RawTimes) -> (i64, i64) {
+    let v = &t.values;
+    let fold = |a: (i64, i64), b: (i64, i64)| (a.0.min(b.0), a.1.max(b.1));
+    match &t.nulls {
+        None => v
+            .par_chunks(1 << 16)
+            .map(|c| c.iter().fold((i64::MAX, i64::MIN), |a, &x| fold(a, (x, x))))
+            .reduce(|| (i64::MAX, i64::MIN), fold),
+        Some(nb) => (0..v.len())
+            .into_par_iter()
+            .with_min_len(1 << 16)
+            .filter(|&i| nb.is_valid(i))
+            .map(|i| (v[i], v[i]))
+            .reduce(|| (i64::MAX, i64::MIN), fold),
+    }
+}
+
 /// Each spec's per-slot state, and the rows per slot.
 fn states(specs: &[WindowFeature], p: &Slots) -> (Vec<u32>, Vec<State>) {
-    let (slots, span) = (&p.slots, p.span);
+    let (slots, split) = (&p.slots, &p.split);
     let count = p.count.clone();
     let mut out = Vec::with_capacity(specs.len());
     for (s, f) in specs.iter().zip(&p.fields) {
@@ -261,28 +326,21 @@ fn states(specs: &[WindowFeature], p: &Slots) -> (Vec<u32>, Vec<State>) {
         };
         let ok = |row: usize| vnull.as_ref().is_none_or(|nb| nb.is_valid(row));
         out.push(match s.agg {
-            Agg::DistinctCount => State::Count(distinct(slots, span, &count, v, ok)),
-            Agg::Sum => State::Sum(per_slot(
-                slots,
-                span,
-                0i64,
-                || (),
-                |a, _, _, row| {
-                    if ok(row) {
-                        *a = a.wrapping_add(v.get(row));
-                    }
-                },
-            )),
+            Agg::DistinctCount => State::Count(distinct(slots, split, &count, v, ok)),
+            Agg::Sum => State::Sum(per_slot(slots, split, 0i64, Some(v), |a, row, x| {
+                if ok(row) {
+                    *a = a.wrapping_add(x);
+                }
+            })),
             Agg::Min | Agg::Max => {
                 let min = s.agg == Agg::Min;
                 State::Extreme(per_slot(
                     slots,
-                    span,
+                    split,
                     None,
-                    || (),
-                    |a: &mut Option<i64>, _, _, row| {
+                    Some(v),
+                    |a: &mut Option<i64>, row, x| {
                         if ok(row) {
-                            let x = v.get(row);
                             *a = Some(a.map_or(x, |y| if min { y.min(x) } else { y.max(x) }));
                         }
                     },
@@ -290,13 +348,13 @@ fn states(specs: &[WindowFeature], p: &Slots) -> (Vec<u32>, Vec<State>) {
             }
             _ => State::Mean(per_slot(
                 slots,
-                span,
+                split,
                 (0u64, 0i64),
-                || (),
-                |a, _, _, row| {
+                Some(v),
+                |a, row, x| {
                     if ok(row) {
                         a.0 += 1;
-                        a.1 = a.1.wrapping_add(v.get(row));
+                        a.1 = a.1.wrapping_add(x);
                     }
                 },
             )),
@@ -322,17 +380,18 @@ pub(crate) fn broadcast(
     let all = |values: Vec<i64>| -> ArrayRef {
         Arc::new(Int64Array::new(values.into(), p.tnull.clone()))
     };
-    Ok(Some(
-        states
-            .iter()
-            .map(|st| match st {
-                State::Count(c) => all(values(slots, c, |&c| i64::from(c))),
-                State::Sum(s) => all(values(slots, s, |&x| x)),
-                State::Extreme(m) => ints(slots, m, |&x| x),
-                State::Mean(m) => floats(slots, m, |&(k, s)| (k > 0).then(|| int_mean(s, k))),
-            })
-            .collect(),
-    ))
+    let out = states
+        .iter()
+        .zip(counts_and_sums(slots, &states))
+        .map(|(st, filled)| match (st, filled) {
+            (_, Some(values)) => all(values),
+            (State::Extreme(m), None) => ints(slots, m, |&x| x),
+            (State::Mean(m), None) => floats(slots, m, |&(k, s)| (k > 0).then(|| int_mean(s, k))),
+            (State::Count(c), None) => all(values(slots, c, |&c| i64::from(c))),
+            (State::Sum(s), None) => all(values(slots, s, |&x| x)),
+        })
+        .collect();
+    Ok(Some(out))
 }
 
 /// One row per (entity, window) of `specs` over `batches` (one table's batches, in order), as [`super::Aggregator::finish`]
@@ -423,142 +482,6 @@ pub(super) fn table(
     )?))
 }
 
-/// One state per slot of `0..span`, starting at `init`, updated by `update(state, scratch,
-/// slot, row)` for every row whose slot is not `u32::MAX`, in row order within a slot. The
-/// slot range is split into one part per thread; `scratch()` is each part's working state.
-fn per_slot<T, S>(
-    slots: &[u32],
-    span: usize,
-    init: T,
-    scratch: impl Fn() -> S + Sync,
-    update: impl Fn(&mut T, &mut S, usize, usize) + Sync,
-) -> Vec<T>
-where
-    T: Clone + Send + Sync,
-{
-    let mut state = vec![init; span];
-    let parts = rayon::current_num_threads().max(1);
-    let step = span.div_ceil(parts).max(1);
-    state
-        .par_chunks_mut(step)
-        .enumerate()
-        .for_each(|(p, part)| {
-            let lo = p * step;
-            let mut s = scratch();
-            for (row, &slot) in slots.iter().enumerate() {
-                let at = (slot as usize).wrapping_sub(lo);
-                if let Some(x) = part.get_mut(at) {
-                    update(x, &mut s, slot as usize, row);
-                }
-            }
-        });
-    state
-}
-
-/// Exact distinct non-null values per group (`count`: rows per group, `slots`: each row's
-/// group). A group of one or two rows needs no set: it keeps its first value's row and
-/// compares. The values of larger groups are scattered into one region per group (a
-/// counting sort: regions laid out in group order), then each region is sorted and its
-/// changes counted: no hashing, and the work of a group is proportional to its rows. The group
-/// range is cut into one part per thread (each part scans every row, owns its groups' states
-/// and regions): no atomics, the same answer whatever the thread count.
-fn distinct(
-    slots: &[u32],
-    span: usize,
-    count: &[u32],
-    v: &Ints,
-    ok: impl Fn(usize) -> bool + Sync,
-) -> Vec<u32> {
-    match v {
-        Ints::I32(x) => distinct_of(slots, span, count, |r| x[r], ok),
-        Ints::I64(x) => distinct_of(slots, span, count, |r| x[r], ok),
-    }
-}
-
-/// [`distinct`] over values `get(row)`.
-fn distinct_of<T: Copy + Ord + Default + Send + Sync>(
-    slots: &[u32],
-    span: usize,
-    count: &[u32],
-    get: impl Fn(usize) -> T + Sync,
-    ok: impl Fn(usize) -> bool + Sync,
-) -> Vec<u32> {
-    /// Groups of at most this many rows compare with their first value instead of a region.
-    const SMALL: u32 = 2;
-    let parts = rayon::current_num_threads().max(1);
-    let step = span.div_ceil(parts).max(1);
-    let count = &count[..span.min(count.len())];
-    // Each part's values in large groups, and where its region of `vals` starts.
-    let sizes: Vec<usize> = count
-        .par_chunks(step)
-        .map(|c| c.iter().filter(|&&c| c > SMALL).map(|&c| c as usize).sum())
-        .collect();
-    let mut bounds = vec![0usize; sizes.len() + 1];
-    for (p, size) in sizes.iter().enumerate() {
-        bounds[p + 1] = bounds[p] + size;
-    }
-    let mut vals: Vec<T> = zeroed(bounds[sizes.len()]);
-    let mut regions = Vec::with_capacity(parts);
-    let mut rest = vals.as_mut_slice();
-    for w in bounds.windows(2) {
-        let (a, b) = rest.split_at_mut(w[1] - w[0]);
-        regions.push(a);
-        rest = b;
-    }
-    // Per group: distinct values so far (for a large group: values written), and the first
-    // value's row (small group) or the start of the group's place in its part's region.
-    let mut d: Vec<u32> = zeroed(count.len());
-    let mut aux: Vec<u32> = zeroed(count.len());
-    d.par_chunks_mut(step)
-        .zip(aux.par_chunks_mut(step))
-        .zip(regions.into_par_iter())
-        .enumerate()
-        .for_each(|(p, ((d, aux), region))| {
-            let lo = p * step;
-            let counts = &count[lo..lo + d.len()];
-            let mut at = 0u32;
-            for (x, &c) in aux.iter_mut().zip(counts) {
-                if c > SMALL {
-                    *x = at;
-                    at += c;
-                }
-            }
-            for (row, &slot) in slots.iter().enumerate() {
-                let g = (slot as usize).wrapping_sub(lo);
-                let (Some(dg), Some(first), Some(&c)) =
-                    (d.get_mut(g), aux.get_mut(g), counts.get(g))
-                else {
-                    continue;
-                };
-                if !ok(row) {
-                    continue;
-                }
-                let x = get(row);
-                if c > SMALL {
-                    if let Some(place) = region.get_mut(*first as usize + *dg as usize) {
-                        *place = x;
-                    }
-                    *dg += 1;
-                } else if *dg == 0 {
-                    (*dg, *first) = (1, row as u32);
-                } else {
-                    *dg += u32::from(x != get(*first as usize));
-                }
-            }
-            for ((dg, &from), &c) in d.iter_mut().zip(aux.iter()).zip(counts) {
-                if c <= SMALL || *dg == 0 {
-                    continue;
-                }
-                let from = from as usize;
-                if let Some(run) = region.get_mut(from..from + *dg as usize) {
-                    run.sort_unstable();
-                    *dg = 1 + run.windows(2).filter(|w| w[0] != w[1]).count() as u32;
-                }
-            }
-        });
-    d
-}
-
 /// Int64 column: each row's slot value by `f`, null for rows without a time (slot
 /// `u32::MAX`) or a value.
 fn ints<T: Sync>(slots: &[u32], state: &[T], f: impl Fn(&T) -> Option<i64> + Sync) -> ArrayRef {
@@ -587,6 +510,46 @@ fn values<T: Sync, V: Copy + Default + Send>(
             }
         });
     out
+}
+
+/// Each row's value of every count and sum among `states` (`None` for the other states), all
+/// filled in one pass over blocks of rows (each block's slots read once, from cache).
+fn counts_and_sums(slots: &[u32], states: &[State]) -> Vec<Option<Vec<i64>>> {
+    let mut outs: Vec<Option<Vec<i64>>> = states
+        .iter()
+        .map(|s| matches!(s, State::Count(_) | State::Sum(_)).then(|| zeroed(slots.len())))
+        .collect();
+    let mut blocks: Vec<Vec<(&State, &mut [i64])>> = (0..slots.len().div_ceil(GATHER_ROWS))
+        .map(|_| Vec::with_capacity(states.len()))
+        .collect();
+    for (st, out) in states.iter().zip(outs.iter_mut()) {
+        for (block, part) in blocks
+            .iter_mut()
+            .zip(out.iter_mut().flat_map(|o| o.chunks_mut(GATHER_ROWS)))
+        {
+            block.push((st, part));
+        }
+    }
+    blocks
+        .into_par_iter()
+        .zip(slots.par_chunks(GATHER_ROWS))
+        .for_each(|(columns, slots)| {
+            for (st, out) in columns {
+                match st {
+                    State::Count(c) => fill(out, slots, c, |&c| i64::from(c)),
+                    State::Sum(v) => fill(out, slots, v, |&x| x),
+                    _ => {}
+                }
+            }
+        });
+    outs
+}
+
+/// `out[i] = value(state[slots[i]])` (default for rows of no slot).
+fn fill<T, V: Default>(out: &mut [V], slots: &[u32], state: &[T], value: impl Fn(&T) -> V) {
+    for (x, &s) in out.iter_mut().zip(slots) {
+        *x = state.get(s as usize).map_or_else(V::default, &value);
+    }
 }
 
 /// `f(x)` of every `x` of `xs`, in parallel blocks.

@@ -28,8 +28,79 @@ pub(crate) struct KeyTable {
     null_id: Option<u32>,
     map: Map<Box<[u8]>, u32>,
     /// Utf8View strings of at most 12 bytes, keyed by their view (length + inline bytes).
-    short: Map<u128, u32>,
+    short: ShortKeys,
     keys: Vec<Option<Box<[u8]>>>,
+}
+
+/// Ids of short strings by their 16-byte Utf8View view (length and bytes inline, bytes past
+/// the length cleared): an open-addressing table with linear probing, one multiply-xor hash
+/// of the two halves (seeded per table, so that crafted keys cannot be aimed at one bucket),
+/// at most half full. Rows look up far more often than entities are added; a lookup reads one
+/// key, next to its id, where a general hash map reads a control group and then a bucket.
+struct ShortKeys {
+    /// Key and id of each bucket (`EMPTY`: no key; no view of at most 12 bytes equals it).
+    buckets: Vec<(u128, u32)>,
+    shift: u32,
+    len: usize,
+    seed: (u64, u64),
+}
+
+impl ShortKeys {
+    const EMPTY: u128 = u128::MAX;
+
+    fn new() -> Self {
+        use std::hash::BuildHasher;
+        let random = foldhash::fast::RandomState::default();
+        ShortKeys {
+            buckets: vec![(Self::EMPTY, 0); 16],
+            shift: 64 - 4,
+            len: 0,
+            seed: (random.hash_one(1u64) | 1, random.hash_one(2u64)),
+        }
+    }
+
+    fn bucket(&self, k: u128) -> usize {
+        let (lo, hi) = (k as u64, (k >> 64) as u64);
+        let h = ((lo ^ self.seed.1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ hi)
+            .wrapping_mul(self.seed.0 ^ 0xC2B2_AE3D_27D4_EB4F | 1);
+        (h >> self.shift) as usize
+    }
+
+    fn get(&self, k: u128) -> Option<u32> {
+        let mask = self.buckets.len() - 1;
+        let mut at = self.bucket(k);
+        loop {
+            let (key, id) = self.buckets[at & mask];
+            if key == k {
+                return Some(id);
+            }
+            if key == Self::EMPTY {
+                return None;
+            }
+            at += 1;
+        }
+    }
+
+    fn insert(&mut self, k: u128, id: u32) {
+        if 2 * (self.len + 1) > self.buckets.len() {
+            let grown = vec![(Self::EMPTY, 0); 2 * self.buckets.len()];
+            let old = std::mem::replace(&mut self.buckets, grown);
+            self.shift -= 1;
+            self.len = 0;
+            for (key, id) in old {
+                if key != Self::EMPTY {
+                    self.insert(key, id);
+                }
+            }
+        }
+        let mask = self.buckets.len() - 1;
+        let mut at = self.bucket(k);
+        while self.buckets[at & mask].0 != Self::EMPTY {
+            at += 1;
+        }
+        self.buckets[at & mask] = (k, id);
+        self.len += 1;
+    }
 }
 
 /// How a batch's entity columns become key bytes.
@@ -58,7 +129,7 @@ impl KeyTable {
             kind: None,
             null_id: None,
             map: Map::default(),
-            short: Map::default(),
+            short: ShortKeys::new(),
             keys: Vec::new(),
         }
     }
@@ -112,6 +183,14 @@ impl KeyTable {
 
     /// The entity id of every row of `batch` (new entities get new ids).
     pub(crate) fn intern(&mut self, batch: &RecordBatch) -> Result<Vec<u32>> {
+        let mut ids = vec![0; batch.num_rows()];
+        self.intern_into(batch, &mut ids)?;
+        Ok(ids)
+    }
+
+    /// [`intern`](Self::intern) into `ids` (one entry per row of `batch`), e.g. a part of a
+    /// buffer over several batches.
+    pub(crate) fn intern_into(&mut self, batch: &RecordBatch, ids: &mut [u32]) -> Result<()> {
         let arrays: Vec<ArrayRef> = self
             .columns
             .iter()
@@ -133,7 +212,7 @@ impl KeyTable {
                     found: a.data_type().clone(),
                 });
             }
-            return self.intern_single(a);
+            return self.intern_single(a, ids);
         }
         let Some(KeyKind::Rows(conv)) = &self.kind else {
             return Err(Error::InvalidInput("internal: no row converter".into()));
@@ -144,18 +223,16 @@ impl KeyTable {
                 self.columns
             ))
         })?;
-        let mut ids = Vec::with_capacity(batch.num_rows());
-        for row in rows.iter() {
-            ids.push(self.id_of(Some(row.as_ref())));
+        for (id, row) in ids.iter_mut().zip(rows.iter()) {
+            *id = self.id_of(Some(row.as_ref()));
         }
-        Ok(ids)
+        Ok(())
     }
 
     /// Ids of one string, dictionary or integer column (its type checked by the caller).
-    fn intern_single(&mut self, a: &ArrayRef) -> Result<Vec<u32>> {
+    fn intern_single(&mut self, a: &ArrayRef, ids: &mut [u32]) -> Result<()> {
         let nulls = a.logical_nulls();
         let valid = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
-        let mut ids = Vec::with_capacity(a.len());
         match a.data_type() {
             DataType::Dictionary(_, _) => {
                 let dict = a.as_any_dictionary();
@@ -169,41 +246,37 @@ impl KeyTable {
                     })
                     .collect();
                 let null = self.id_of(None);
-                for (i, k) in dict.normalized_keys().into_iter().enumerate() {
-                    ids.push(if valid(i) {
+                for ((i, k), id) in dict.normalized_keys().into_iter().enumerate().zip(ids) {
+                    *id = if valid(i) {
                         value_ids.get(k).copied().unwrap_or(null)
                     } else {
                         null
-                    });
+                    };
                 }
             }
             DataType::UInt64 => {
                 let v = a.as_primitive::<UInt64Type>().values();
-                for (i, x) in v.iter().enumerate() {
-                    ids.push(
-                        self.id_of(valid(i).then(|| x.to_le_bytes()).as_ref().map(|b| &b[..])),
-                    );
+                for ((i, x), id) in v.iter().enumerate().zip(ids.iter_mut()) {
+                    *id = self.id_of(valid(i).then(|| x.to_le_bytes()).as_ref().map(|b| &b[..]));
                 }
             }
             dt if dt.is_integer() => {
                 let cast = arrow::compute::cast(a.as_ref(), &DataType::Int64)?;
                 let v = cast.as_primitive::<Int64Type>().values();
-                for (i, x) in v.iter().enumerate() {
-                    ids.push(
-                        self.id_of(valid(i).then(|| x.to_le_bytes()).as_ref().map(|b| &b[..])),
-                    );
+                for ((i, x), id) in v.iter().enumerate().zip(ids.iter_mut()) {
+                    *id = self.id_of(valid(i).then(|| x.to_le_bytes()).as_ref().map(|b| &b[..]));
                 }
             }
             DataType::Utf8View => {
                 let views = a.as_string_view();
-                return Ok(self.ids_views(views, nulls.as_ref()));
+                self.ids_views(views, nulls.as_ref(), ids);
             }
             _ => {
                 let strings = crate::columns::Strings::new(a.as_ref(), &self.columns[0])?;
-                return Ok(self.ids_parallel(a.len(), |i| valid(i).then(|| strings.row(i))));
+                self.ids_parallel(|i| valid(i).then(|| strings.row(i)), ids);
             }
         }
-        Ok(ids)
+        Ok(())
     }
 
     /// Ids of a Utf8View column's rows: a string of at most 12 bytes is looked up by its
@@ -215,11 +288,12 @@ impl KeyTable {
         &mut self,
         a: &arrow::array::StringViewArray,
         nulls: Option<&NullBuffer>,
-    ) -> Vec<u32> {
+        ids: &mut [u32],
+    ) {
         const HEAD: usize = 1 << 16;
         const MISS: u32 = u32::MAX;
         let views = a.views();
-        let n = views.len();
+        let n = views.len().min(ids.len());
         let valid = |i: usize| nulls.is_none_or(|nb| nb.is_valid(i));
         // The view with bytes past the length cleared (padding is not relied on).
         let short_key = |v: u128| -> Option<u128> {
@@ -231,8 +305,8 @@ impl KeyTable {
                 return t.id_of(None);
             }
             match short_key(views[i]) {
-                Some(k) => match t.short.get(&k) {
-                    Some(&id) => id,
+                Some(k) => match t.short.get(k) {
+                    Some(id) => id,
                     None => {
                         let id = t.keys.len() as u32;
                         t.keys.push(Some(a.value(i).as_bytes().into()));
@@ -244,65 +318,74 @@ impl KeyTable {
             }
         };
         let head = n.min(HEAD);
-        let mut ids: Vec<u32> = (0..head).map(|i| one(self, i)).collect();
+        for (i, id) in ids.iter_mut().enumerate().take(head) {
+            *id = one(self, i);
+        }
         if n == head {
-            return ids;
+            return;
         }
         let (map, short, null_id) = (&self.map, &self.short, self.null_id);
-        let tail: Vec<u32> = (head..n)
-            .into_par_iter()
-            .with_min_len(1 << 14)
-            .map(|i| {
-                if !valid(i) {
-                    return null_id.unwrap_or(MISS);
+        ids[head..n]
+            .par_chunks_mut(1 << 14)
+            .enumerate()
+            .for_each(|(b, out)| {
+                let from = head + (b << 14);
+                for (j, id) in out.iter_mut().enumerate() {
+                    let i = from + j;
+                    *id = if !valid(i) {
+                        null_id.unwrap_or(MISS)
+                    } else {
+                        match short_key(views[i]) {
+                            Some(k) => short.get(k).unwrap_or(MISS),
+                            None => map.get(a.value(i).as_bytes()).copied().unwrap_or(MISS),
+                        }
+                    };
                 }
-                match short_key(views[i]) {
-                    Some(k) => short.get(&k).copied().unwrap_or(MISS),
-                    None => map.get(a.value(i).as_bytes()).copied().unwrap_or(MISS),
-                }
-            })
-            .collect();
-        ids.extend(tail);
-        for (i, id) in ids.iter_mut().enumerate().skip(head) {
+            });
+        for (i, id) in ids.iter_mut().enumerate().take(n).skip(head) {
             if *id == MISS {
                 *id = one(self, i);
             }
         }
-        ids
     }
 
-    /// Ids of rows `0..n` whose key bytes are `key(i)` (None = null). The first rows are
+    /// Ids (into `ids`) of rows `0..ids.len()` whose key bytes are `key(i)` (None = null). The first rows are
     /// looked up one by one (new entities get ids in first-seen order); the rest in parallel
     /// against the table as it then is, and the few rows holding entities it lacks one by one
     /// afterwards, in row order: the same ids as a sequential pass.
     fn ids_parallel<'k>(
         &mut self,
-        n: usize,
         key: impl Fn(usize) -> Option<&'k [u8]> + Sync,
-    ) -> Vec<u32> {
+        ids: &mut [u32],
+    ) {
         const HEAD: usize = 1 << 16;
         const MISS: u32 = u32::MAX;
+        let n = ids.len();
         let head = n.min(HEAD);
-        let mut ids: Vec<u32> = (0..head).map(|i| self.id_of(key(i))).collect();
+        for (i, id) in ids.iter_mut().enumerate().take(head) {
+            *id = self.id_of(key(i));
+        }
         if n == head {
-            return ids;
+            return;
         }
         let (map, null_id) = (&self.map, self.null_id);
-        let tail: Vec<u32> = (head..n)
-            .into_par_iter()
-            .with_min_len(1 << 14)
-            .map(|i| match key(i) {
-                None => null_id.unwrap_or(MISS),
-                Some(b) => map.get(b).copied().unwrap_or(MISS),
-            })
-            .collect();
-        ids.extend(tail);
+        ids[head..n]
+            .par_chunks_mut(1 << 14)
+            .enumerate()
+            .for_each(|(b, out)| {
+                let from = head + (b << 14);
+                for (j, id) in out.iter_mut().enumerate() {
+                    *id = match key(from + j) {
+                        None => null_id.unwrap_or(MISS),
+                        Some(b) => map.get(b).copied().unwrap_or(MISS),
+                    };
+                }
+            });
         for (i, id) in ids.iter_mut().enumerate().skip(head) {
             if *id == MISS {
                 *id = self.id_of(key(i));
             }
         }
-        ids
     }
 
     /// The key columns of entities `ids`, in order (null keys come back null). Each entity

@@ -74,11 +74,13 @@
 mod agg;
 mod beacon;
 mod carry;
+mod chunks;
 mod dense;
 mod distinct;
 mod group;
 mod keys;
 mod reduce;
+mod slot_state;
 mod table;
 mod timefeat;
 
