@@ -236,6 +236,10 @@ def main() -> None:
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--duckdb", action="store_true")
     ap.add_argument("--memory", type=int, default=0, help="only load N indicators, report memory")
+    ap.add_argument("--out", default=None,
+                    help="folder for the --check match files (default: --data); lets --data be read-only")
+    ap.add_argument("--sides", default="vigil,polars",
+                    help="comma-separated sides to run: vigil, polars (--duckdb adds duckdb)")
     a = ap.parse_args()
     if a.memory:
         ind, _ = make_data(a.memory, 1000, a.data)
@@ -246,16 +250,22 @@ def main() -> None:
     ind, ev = make_data(a.indicators, a.events, a.data)
     print(f"data ready in {time.perf_counter() - t:.1f}s: {ind}, {ev}")
     os.environ.setdefault("VIGIL_BACKEND", "cpu")
-    vo = os.path.join(a.data, "vigil_matches.parquet") if a.check else None
-    po = os.path.join(a.data, "polars_matches.parquet") if a.check else None
-    wall, line, _ = run(VIGIL, ind, ev, *([vo] if vo else []))
-    print(f"vigil  whole process {wall:6.2f}s  {line}")
-    wall_p, line_p, _ = run(POLARS, ind, ev, *([po] if po else []))
-    print(f"polars whole process {wall_p:6.2f}s  {line_p}")
+    out = a.out or a.data
+    os.makedirs(out, exist_ok=True)
+    sides = set(a.sides.split(","))
+    vo = os.path.join(out, "vigil_matches.parquet") if a.check else None
+    po = os.path.join(out, "polars_matches.parquet") if a.check else None
+    wall = wall_p = float("nan")
+    if "vigil" in sides:
+        wall, line, _ = run(VIGIL, ind, ev, *([vo] if vo else []))
+        print(f"vigil  whole process {wall:6.2f}s  {line}")
+    if "polars" in sides:
+        wall_p, line_p, _ = run(POLARS, ind, ev, *([po] if po else []))
+        print(f"polars whole process {wall_p:6.2f}s  {line_p}")
     if a.duckdb:
         wall_d, line_d, _ = run(DUCKDB, ind, ev)
         print(f"duckdb whole process {wall_d:6.2f}s  {line_d}")
-    if a.check:
+    if a.check and {"vigil", "polars"} <= sides:
         v = pl.read_parquet(vo).select("row", "column", "indicator_id").sort(pl.all())
         p = pl.read_parquet(po).select("row", "column", "indicator_id").sort(pl.all())
         print("same matches:", v.equals(p), v.height, p.height)

@@ -182,6 +182,40 @@ impl V4Sets {
             .unwrap_or(&[])
     }
 
+    /// Warms the cache lines [`V4Sets::longest`] reads first for `v4` (a hint only): the
+    /// /24 filter of the long networks and the bitmaps too large to stay cached.
+    #[inline]
+    pub(crate) fn prefetch(&self, v4: u32) {
+        if let Some(w) = self.long24.get((v4 >> 14) as usize) {
+            super::intel_probe::prefetch(w);
+        }
+        for s in &self.per_len {
+            if let LenSet::Bits { len, bits, .. } = s
+                && *len >= 16
+                && let Some(w) = bits.get((v4 >> (32 - len) >> 6) as usize)
+            {
+                super::intel_probe::prefetch(w);
+            }
+        }
+    }
+
+    /// Appends to `out` the entries of the longest network holding IPv4 address `v4` that
+    /// has an entry `keep` accepts (those entries only, in run order); nothing when none.
+    #[inline]
+    pub(crate) fn longest(&self, v4: u32, keep: impl Fn(u32) -> bool, out: &mut Vec<u32>) {
+        let long = test(&self.long24, v4 >> 8);
+        for (i, s) in self.per_len.iter().enumerate() {
+            if matches!(s, LenSet::Set(..)) && !long {
+                continue;
+            }
+            let before = out.len();
+            out.extend(self.entries(i, v4).iter().copied().filter(|&e| keep(e)));
+            if out.len() > before {
+                return;
+            }
+        }
+    }
+
     /// Bytes held.
     pub(crate) fn memory_bytes(&self) -> usize {
         let sets: usize = self
