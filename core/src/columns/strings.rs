@@ -70,7 +70,7 @@ impl<'a> Strings<'a> {
     }
 
     /// Bytes of row `i` (whatever a null slot holds; callers mask nulls afterwards).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn row(&self, i: usize) -> &[u8] {
         match self {
             Strings::Small { offsets, values } => {

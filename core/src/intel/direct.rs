@@ -234,7 +234,12 @@ impl Intel {
                     probe::fingerprints(strings.row(row), probe::MODE_DOMAIN, &t, f)
                 };
                 if let Ok(n) = *g {
-                    t.prefetch(f.get(..n).unwrap_or(&[]));
+                    // Only keys the filter lets through are looked up: warm their slots.
+                    for fp in f.get(..n).unwrap_or(&[]) {
+                        if ix.names.may_hold(*fp) {
+                            t.prefetch(std::slice::from_ref(fp));
+                        }
+                    }
                 }
             }
             // 2. Lookups: exact name first, then suffixes longest first; regions warmed.
@@ -244,6 +249,9 @@ impl Intel {
                 let f = f.get(..n).unwrap_or(&[]);
                 let order = f.first().into_iter().chain(f.iter().skip(1).rev());
                 for (k, fp) in order.enumerate() {
+                    if !ix.names.may_hold(*fp) {
+                        continue;
+                    }
                     if let Some(slot) = t.lookup(*fp) {
                         ix.names.prefetch_region(slot);
                         slots.push((r, k, slot));

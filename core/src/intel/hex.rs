@@ -55,6 +55,9 @@ pub(crate) struct HexTable<const N: usize> {
     slots: Vec<Slot<N>>,
     members: Vec<u32>,
     seed: u64,
+    /// One bit per key (16 bits per key, small enough to stay cached): a clear bit says
+    /// the key is not held without touching the slots.
+    filter: Vec<u64>,
 }
 
 impl<const N: usize> Default for HexTable<N> {
@@ -63,6 +66,7 @@ impl<const N: usize> Default for HexTable<N> {
             slots: Vec::new(),
             members: Vec::new(),
             seed: 0,
+            filter: Vec::new(),
         }
     }
 }
@@ -89,9 +93,14 @@ impl<const N: usize> HexTable<N> {
             slots: Vec::new(),
             members: keys.iter().map(|k| k.1).collect(),
             seed,
+            filter: vec![0u64; (16 * groups).next_power_of_two().div_ceil(64)],
         };
         let mut first = 0u32;
         for g in keys.chunk_by(|a, b| a.0 == b.0) {
+            let bit = t.filter_bit(&g[0].0);
+            if let Some(w) = t.filter.get_mut(bit >> 6) {
+                *w |= 1 << (bit & 63);
+            }
             let mut at = t.home(&g[0].0, n);
             while slots.get(at).is_some_and(|s| s.count != 0) {
                 at = (at + 1) & (n - 1);
@@ -119,10 +128,29 @@ impl<const N: usize> HexTable<N> {
         (h >> 32) as usize & (n - 1)
     }
 
-    /// Warms the cache line of `key`'s home slot (a hint only).
+    /// The filter bit of `key`: bits 32.. of the mixed key (the home slot takes the top 32).
+    #[inline]
+    fn filter_bit(&self, key: &[u8; N]) -> usize {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(key.get(..8).unwrap_or(&[0; 8]));
+        let h = (u64::from_le_bytes(w) ^ self.seed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h as u32 as usize) & (64 * self.filter.len()).saturating_sub(1)
+    }
+
+    /// Whether `key` may be held (`false`: it is not; a cached bit test).
+    #[inline]
+    pub(crate) fn may_hold(&self, key: &[u8; N]) -> bool {
+        let bit = self.filter_bit(key);
+        self.filter
+            .get(bit >> 6)
+            .is_some_and(|w| w & (1 << (bit & 63)) != 0)
+    }
+
+    /// Warms the cache line of `key`'s home slot when the filter lets it through (a hint
+    /// only).
     #[inline]
     pub(crate) fn prefetch(&self, key: &[u8; N]) {
-        if self.slots.is_empty() {
+        if self.slots.is_empty() || !self.may_hold(key) {
             return;
         }
         if let Some(s) = self.slots.get(self.home(key, self.slots.len())) {
@@ -134,7 +162,7 @@ impl<const N: usize> HexTable<N> {
     #[inline]
     pub(crate) fn get(&self, key: &[u8; N]) -> &[u32] {
         let n = self.slots.len();
-        if n == 0 {
+        if n == 0 || !self.may_hold(key) {
             return &[];
         }
         let mut at = self.home(key, n);
@@ -154,7 +182,9 @@ impl<const N: usize> HexTable<N> {
     }
 
     fn memory_bytes(&self) -> usize {
-        std::mem::size_of::<Slot<N>>() * self.slots.capacity() + 4 * self.members.capacity()
+        std::mem::size_of::<Slot<N>>() * self.slots.capacity()
+            + 4 * self.members.capacity()
+            + 8 * self.filter.capacity()
     }
 }
 

@@ -19,6 +19,9 @@ pub(crate) struct NameSet {
     regions: Vec<u32>,
     seed: [u32; 2],
     max_probe: u32,
+    /// One bit per fingerprint's high word (16 bits per key, small enough to stay cached):
+    /// a clear bit says the key is not held without touching the slots.
+    filter: Vec<u64>,
 }
 
 /// One record of a region: the tag, the text, the entries.
@@ -73,8 +76,14 @@ impl NameSet {
         let mut slots = crate::cpu::huge_page_words(4 * n);
         let mut regions: Vec<u32> = Vec::new();
         let mut max_probe = 0u32;
+        let mut filter = vec![0u64; (16 * groups).next_power_of_two().div_ceil(64)];
+        let bits = 64 * filter.len();
         for g in keys.chunk_by(|a, b| a.0 == b.0) {
             let fp = g[0].0;
+            let bit = (fp >> 32) as usize & (bits - 1);
+            if let Some(w) = filter.get_mut(bit >> 6) {
+                *w |= 1 << (bit & 63);
+            }
             let start = regions.len() as u32;
             let mut records = 0u32;
             for r in g.chunk_by(|a, b| a.1 == b.1 && lower(a.2).eq(lower(b.2))) {
@@ -105,7 +114,21 @@ impl NameSet {
             regions,
             seed,
             max_probe,
+            filter,
         }
+    }
+
+    /// Whether fingerprint `fp` may be held (`false`: it is not; a cached bit test).
+    #[inline]
+    pub(crate) fn may_hold(&self, fp: [u32; 2]) -> bool {
+        let bits = 64 * self.filter.len();
+        if bits == 0 {
+            return false;
+        }
+        let bit = fp[1] as usize & (bits - 1);
+        self.filter
+            .get(bit >> 6)
+            .is_some_and(|w| w & (1 << (bit & 63)) != 0)
     }
 
     /// The view [`crate::cpu::intel_probe::fingerprints`] and lookups read.
@@ -159,7 +182,7 @@ impl NameSet {
 
     /// Bytes held.
     pub(crate) fn memory_bytes(&self) -> usize {
-        4 * (self.slots.capacity() + self.regions.capacity())
+        4 * (self.slots.capacity() + self.regions.capacity()) + 8 * self.filter.capacity()
     }
 }
 
