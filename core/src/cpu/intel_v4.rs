@@ -161,14 +161,13 @@ impl V4Sets {
             }) => {
                 let bit = v4 >> (32 - len);
                 let w = (bit >> 6) as usize;
-                let (Some(word), Some(before)) = (bits.get(w), rank.get(w)) else {
-                    return &[];
-                };
-                let below = word & ((1u64 << (bit & 63)) - 1);
+                // The bit first: the rank (another array) only for a network held.
+                let word = bits.get(w).copied().unwrap_or(0);
                 if word & (1 << (bit & 63)) == 0 {
                     None
                 } else {
-                    let k = (before + below.count_ones()) as usize;
+                    let below = word & ((1u64 << (bit & 63)) - 1);
+                    let k = (rank.get(w).copied().unwrap_or(0) + below.count_ones()) as usize;
                     match (starts.get(k), starts.get(k + 1)) {
                         (Some(&a), Some(&b)) => Some((a, b - a)),
                         _ => None,

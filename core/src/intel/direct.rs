@@ -157,14 +157,21 @@ impl Intel {
                     HashKey::Null
                 } else {
                     let s = strings.row(row);
-                    match probe::screen(s).and_then(|()| probe::hash_tag(s)) {
-                        Err(status) => HashKey::Status(status),
-                        Ok(_) => match s.len() {
-                            32 => hex_bytes(s).map_or(HashKey::Status(INVALID), HashKey::Md5),
-                            40 => hex_bytes(s).map_or(HashKey::Status(INVALID), HashKey::Sha1),
-                            _ => hex_bytes(s).map_or(HashKey::Status(INVALID), HashKey::Sha256),
-                        },
-                    }
+                    // Hex digits of a hash's length decode in one pass (and then pass the
+                    // screens); anything else takes the screens for its status.
+                    let key = match s.len() {
+                        32 => hex_bytes(s).map(HashKey::Md5),
+                        40 => hex_bytes(s).map(HashKey::Sha1),
+                        64 => hex_bytes(s).map(HashKey::Sha256),
+                        _ => None,
+                    };
+                    key.unwrap_or_else(|| {
+                        HashKey::Status(match probe::screen(s).and_then(|()| probe::hash_tag(s)) {
+                            Err(status) => status,
+                            // Screens passed but no decode: cannot happen; never a hit.
+                            Ok(_) => INVALID,
+                        })
+                    })
                 };
                 match k {
                     HashKey::Md5(b) => hx.md5.prefetch(b),
