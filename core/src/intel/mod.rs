@@ -233,20 +233,7 @@ impl Intel {
     /// Adds one indicator from `source`; a rejected value is counted in the report with its
     /// reason. Returns whether it was added (a duplicate updates the held one's metadata).
     pub fn add_indicator(&mut self, source: &str, format: &str, ind: NewIndicator) -> bool {
-        let norm = normalize::normalize(&ind.value, ind.kind);
-        self.add_normalized(source, format, ind, norm)
-    }
-
-    /// [`Intel::add_indicator`] of an indicator already normalised (`norm`: the outcome of
-    /// [`normalize::normalize`] on its value and kind), so loaders can normalise in parallel.
-    pub(crate) fn add_normalized(
-        &mut self,
-        source: &str,
-        format: &str,
-        ind: NewIndicator,
-        norm: std::result::Result<normalize::Normalized, normalize::Reason>,
-    ) -> bool {
-        let norm = match norm {
+        let norm = match normalize::normalize(&ind.value, ind.kind) {
             Ok(n) => n,
             Err(reason) => {
                 self.source_report(source, format)
