@@ -18,9 +18,16 @@ use crate::{backend, batches, spec, to_py};
 /// Record batches of one schema that any Arrow consumer reads through
 /// `__arrow_c_stream__` (polars, pyarrow, DuckDB, ...); each call exports them anew.
 #[pyclass(module = "vigil._native", frozen)]
-struct ArrowStream {
+pub(crate) struct ArrowStream {
     batches: Vec<RecordBatch>,
     schema: SchemaRef,
+}
+
+impl ArrowStream {
+    /// A stream of `batches`, all of `schema`.
+    pub(crate) fn new(batches: Vec<RecordBatch>, schema: SchemaRef) -> Self {
+        ArrowStream { batches, schema }
+    }
 }
 
 #[pymethods]
@@ -50,7 +57,9 @@ impl ArrowStream {
 
 /// The batches of `parts` (each read through `__arrow_c_stream__`, e.g. slices of a polars
 /// frame that lie within one chunk), in order, and the first part's schema.
-fn joined(parts: Vec<PyArrowType<Table>>) -> PyResult<(Vec<RecordBatch>, Option<SchemaRef>)> {
+pub(crate) fn joined(
+    parts: Vec<PyArrowType<Table>>,
+) -> PyResult<(Vec<RecordBatch>, Option<SchemaRef>)> {
     let mut all = Vec::new();
     let mut schema = None;
     for p in parts {

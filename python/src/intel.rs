@@ -1,5 +1,6 @@
 //! Threat-intel indicators, matching and sightings for Python (`vigil.Intel`).
 
+use arrow::datatypes::Schema;
 use arrow::pyarrow::{PyArrowType, Table};
 use pyo3::prelude::*;
 use vigil::intel::{ColumnKind, IndicatorKind, Intel, SightingOptions};
@@ -14,6 +15,15 @@ fn one_batch(data: Table) -> PyResult<arrow::array::RecordBatch> {
 
 fn kind(name: &str) -> PyResult<Option<IndicatorKind>> {
     IndicatorKind::parse(name).map_err(ParameterError::new_err)
+}
+
+/// The (column, kind) pairs of a match call, kinds parsed.
+fn column_kinds(columns: &[(String, String)]) -> PyResult<Vec<(String, ColumnKind)>> {
+    columns
+        .iter()
+        .map(|(c, k)| ColumnKind::parse(k).map(|k| (c.clone(), k)))
+        .collect::<vigil::Result<_>>()
+        .map_err(to_py)
 }
 
 fn json_text<T: serde::Serialize>(v: &T) -> PyResult<String> {
@@ -89,11 +99,7 @@ impl NativeIntel {
             // No batch still has a schema: missing columns are reported as for any table.
             batches.push(arrow::array::RecordBatch::new_empty(schema));
         }
-        let cols: Vec<(String, ColumnKind)> = columns
-            .iter()
-            .map(|(c, k)| ColumnKind::parse(k).map(|k| (c.clone(), k)))
-            .collect::<vigil::Result<_>>()
-            .map_err(to_py)?;
+        let cols = column_kinds(&columns)?;
         let inner = &self.inner;
         let (out, report) = py
             .detach(|| {
@@ -106,6 +112,39 @@ impl NativeIntel {
         let table =
             Table::try_new(vec![out], schema).map_err(|e| SchemaError::new_err(e.to_string()))?;
         Ok((PyArrowType(table), json_text(&report)?))
+    }
+
+    /// (matches as an Arrow stream, report JSON) of the parts of one table (each read
+    /// through `__arrow_c_stream__`, e.g. slices of a polars frame): polars in, polars out
+    /// without pyarrow.
+    #[pyo3(signature = (parts, columns, at = None))]
+    fn match_stream(
+        &self,
+        py: Python<'_>,
+        parts: Vec<PyArrowType<Table>>,
+        columns: Vec<(String, String)>,
+        at: Option<i64>,
+    ) -> PyResult<(crate::arrow_out::ArrowStream, String)> {
+        let (mut batches, schema) = crate::arrow_out::joined(parts)?;
+        if batches.is_empty() {
+            // No batch still has a schema: missing columns are reported as for any table.
+            let schema = schema.unwrap_or_else(|| std::sync::Arc::new(Schema::empty()));
+            batches.push(arrow::array::RecordBatch::new_empty(schema));
+        }
+        let cols = column_kinds(&columns)?;
+        let inner = &self.inner;
+        let (out, report) = py
+            .detach(|| {
+                let refs: Vec<(&str, ColumnKind)> =
+                    cols.iter().map(|(c, k)| (c.as_str(), *k)).collect();
+                inner.match_batches(&batches, &refs, at)
+            })
+            .map_err(to_py)?;
+        let schema = out.schema();
+        Ok((
+            crate::arrow_out::ArrowStream::new(vec![out], schema),
+            json_text(&report)?,
+        ))
     }
 
     fn report_json(&self) -> PyResult<String> {

@@ -394,3 +394,36 @@ def test_readme_example_on_otrf_zeek_conn(tmp_path, monkeypatch):
     ts = conn.filter(pl.col("id.resp_h") == resp[1])["ts"]
     s1 = [s for s in bundle.objects if s.type == "sighting" and s.sighting_of_ref == inds[1].id][0]
     assert abs(s1.first_seen.timestamp() - ts.min()) < 2e-3 and abs(s1.last_seen.timestamp() - ts.max()) < 2e-3
+
+
+def test_polars_match_never_loads_pyarrow():
+    """A polars frame in, a polars frame out through the Arrow stream interface: pyarrow is
+    never imported; the matches are the hand-checked ones, in the documented types."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+import polars as pl
+import vigil
+intel = vigil.Intel()
+intel.add(["10.0.0.0/8", "10.1.0.0/16"], "cidr", source="nets")
+intel.add(["evil.example"], "domain_suffix", source="names", confidence=70)
+df = pl.DataFrame({"ip": ["10.1.2.3", "8.8.8.8", None, "10.9.9.9"],
+                   "q": ["a.evil.example", "good.example", "EVIL.example.", "x"]})
+df = pl.concat([df.slice(0, 2), df.slice(2)], rechunk=False)
+m, rep = intel.match(df, {"ip": "ip", "q": "domain"}, report=True)
+assert "pyarrow" not in sys.modules, "a polars match loaded pyarrow"
+got = sorted(zip(m["row"].to_list(), m["column"].cast(pl.String).to_list(),
+                 m["value"].to_list(), m["kind"].cast(pl.String).to_list()))
+# 10.1.2.3: the /16 wins over the /8; EVIL.example. is the listed domain itself.
+want = [(0, "ip", "10.1.2.3", "cidr"), (0, "q", "a.evil.example", "domain_suffix"),
+        (2, "q", "EVIL.example.", "domain_suffix"), (3, "ip", "10.9.9.9", "cidr")]
+assert got == want, got
+assert m.schema["row"] == pl.UInt64 and m.schema["column"] == pl.Categorical, m.schema
+assert m.schema["suppressed_by"] == pl.Categorical, m.schema
+assert m.filter(pl.col("column") == "q")["confidence"].to_list() == [70, 70]
+assert m.filter(pl.col("column") == "ip")["confidence"].null_count() == 2
+assert [c["matches"] for c in rep["columns"]] == [2, 2], rep
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)

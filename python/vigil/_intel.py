@@ -10,7 +10,7 @@ from typing import Any, Iterable, Mapping, Optional, Union
 
 
 from . import _native
-from ._arrow import _as_arrow_input, _as_output
+from ._arrow import _as_arrow_input, _as_output, _is_polars, _polars_from_stream, _polars_parts
 from ._arrow import pa
 
 __all__ = ["Intel", "IntelStage", "stix_sightings", "misp_sightings"]
@@ -131,6 +131,16 @@ class Intel:
         ``column``, ``kind``, ``source`` and ``suppressed_by`` are dictionary-encoded (polars
         ``Categorical``, pyarrow ``dictionary<int32, string>``): compare them with strings as
         usual, cast to ``pl.String`` before joining them with a String column."""
+        if _is_polars(data) and not list(keep):
+            # polars in, polars out through the Arrow stream interface: no pyarrow import
+            # (so no _project, whose pyarrow check would load it).
+            names = list(columns)
+            if names and all(n in data.columns for n in names):
+                data = data.select(list(dict.fromkeys(names)))
+            stream, rep = self._i.match_stream(_polars_parts(data),
+                                               [(c, k) for c, k in columns.items()], _ns(at))
+            out = _polars_from_stream(stream)
+            return (out, json.loads(rep)) if report else out
         arrow_data, kind = _as_arrow_input(data)
         table, rep = self._i.match_table(_project(arrow_data, list(columns)),
                                          [(c, k) for c, k in columns.items()], _ns(at))

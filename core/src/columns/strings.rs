@@ -70,6 +70,7 @@ impl<'a> Strings<'a> {
     }
 
     /// Bytes of row `i` (whatever a null slot holds; callers mask nulls afterwards).
+    #[inline(always)]
     pub(crate) fn row(&self, i: usize) -> &[u8] {
         match self {
             Strings::Small { offsets, values } => {
@@ -84,6 +85,7 @@ impl<'a> Strings<'a> {
     }
 
     /// Byte length of row `i`.
+    #[inline]
     pub(crate) fn row_len(&self, i: usize) -> usize {
         match self {
             Strings::Small { offsets, .. } => (offsets[i + 1] - offsets[i]) as usize,

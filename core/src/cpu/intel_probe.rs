@@ -247,7 +247,7 @@ fn domain_reject(b: u8) -> bool {
 }
 
 /// The status of rows every mode turns away (empty, too long, spaces, non-ASCII).
-fn screen(s: &[u8]) -> Result<(), u32> {
+pub(crate) fn screen(s: &[u8]) -> Result<(), u32> {
     let n = s.len();
     if n == 0 || (n == 1 && s[0] == b'-') {
         return Err(EMPTY);
@@ -281,7 +281,7 @@ fn ip_row(s: &[u8], t: &ProbeTable<'_>, v4: &V4Sets) -> (u32, u32) {
 }
 
 /// The tag of a hex hash row (after [`screen`]), or its status.
-fn hash_tag(s: &[u8]) -> Result<u32, u32> {
+pub(crate) fn hash_tag(s: &[u8]) -> Result<u32, u32> {
     let hex = |b: u8| (b.wrapping_sub(b'0') < 10) | ((b | 0x20).wrapping_sub(b'a') < 6);
     if !s.iter().fold(true, |ok, &b| ok & hex(b)) {
         return Err(INVALID);

@@ -161,14 +161,13 @@ impl V4Sets {
             }) => {
                 let bit = v4 >> (32 - len);
                 let w = (bit >> 6) as usize;
-                let (Some(word), Some(before)) = (bits.get(w), rank.get(w)) else {
-                    return &[];
-                };
-                let below = word & ((1u64 << (bit & 63)) - 1);
+                // The bit first: the rank (another array) only for a network held.
+                let word = bits.get(w).copied().unwrap_or(0);
                 if word & (1 << (bit & 63)) == 0 {
                     None
                 } else {
-                    let k = (before + below.count_ones()) as usize;
+                    let below = word & ((1u64 << (bit & 63)) - 1);
+                    let k = (rank.get(w).copied().unwrap_or(0) + below.count_ones()) as usize;
                     match (starts.get(k), starts.get(k + 1)) {
                         (Some(&a), Some(&b)) => Some((a, b - a)),
                         _ => None,
@@ -180,6 +179,40 @@ impl V4Sets {
         };
         run.and_then(|(a, n)| self.members.get(a as usize..(a + n) as usize))
             .unwrap_or(&[])
+    }
+
+    /// Warms the cache lines [`V4Sets::longest`] reads first for `v4` (a hint only): the
+    /// /24 filter of the long networks and the bitmaps too large to stay cached.
+    #[inline]
+    pub(crate) fn prefetch(&self, v4: u32) {
+        if let Some(w) = self.long24.get((v4 >> 14) as usize) {
+            super::intel_probe::prefetch(w);
+        }
+        for s in &self.per_len {
+            if let LenSet::Bits { len, bits, .. } = s
+                && *len >= 16
+                && let Some(w) = bits.get((v4 >> (32 - len) >> 6) as usize)
+            {
+                super::intel_probe::prefetch(w);
+            }
+        }
+    }
+
+    /// Appends to `out` the entries of the longest network holding IPv4 address `v4` that
+    /// has an entry `keep` accepts (those entries only, in run order); nothing when none.
+    #[inline]
+    pub(crate) fn longest(&self, v4: u32, keep: impl Fn(u32) -> bool, out: &mut Vec<u32>) {
+        let long = test(&self.long24, v4 >> 8);
+        for (i, s) in self.per_len.iter().enumerate() {
+            if matches!(s, LenSet::Set(..)) && !long {
+                continue;
+            }
+            let before = out.len();
+            out.extend(self.entries(i, v4).iter().copied().filter(|&e| keep(e)));
+            if out.len() > before {
+                return;
+            }
+        }
     }
 
     /// Bytes held.

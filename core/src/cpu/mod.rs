@@ -23,13 +23,19 @@ pub(crate) mod time_features;
 /// at random (fewer TLB misses) and large outputs written once (one page fault per 2 MiB
 /// instead of per 4 KiB).
 pub(crate) fn huge_page_words(n: usize) -> Vec<u32> {
-    let v = vec![0u32; n];
+    huge_zeroed(n)
+}
+
+/// [`huge_page_words`] for any element type whose default is all zero bits (integers,
+/// `bool`): `n` of them, zeroed.
+pub(crate) fn huge_zeroed<T: Clone + Default>(n: usize) -> Vec<T> {
+    let v = vec![T::default(); n];
     #[cfg(target_os = "linux")]
     {
         const HUGE: usize = 2 << 20;
         let start = v.as_ptr() as usize;
         let from = start.next_multiple_of(HUGE);
-        let to = (start + 4 * n) / HUGE * HUGE;
+        let to = (start + std::mem::size_of::<T>() * n) / HUGE * HUGE;
         if to > from {
             // SAFETY: advice over whole pages inside `v`'s live allocation; MADV_HUGEPAGE
             // changes no contents (an error only means the hint was not taken).

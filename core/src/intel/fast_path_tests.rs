@@ -117,6 +117,21 @@ fn probe_index_equals_full_normalisation() {
         .map(|i| i.value.clone())
         .collect();
     intel.remove(&gone, None, None);
+    // Warninglists: a network, host names, a string (suppression must agree on every path).
+    use super::{Warninglist, WarninglistType};
+    let wl =
+        |n: &str, t, e: &[&str]| Warninglist::new(n, t, e.iter().map(|x| x.to_string()).collect());
+    intel.add_warninglist(wl("nets", WarninglistType::Cidr, &["10.1.0.0/16"]));
+    intel.add_warninglist(wl(
+        "hosts",
+        WarninglistType::Hostname,
+        &["bad.com", "evil.io"],
+    ));
+    intel.add_warninglist(wl(
+        "strings",
+        WarninglistType::String,
+        &[&hashes[hashes.len() - 1], &hashes[hashes.len() - 3]],
+    ));
     let kinds = [
         ("ip", ColumnKind::Ip),
         ("domain", ColumnKind::Domain),
@@ -147,6 +162,40 @@ fn probe_index_equals_full_normalisation() {
         let (hits, rep) = intel
             .column_hits(batch.column(0).as_ref(), name, kind, Some(5), 0)
             .unwrap();
+        // No GPU here: that was the CPU's one-pass path. The kernel path (its CPU twin,
+        // then host resolution) must give the same hits in the same order, the same
+        // suppressions and the same counts.
+        let array = batch.column(0).as_ref();
+        let words = intel.probe_words(array, kind).unwrap().unwrap();
+        let strings = crate::columns::Strings::new(array, name).unwrap();
+        let (mut kernel, mut kc) = (Vec::new(), [0u64; 4]);
+        intel.probed_hits(
+            Some(intel.table.index()),
+            &words,
+            kind,
+            array,
+            &strings,
+            0..values.len(),
+            Some(5),
+            &mut kernel,
+            &mut kc,
+        );
+        let key = |h: &super::matching::Hit| (h.row, h.entry, h.suppressed);
+        assert_eq!(
+            hits.iter().map(key).collect::<Vec<_>>(),
+            kernel.iter().map(key).collect::<Vec<_>>(),
+            "{name}"
+        );
+        assert_eq!(
+            [rep.empty, rep.invalid, rep.matched_rows, rep.suppressed],
+            kc,
+            "{name}"
+        );
+        assert!(
+            hits.iter().any(|h| h.suppressed.is_some())
+                && hits.iter().any(|h| h.suppressed.is_none()),
+            "{name}: the warninglists should suppress some hits, not all"
+        );
         let mut fast = vec![Vec::new(); values.len()];
         for h in &hits {
             fast[h.row as usize].push(h.entry);

@@ -203,9 +203,7 @@ impl Intel {
             .map(Some)
     }
 
-    /// Hits of one column, in row order, and its counts. Addresses, domains and hashes go
-    /// through the probe index (the kernel's twin); rows it defers, and the other kinds,
-    /// through the full normalisation.
+    /// Hits of one column, in row order, and its counts (see [`Intel::column_hit_chunks`]).
     pub(crate) fn column_hits(
         &self,
         array: &dyn Array,
@@ -214,6 +212,23 @@ impl Intel {
         at: Option<i64>,
         base: u32,
     ) -> Result<(Vec<Hit>, ColumnReport)> {
+        let (chunks, report) = self.column_hit_chunks(array, name, kind, at, base)?;
+        Ok((chunks.concat(), report))
+    }
+
+    /// Hits of one column and its counts, as one chunk per [`ROWS_PER_TASK`] rows (row
+    /// order; rows numbered from `base`): every column of a batch is cut at the same rows.
+    /// Addresses, domains and hashes go through the CPU's exact indexes in one pass, or on a
+    /// GPU through the probe kernel and host resolution; rows either defers, and the other
+    /// kinds, through the full normalisation.
+    pub(crate) fn column_hit_chunks(
+        &self,
+        array: &dyn Array,
+        name: &str,
+        kind: ColumnKind,
+        at: Option<i64>,
+        base: u32,
+    ) -> Result<(Vec<Vec<Hit>>, ColumnReport)> {
         let cast;
         let array: &dyn Array = match array.data_type() {
             DataType::Dictionary(_, _) => {
@@ -230,7 +245,15 @@ impl Intel {
             ColumnKind::Hash => Some(probe::MODE_HASH),
             _ => None,
         };
-        let index = mode.map(|_| self.table.index());
+        // On the CPU, the one-pass path (`direct`) over exact indexes; on a GPU, the probe
+        // kernel, then the host resolves what it found.
+        let direct = mode.is_some() && self.engine().runs_on_cpu(strings.span_bytes(0, n))?;
+        let cpu = direct.then(|| self.table.cpu_index());
+        let index = if direct {
+            None
+        } else {
+            mode.map(|_| self.table.index())
+        };
         let probed = match (index, mode) {
             (Some(ix), Some(mode)) => self.engine().intel_probe(&strings, mode, &ix.table())?,
             _ => Vec::new(),
@@ -238,83 +261,18 @@ impl Intel {
         let parts: Vec<(Vec<Hit>, [u64; 4])> = (0..n.div_ceil(ROWS_PER_TASK))
             .into_par_iter()
             .map(|task| {
-                let mut hits = Vec::new();
-                let mut pending = Vec::with_capacity(RESOLVE_BATCH);
+                let rows = task * ROWS_PER_TASK..((task + 1) * ROWS_PER_TASK).min(n);
+                // Room for a hit per row: one growth at most where rows hit two networks.
+                let mut hits = Vec::with_capacity(rows.len());
                 // empty, invalid, matched rows, suppressed
                 let mut c = [0u64; 4];
-                let end = ((task + 1) * ROWS_PER_TASK).min(n);
-                for row in task * ROWS_PER_TASK..end {
-                    if array.is_null(row) {
-                        c[0] += 1;
-                        continue;
+                match cpu {
+                    Some(cx) => {
+                        self.direct_hits(cx, kind, array, &strings, rows, at, &mut hits, &mut c);
                     }
-                    let bytes = strings.row(row);
-                    if let (Some(ix), Some(&status), Some(&mask)) =
-                        (index, probed.get(2 * row), probed.get(2 * row + 1))
-                    {
-                        match status {
-                            probe::EMPTY => {
-                                c[0] += 1;
-                                continue;
-                            }
-                            probe::INVALID => {
-                                c[1] += 1;
-                                continue;
-                            }
-                            probe::OK => {
-                                if mask != 0 {
-                                    pending.push((row, mask));
-                                    if pending.len() == RESOLVE_BATCH {
-                                        self.resolve_batch(
-                                            ix,
-                                            kind,
-                                            &strings,
-                                            &mut pending,
-                                            at,
-                                            &mut hits,
-                                            &mut c,
-                                        );
-                                    }
-                                }
-                                continue;
-                            }
-                            _ => {}
-                        }
-                    }
-                    if let Some(ix) = index {
-                        // Row order: resolve the rows waiting before this one.
-                        self.resolve_batch(ix, kind, &strings, &mut pending, at, &mut hits, &mut c);
-                    }
-                    let Ok(raw) = std::str::from_utf8(bytes) else {
-                        c[1] += 1;
-                        continue;
-                    };
-                    match self.probe(kind, raw, at) {
-                        Probe::Empty => c[0] += 1,
-                        Probe::Invalid => c[1] += 1,
-                        Probe::Values(norm, ip, entries) => {
-                            if entries.is_empty() {
-                                continue;
-                            }
-                            c[2] += 1;
-                            let sup = if self.warninglists.is_empty() {
-                                None
-                            } else {
-                                self.suppressor(kind, raw, &norm, ip)
-                            };
-                            if sup.is_some() {
-                                c[3] += entries.len() as u64;
-                            }
-                            hits.extend(entries.into_iter().map(|entry| Hit {
-                                row: row as u32,
-                                entry,
-                                suppressed: sup,
-                            }));
-                        }
-                    }
-                }
-                if let Some(ix) = index {
-                    self.resolve_batch(ix, kind, &strings, &mut pending, at, &mut hits, &mut c);
+                    None => self.probed_hits(
+                        index, &probed, kind, array, &strings, rows, at, &mut hits, &mut c,
+                    ),
                 }
                 (hits, c)
             })
@@ -325,19 +283,118 @@ impl Intel {
             rows: n as u64,
             ..Default::default()
         };
-        let mut hits = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
-        for (h, c) in parts {
+        let mut chunks = Vec::with_capacity(parts.len());
+        for (mut h, c) in parts {
             report.empty += c[0];
             report.invalid += c[1];
             report.matched_rows += c[2];
             report.suppressed += c[3];
-            hits.extend(h.into_iter().map(|h| Hit {
-                row: h.row + base,
-                ..h
-            }));
+            report.matches += h.len() as u64;
+            if base != 0 {
+                for x in &mut h {
+                    x.row += base;
+                }
+            }
+            chunks.push(h);
         }
-        report.matches = hits.len() as u64;
-        Ok((hits, report))
+        Ok((chunks, report))
+    }
+
+    /// Hits of rows `rows` of a column from the probe kernel's words (`probed`, empty for
+    /// kinds it does not probe): the rows it found candidates for are resolved in batches,
+    /// the rows it deferred (and every row of other kinds) take the full path.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn probed_hits(
+        &self,
+        index: Option<&super::index::ProbeIndex>,
+        probed: &[u32],
+        kind: ColumnKind,
+        array: &dyn Array,
+        strings: &Strings<'_>,
+        rows: std::ops::Range<usize>,
+        at: Option<i64>,
+        hits: &mut Vec<Hit>,
+        c: &mut [u64; 4],
+    ) {
+        let mut pending = Vec::with_capacity(RESOLVE_BATCH);
+        for row in rows {
+            if array.is_null(row) {
+                c[0] += 1;
+                continue;
+            }
+            let bytes = strings.row(row);
+            if let (Some(ix), Some(&status), Some(&mask)) =
+                (index, probed.get(2 * row), probed.get(2 * row + 1))
+            {
+                match status {
+                    probe::EMPTY => {
+                        c[0] += 1;
+                        continue;
+                    }
+                    probe::INVALID => {
+                        c[1] += 1;
+                        continue;
+                    }
+                    probe::OK => {
+                        if mask != 0 {
+                            pending.push((row, mask));
+                            if pending.len() == RESOLVE_BATCH {
+                                self.resolve_batch(ix, kind, strings, &mut pending, at, hits, c);
+                            }
+                        }
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(ix) = index {
+                // Row order: resolve the rows waiting before this one.
+                self.resolve_batch(ix, kind, strings, &mut pending, at, hits, c);
+            }
+            self.full_row(kind, row, bytes, at, hits, c);
+        }
+        if let Some(ix) = index {
+            self.resolve_batch(ix, kind, strings, &mut pending, at, hits, c);
+        }
+    }
+
+    /// One row through the full normalisation (no index): its hits and counts.
+    pub(super) fn full_row(
+        &self,
+        kind: ColumnKind,
+        row: usize,
+        bytes: &[u8],
+        at: Option<i64>,
+        hits: &mut Vec<Hit>,
+        c: &mut [u64; 4],
+    ) {
+        let Ok(raw) = std::str::from_utf8(bytes) else {
+            c[1] += 1;
+            return;
+        };
+        match self.probe(kind, raw, at) {
+            Probe::Empty => c[0] += 1,
+            Probe::Invalid => c[1] += 1,
+            Probe::Values(norm, ip, entries) => {
+                if entries.is_empty() {
+                    return;
+                }
+                c[2] += 1;
+                let sup = if self.warninglists.is_empty() {
+                    None
+                } else {
+                    self.suppressor(kind, raw, &norm, ip)
+                };
+                if sup.is_some() {
+                    c[3] += entries.len() as u64;
+                }
+                hits.extend(entries.into_iter().map(|entry| Hit {
+                    row: row as u32,
+                    entry,
+                    suppressed: sup,
+                }));
+            }
+        }
     }
 
     /// Matches `columns` of `batch` (each `(name, kind)`) against the indicators valid at
@@ -366,11 +423,19 @@ impl Intel {
         columns: &[(&str, ColumnKind)],
         at: Option<i64>,
     ) -> Result<(RecordBatch, MatchReport)> {
-        let mut per_column: Vec<Vec<Hit>> = Vec::with_capacity(columns.len());
+        let mut per_column: Vec<Vec<Vec<Hit>>> = Vec::with_capacity(columns.len());
+        // The batch of each chunk (the same for every column).
+        let mut chunk_batch: Vec<usize> = Vec::new();
         let mut report = MatchReport::default();
         let mut arrays: Vec<Vec<(u32, ArrayRef)>> = Vec::with_capacity(columns.len());
-        for (name, kind) in columns {
-            let mut hits = Vec::new();
+        let mut phases = super::phases::Phases::start();
+        if phases.on() {
+            // Built here (it is built on first use anyway) to time it apart.
+            let _ = self.table.cpu_index();
+            phases.lap(|| "index".into());
+        }
+        for (ci, (name, kind)) in columns.iter().enumerate() {
+            let mut hits: Vec<Vec<Hit>> = Vec::new();
             let mut parts = Vec::with_capacity(batches.len());
             let mut rep = ColumnReport {
                 column: name.to_string(),
@@ -378,7 +443,7 @@ impl Intel {
                 ..Default::default()
             };
             let mut base = 0u32;
-            for batch in batches {
+            for (b, batch) in batches.iter().enumerate() {
                 let array = column(batch, name)?;
                 let next = u32::try_from(batch.num_rows())
                     .ok()
@@ -386,12 +451,11 @@ impl Intel {
                     .ok_or_else(|| {
                         Error::param("batch", "more than 2^32 - 1 rows in one match call")
                     })?;
-                let (h, r) = self.column_hits(array.as_ref(), name, *kind, at, base)?;
-                if hits.is_empty() {
-                    hits = h;
-                } else {
-                    hits.extend(h);
+                let (h, r) = self.column_hit_chunks(array.as_ref(), name, *kind, at, base)?;
+                if ci == 0 {
+                    chunk_batch.extend(std::iter::repeat_n(b, h.len()));
                 }
+                hits.extend(h);
                 rep.rows += r.rows;
                 rep.empty += r.empty;
                 rep.invalid += r.invalid;
@@ -401,11 +465,16 @@ impl Intel {
                 parts.push((base, arrow::compute::cast(array, &DataType::Utf8View)?));
                 base = next;
             }
+            phases.lap(|| {
+                let n: usize = hits.iter().map(Vec::len).sum();
+                format!("column {name} ({n} hits, {} batches)", batches.len())
+            });
             per_column.push(hits);
             report.columns.push(rep);
             arrays.push(parts);
         }
-        self.match_table(&per_column, columns, &arrays)
-            .map(|batch| (batch, report))
+        let out = self.match_table(&per_column, &chunk_batch, columns, &arrays, &report)?;
+        phases.lap(|| format!("table of {} rows", out.num_rows()));
+        Ok((out, report))
     }
 }

@@ -23,17 +23,22 @@
 //! # Ok(()) }
 //! ```
 
+mod cpu_index;
 mod csv;
+mod direct;
 #[cfg(test)]
 mod fast_path_tests;
 mod file;
+mod hex;
 mod index;
 mod load;
 mod matching;
 mod misp;
+mod names;
 pub mod normalize;
 mod output;
 mod pattern;
+mod phases;
 mod resolve;
 mod sightings;
 mod stage;

@@ -15,7 +15,7 @@ use arrow::datatypes::{DataType, Field, Int32Type, Schema};
 use rayon::prelude::*;
 
 use super::Intel;
-use super::matching::{ColumnKind, Hit};
+use super::matching::{ColumnKind, Hit, MatchReport};
 use super::normalize::INDICATOR_KINDS;
 use crate::error::{Error, Result};
 
@@ -28,7 +28,8 @@ struct Meta {
     confidence: Option<u8>,
 }
 
-/// One row range's share of every output column.
+/// One chunk's share of every output column (`conf*` / `sup*` empty when that column is
+/// all null).
 struct Part<'a> {
     row: &'a mut [u64],
     col: &'a mut [i32],
@@ -54,15 +55,33 @@ fn take<'a, T>(rest: &mut &'a mut [T], n: usize) -> &'a mut [T] {
 type Sources<'a> = Vec<Vec<(u32, &'a [u128], u128)>>;
 
 impl Intel {
-    /// The match table of `per_column` hits; `arrays` holds, per column, each batch's first
-    /// row and its values cast to Utf8View.
+    /// The match table of `per_column` hits (per column, one chunk of hits per run of rows,
+    /// every column cut at the same rows; `chunk_batch` the input batch of each chunk);
+    /// `arrays` holds, per column, each batch's first row and its values cast to Utf8View.
     pub(super) fn match_table(
         &self,
-        per_column: &[Vec<Hit>],
+        per_column: &[Vec<Vec<Hit>>],
+        chunk_batch: &[usize],
         columns: &[(&str, ColumnKind)],
         arrays: &[Vec<(u32, ArrayRef)>],
+        report: &MatchReport,
     ) -> Result<RecordBatch> {
-        let n: usize = per_column.iter().map(Vec::len).sum();
+        let chunks = chunk_batch.len();
+        if per_column.iter().any(|c| c.len() != chunks) {
+            return Err(Error::param(
+                "columns",
+                "matched columns were cut into different row chunks",
+            ));
+        }
+        let sizes: Vec<usize> = (0..chunks)
+            .map(|k| {
+                per_column
+                    .iter()
+                    .map(|c| c.get(k).map_or(0, Vec::len))
+                    .sum()
+            })
+            .collect();
+        let n: usize = sizes.iter().sum();
         let entries = &self.table.entries;
         // The values: the inputs' views, their buffer numbers shifted onto one buffer list.
         let mut src: Sources<'_> = Vec::with_capacity(arrays.len());
@@ -80,7 +99,7 @@ impl Intel {
         }
         // The entries matched, each once: a slot per entry, its id text once in `arena`.
         let mut slot = vec![u32::MAX; entries.len()];
-        for h in per_column.iter().flatten() {
+        for h in per_column.iter().flatten().flatten() {
             if let Some(s) = slot.get_mut(h.entry as usize) {
                 *s = 0;
             }
@@ -104,35 +123,10 @@ impl Intel {
                 confidence: e.confidence,
             });
         }
-        // Row ranges: hits of every column in each, and the share of the output.
-        let last = per_column
-            .iter()
-            .filter_map(|h| h.last())
-            .map(|h| u64::from(h.row) + 1)
-            .max()
-            .unwrap_or(0);
-        let pieces = if n < 1 << 16 {
-            1
-        } else {
-            8 * rayon::current_num_threads()
-        };
-        let bounds: Vec<u32> = (0..=pieces)
-            .map(|p| (last * p as u64 / pieces as u64) as u32)
-            .collect();
-        let ranges: Vec<Vec<(usize, usize)>> = bounds
-            .windows(2)
-            .map(|w| {
-                per_column
-                    .iter()
-                    .map(|h| {
-                        (
-                            h.partition_point(|x| x.row < w[0]),
-                            h.partition_point(|x| x.row < w[1]),
-                        )
-                    })
-                    .collect()
-            })
-            .collect();
+        // Columns with no value at all are built null, never written row by row.
+        let any_conf = meta.iter().any(|m| m.confidence.is_some());
+        let any_sup = report.columns.iter().any(|c| c.suppressed > 0);
+        let (nc, ns) = (if any_conf { n } else { 0 }, if any_sup { n } else { 0 });
         let mut row = vec![0u64; n];
         let mut col = vec![0i32; n];
         let mut value = vec![0u128; n];
@@ -140,9 +134,9 @@ impl Intel {
         let mut kind = vec![0i32; n];
         let mut source = vec![0i32; n];
         let mut conf = vec![0u8; n];
-        let mut conf_ok = vec![false; n];
+        let mut conf_ok = vec![false; nc];
         let mut sup = vec![0i32; n];
-        let mut sup_ok = vec![false; n];
+        let mut sup_ok = vec![false; ns];
         {
             let (mut r, mut c, mut v, mut i, mut k, mut s) = (
                 &mut row[..],
@@ -153,15 +147,15 @@ impl Intel {
                 &mut source[..],
             );
             let (mut cf, mut co, mut sp, mut so) = (
-                &mut conf[..],
+                &mut conf[..nc],
                 &mut conf_ok[..],
-                &mut sup[..],
+                &mut sup[..ns],
                 &mut sup_ok[..],
             );
-            let parts: Vec<Part<'_>> = ranges
+            let parts: Vec<Part<'_>> = sizes
                 .iter()
-                .map(|rs| {
-                    let m: usize = rs.iter().map(|(a, b)| b - a).sum();
+                .map(|&m| {
+                    let (mc, ms) = (if any_conf { m } else { 0 }, if any_sup { m } else { 0 });
                     Part {
                         row: take(&mut r, m),
                         col: take(&mut c, m),
@@ -169,17 +163,28 @@ impl Intel {
                         id: take(&mut i, m),
                         kind: take(&mut k, m),
                         source: take(&mut s, m),
-                        conf: take(&mut cf, m),
-                        conf_ok: take(&mut co, m),
-                        sup: take(&mut sp, m),
-                        sup_ok: take(&mut so, m),
+                        conf: take(&mut cf, mc),
+                        conf_ok: take(&mut co, mc),
+                        sup: take(&mut sp, ms),
+                        sup_ok: take(&mut so, ms),
                     }
                 })
                 .collect();
             parts
                 .into_par_iter()
-                .zip(ranges.par_iter())
-                .for_each(|(out, rs)| fill(out, rs, per_column, &src, &slot, &meta));
+                .zip(chunk_batch.par_iter())
+                .enumerate()
+                .for_each(|(k, (out, &b))| {
+                    let cols: Vec<&[Hit]> = per_column
+                        .iter()
+                        .map(|c| c.get(k).map_or(&[][..], Vec::as_slice))
+                        .collect();
+                    let srcs: Vec<(u32, &[u128], u128)> = src
+                        .iter()
+                        .map(|c| c.get(b).copied().unwrap_or((0, &[][..], 0)))
+                        .collect();
+                    fill(out, &cols, &srcs, &slot, &meta);
+                });
         }
         let names: Vec<&str> = columns.iter().map(|(c, _)| *c).collect();
         let kinds: Vec<&str> = INDICATOR_KINDS.iter().map(|k| k.name()).collect();
@@ -200,7 +205,13 @@ impl Intel {
                 None,
             )
         };
-        let nulls = |ok: Vec<bool>| Some(NullBuffer::from(ok)).filter(|b| b.null_count() > 0);
+        let nulls = |ok: Vec<bool>| {
+            if ok.len() < n {
+                Some(NullBuffer::new_null(n))
+            } else {
+                Some(NullBuffer::from(ok)).filter(|b| b.null_count() > 0)
+            }
+        };
         let cols: Vec<ArrayRef> = vec![
             Arc::new(UInt64Array::from(row)),
             dict(Int32Array::from(col), &names)?,
@@ -218,92 +229,80 @@ impl Intel {
     }
 }
 
-/// Merges the hits of one row range (`rs`: per column, its index range) into `out`.
+/// Merges one chunk's hits of every column (`cols`, each in row order) by row, then column,
+/// into `out`; `srcs` has each column's views of the chunk's input batch. Two passes: the
+/// merge writes row, column, value and suppression and parks each hit's entry in `kind`;
+/// then one tight loop resolves the entries' metadata (independent loads, many in flight).
 fn fill(
     out: Part<'_>,
-    rs: &[(usize, usize)],
-    per_column: &[Vec<Hit>],
-    src: &Sources<'_>,
+    cols: &[&[Hit]],
+    srcs: &[(u32, &[u128], u128)],
     slot: &[u32],
     meta: &[Meta],
 ) {
-    let mut at: Vec<usize> = rs.iter().map(|r| r.0).collect();
-    // The input batch each column's merge is in.
-    let mut part: Vec<usize> = vec![0; rs.len()];
-    let mut k = 0usize;
+    let mut at: Vec<usize> = vec![0; cols.len()];
+    let mut w = 0usize;
     loop {
         // The column whose next hit has the lowest row (ties: the first column).
         let mut best: Option<(usize, u32)> = None;
-        for (c, hits) in per_column.iter().enumerate() {
-            let end = rs.get(c).map_or(0, |r| r.1);
-            if let Some(h) = at.get(c).filter(|&&i| i < end).and_then(|&i| hits.get(i))
+        for (c, hits) in cols.iter().enumerate() {
+            if let Some(h) = at.get(c).and_then(|&i| hits.get(i))
                 && best.is_none_or(|(_, r)| h.row < r)
             {
                 best = Some((c, h.row));
             }
         }
-        let Some((c, r)) = best else {
-            return;
+        let (Some((c, r)), Some(hits)) = (best, best.and_then(|b| cols.get(b.0))) else {
+            break;
         };
-        let (Some(hits), Some(i), Some(parts), Some(p), Some(&(_, end))) = (
-            per_column.get(c),
-            at.get_mut(c),
-            src.get(c),
-            part.get_mut(c),
-            rs.get(c),
-        ) else {
-            return;
+        let (Some(i), Some(&(first, vs, shift))) = (at.get_mut(c), srcs.get(c)) else {
+            break;
         };
-        while parts.get(*p + 1).is_some_and(|x| x.0 <= r) {
-            *p += 1;
-        }
-        let Some(&(first, vs, shift)) = parts.get(*p) else {
-            return;
-        };
-        while let Some(h) = hits.get(*i).filter(|h| *i < end && h.row == r) {
+        while let Some(h) = hits.get(*i).filter(|h| h.row == r) {
             *i += 1;
-            let m = slot
-                .get(h.entry as usize)
-                .and_then(|&s| meta.get(s as usize));
             let v = vs.get((h.row - first) as usize).copied().unwrap_or(0);
-            if let (
-                Some(row),
-                Some(col),
-                Some(value),
-                Some(id),
-                Some(kind),
-                Some(source),
-                Some(conf),
-                Some(conf_ok),
-                Some(sup),
-                Some(sup_ok),
-                Some(m),
-            ) = (
-                out.row.get_mut(k),
-                out.col.get_mut(k),
-                out.value.get_mut(k),
-                out.id.get_mut(k),
-                out.kind.get_mut(k),
-                out.source.get_mut(k),
-                out.conf.get_mut(k),
-                out.conf_ok.get_mut(k),
-                out.sup.get_mut(k),
-                out.sup_ok.get_mut(k),
-                m,
+            if let (Some(row), Some(col), Some(value), Some(entry)) = (
+                out.row.get_mut(w),
+                out.col.get_mut(w),
+                out.value.get_mut(w),
+                out.kind.get_mut(w),
             ) {
                 *row = u64::from(h.row);
                 *col = c as i32;
                 // Longer than 12 bytes: the view names a buffer (bits 64..96).
                 *value = if v as u32 > 12 { v + shift } else { v };
-                *id = m.id;
-                *kind = m.kind;
-                *source = m.source;
-                *conf = m.confidence.unwrap_or(0);
-                *conf_ok = m.confidence.is_some();
-                *sup = h.suppressed.map_or(0, i32::from);
-                *sup_ok = h.suppressed.is_some();
+                *entry = h.entry as i32;
             }
-            k += 1;
+            if let (Some(x), Some(ok)) = (out.sup.get_mut(w), out.sup_ok.get_mut(w)) {
+                *x = h.suppressed.map_or(0, i32::from);
+                *ok = h.suppressed.is_some();
+            }
+            w += 1;
+        }
+    }
+    let none = Meta {
+        id: 0,
+        kind: 0,
+        source: 0,
+        confidence: None,
+    };
+    for (w, ((kind, id), source)) in out
+        .kind
+        .iter_mut()
+        .zip(out.id.iter_mut())
+        .zip(out.source.iter_mut())
+        .enumerate()
+    {
+        let m = slot
+            .get(*kind as u32 as usize)
+            .and_then(|&s| meta.get(s as usize))
+            .unwrap_or(&none);
+        *kind = m.kind;
+        *id = m.id;
+        *source = m.source;
+        if let (Some(x), Some(ok)) = (out.conf.get_mut(w), out.conf_ok.get_mut(w)) {
+            *x = m.confidence.unwrap_or(0);
+            *ok = m.confidence.is_some();
         }
     }
 }

@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 
 use aho_corasick::AhoCorasick;
 
+use super::cpu_index::CpuIndex;
 use super::index::ProbeIndex;
 use super::normalize::{IndicatorKind, prefix_mask};
 
@@ -109,6 +110,7 @@ pub(crate) struct Table {
     substrings: Vec<u32>,
     automaton: OnceLock<Option<AhoCorasick>>,
     index: OnceLock<ProbeIndex>,
+    cpu: OnceLock<CpuIndex>,
 }
 
 impl Clone for Table {
@@ -121,6 +123,7 @@ impl Clone for Table {
             substrings: self.substrings.clone(),
             automaton: OnceLock::new(),
             index: self.index.clone(),
+            cpu: self.cpu.clone(),
         }
     }
 }
@@ -193,6 +196,12 @@ impl Table {
         self.index.get_or_init(|| ProbeIndex::build(&self.entries))
     }
 
+    /// The CPU's exact indexes of the live entries, built on first use after an addition;
+    /// removals mark their entries in place.
+    pub(crate) fn cpu_index(&self) -> &CpuIndex {
+        self.cpu.get_or_init(|| CpuIndex::build(&self.entries))
+    }
+
     /// Room for `more` entries without regrowing (a Vec doubling at 10M entries would hold
     /// ~0.7 GiB of spare capacity).
     pub(crate) fn reserve(&mut self, more: usize) {
@@ -203,6 +212,7 @@ impl Table {
     pub(crate) fn push(&mut self, mut e: Entry) -> u32 {
         let idx = self.entries.len() as u32;
         self.index = OnceLock::new();
+        self.cpu = OnceLock::new();
         if e.kind == IndicatorKind::Substring {
             self.substrings.push(idx);
             self.automaton = OnceLock::new();
@@ -222,6 +232,9 @@ impl Table {
         {
             e.live = false;
             self.live -= 1;
+            if let Some(cpu) = self.cpu.get_mut() {
+                cpu.remove(i);
+            }
             if e.kind == IndicatorKind::Substring {
                 self.substrings.retain(|&s| s != i);
                 self.automaton = OnceLock::new();
@@ -325,7 +338,8 @@ impl Table {
         // hashbrown: key + value + 1 control byte per bucket, buckets ~ 8/7 of the items.
         let map = |items: usize, kv: usize| items * (kv + 1) * 8 / 7;
         let nets: usize = self.nets.values().map(|m| map(m.capacity(), 16 + 4)).sum();
-        let index = self.index.get().map_or(0, ProbeIndex::memory_bytes);
+        let index = self.index.get().map_or(0, ProbeIndex::memory_bytes)
+            + self.cpu.get().map_or(0, CpuIndex::memory_bytes);
         self.entries.capacity() * entry + text + nets + map(self.keys.capacity(), 8 + 4) + index
     }
 }
