@@ -428,16 +428,7 @@ fn extract_over_several_batches_equals_the_naive_reference() {
             b.slice(5_001, 2_999),
             b.slice(8_000, 4_000),
         ];
-        let mk = |agg, field: Option<&str>, name: &str| -> Stage {
-            window::feature(WindowFeature::new(agg, field, &["src"], every))
-                .named(name)
-                .into()
-        };
-        let stages = vec![
-            mk(Agg::Count, None, "n"),
-            mk(Agg::DistinctCount, Some("port"), "d"),
-            mk(Agg::Sum, Some("bytes"), "bs"),
-        ];
+        let stages = count_distinct_sum(every);
         let expected = naive(&src, &port, &bytes, &ts, every.map(|_| MIN));
         let check = |out: &[RecordBatch], what: &str| {
             let mut row = 0;
@@ -568,16 +559,7 @@ fn time_sorted_input_on_any_thread_count_equals_the_naive_reference() {
             b.slice(7_000, 1),
             b.slice(7_001, rows - 7_001),
         ];
-        let mk = |agg, field: Option<&str>, name: &str| -> Stage {
-            window::feature(WindowFeature::new(agg, field, &["src"], every))
-                .named(name)
-                .into()
-        };
-        let stages = vec![
-            mk(Agg::Count, None, "n"),
-            mk(Agg::DistinctCount, Some("port"), "d"),
-            mk(Agg::Sum, Some("bytes"), "bs"),
-        ];
+        let stages = count_distinct_sum(every);
         let expected = naive(&src, &port, &bytes, &ts, every.map(|_| MIN));
         for threads in 1..=4 {
             let pool = rayon::ThreadPoolBuilder::new()
@@ -607,4 +589,18 @@ fn time_sorted_input_on_any_thread_count_equals_the_naive_reference() {
             assert_eq!(row, rows);
         }
     }
+}
+
+/// Count `n`, distinct ports `d` and byte sums `bs` per `src` per `every` window.
+fn count_distinct_sum(every: Option<&str>) -> Vec<Stage> {
+    let mk = |agg, field: Option<&str>, name: &str| -> Stage {
+        window::feature(WindowFeature::new(agg, field, &["src"], every))
+            .named(name)
+            .into()
+    };
+    vec![
+        mk(Agg::Count, None, "n"),
+        mk(Agg::DistinctCount, Some("port"), "d"),
+        mk(Agg::Sum, Some("bytes"), "bs"),
+    ]
 }

@@ -17,6 +17,25 @@ fn kind(name: &str) -> PyResult<Option<IndicatorKind>> {
     IndicatorKind::parse(name).map_err(ParameterError::new_err)
 }
 
+/// (matches, report JSON) of `batches` of one table, the GIL released while matching.
+fn matched(
+    py: Python<'_>,
+    intel: &vigil::intel::Intel,
+    batches: &[arrow::array::RecordBatch],
+    columns: &[(String, String)],
+    at: Option<i64>,
+) -> PyResult<(arrow::array::RecordBatch, String)> {
+    let cols = column_kinds(columns)?;
+    let (out, report) = py
+        .detach(|| {
+            let refs: Vec<(&str, ColumnKind)> =
+                cols.iter().map(|(c, k)| (c.as_str(), *k)).collect();
+            intel.match_batches(batches, &refs, at)
+        })
+        .map_err(to_py)?;
+    Ok((out, json_text(&report)?))
+}
+
 /// The (column, kind) pairs of a match call, kinds parsed.
 fn column_kinds(columns: &[(String, String)]) -> PyResult<Vec<(String, ColumnKind)>> {
     columns
@@ -99,19 +118,11 @@ impl NativeIntel {
             // No batch still has a schema: missing columns are reported as for any table.
             batches.push(arrow::array::RecordBatch::new_empty(schema));
         }
-        let cols = column_kinds(&columns)?;
-        let inner = &self.inner;
-        let (out, report) = py
-            .detach(|| {
-                let refs: Vec<(&str, ColumnKind)> =
-                    cols.iter().map(|(c, k)| (c.as_str(), *k)).collect();
-                inner.match_batches(&batches, &refs, at)
-            })
-            .map_err(to_py)?;
+        let (out, report) = matched(py, &self.inner, &batches, &columns, at)?;
         let schema = out.schema();
         let table =
             Table::try_new(vec![out], schema).map_err(|e| SchemaError::new_err(e.to_string()))?;
-        Ok((PyArrowType(table), json_text(&report)?))
+        Ok((PyArrowType(table), report))
     }
 
     /// (matches as an Arrow stream, report JSON) of the parts of one table (each read
@@ -131,19 +142,11 @@ impl NativeIntel {
             let schema = schema.unwrap_or_else(|| std::sync::Arc::new(Schema::empty()));
             batches.push(arrow::array::RecordBatch::new_empty(schema));
         }
-        let cols = column_kinds(&columns)?;
-        let inner = &self.inner;
-        let (out, report) = py
-            .detach(|| {
-                let refs: Vec<(&str, ColumnKind)> =
-                    cols.iter().map(|(c, k)| (c.as_str(), *k)).collect();
-                inner.match_batches(&batches, &refs, at)
-            })
-            .map_err(to_py)?;
+        let (out, report) = matched(py, &self.inner, &batches, &columns, at)?;
         let schema = out.schema();
         Ok((
             crate::arrow_out::ArrowStream::new(vec![out], schema),
-            json_text(&report)?,
+            report,
         ))
     }
 

@@ -53,7 +53,7 @@ impl Intel {
         }
     }
 
-    /// Hits of one resolved row (`found` non-empty: a matched row), with its suppression.
+    /// The hits of one resolved row (none when `found` is empty), with its suppression.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn emit(
         &self,

@@ -251,25 +251,7 @@ impl Intel {
             let bytes = strings.row(row);
             found.clear();
             let ip = self.resolve(ix, kind, bytes, mask, at, &mut found);
-            if found.is_empty() {
-                continue;
-            }
-            c[2] += 1;
-            let sup = if self.warninglists.is_empty() {
-                None
-            } else {
-                let raw = std::str::from_utf8(bytes).unwrap_or("");
-                let norm = raw.strip_suffix('.').unwrap_or(raw);
-                self.suppressor(kind, raw, &norm.to_ascii_lowercase(), ip)
-            };
-            if sup.is_some() {
-                c[3] += found.len() as u64;
-            }
-            hits.extend(found.iter().map(|&entry| Hit {
-                row: row as u32,
-                entry,
-                suppressed: sup,
-            }));
+            self.emit(kind, row, bytes, ip, &found, hits, c);
         }
         pending.clear();
     }

@@ -74,19 +74,7 @@ impl<T: arrow::datatypes::ArrowNativeType> Chunked<T> {
     /// `f(row, slot, value)` for every row of `rows` in order, `slots` being one entry per
     /// row.
     pub(super) fn each(&self, slots: &[u32], rows: Range<usize>, mut f: impl FnMut(usize, u32, T)) {
-        for (part, &start) in self.parts.iter().zip(&self.starts) {
-            let (lo, hi) = (rows.start.max(start), rows.end.min(start + part.len()));
-            if lo >= hi {
-                continue;
-            }
-            let (Some(slots), Some(values)) = (slots.get(lo..hi), part.get(lo - start..hi - start))
-            else {
-                return;
-            };
-            for (j, (&slot, &x)) in slots.iter().zip(values).enumerate() {
-                f(lo + j, slot, x);
-            }
-        }
+        self.each_in_batch(slots, rows, |row, slot, x, _| f(row, slot, x));
     }
 }
 
