@@ -7,10 +7,9 @@
 use std::hash::BuildHasher;
 
 use super::hex::HexSets;
-use super::index::kind_tag;
+use super::index::live_nets;
 use super::names::NameSet;
 use super::table::Entry;
-use crate::cpu::intel_probe::mask128;
 use crate::cpu::intel_v4::V4Sets;
 
 /// Entry flags: removed (or not indexed), live with no validity times, live with times.
@@ -33,17 +32,11 @@ impl CpuIndex {
         let r = std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64);
         let seed = [r as u32, (r >> 32) as u32];
         let mut lens: Vec<u32> = Vec::new();
-        let nets: Vec<(u128, u32, u32)> = entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.live && kind_tag(e.kind).is_some())
-            .filter_map(|(i, e)| e.net().map(|n| (i, n)))
-            .map(|(i, (bits, len))| {
-                let len = u32::from(len);
+        let nets: Vec<(u128, u32, u32)> = live_nets(entries)
+            .inspect(|&(_, len, _)| {
                 if !lens.contains(&len) {
                     lens.push(len);
                 }
-                (bits & mask128(len), len, i as u32)
             })
             .collect();
         lens.sort_unstable_by(|a, b| b.cmp(a));

@@ -16,6 +16,20 @@ use crate::cpu::intel_probe::{
 };
 use crate::cpu::intel_v4::V4Sets;
 
+/// The live address and CIDR entries of `entries`: (network bits masked to the prefix,
+/// prefix length, entry index), in entry order.
+pub(crate) fn live_nets(entries: &[Entry]) -> impl Iterator<Item = (u128, u32, u32)> + '_ {
+    entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.live && kind_tag(e.kind).is_some())
+        .filter_map(|(i, e)| e.net().map(|n| (i, n)))
+        .map(|(i, (bits, len))| {
+            let len = u32::from(len);
+            (bits & mask128(len), len, i as u32)
+        })
+}
+
 /// The tag of an indicator kind's key space (`None`: substrings, not hashed).
 pub(crate) fn kind_tag(kind: IndicatorKind) -> Option<u32> {
     Some(match kind {
@@ -106,16 +120,7 @@ impl ProbeIndex {
             slots[4 * at + 3] = g.len() as u32;
             first += g.len();
         }
-        let nets: Vec<(u128, u32, u32)> = entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.live && kind_tag(e.kind).is_some())
-            .filter_map(|(i, e)| e.net().map(|n| (i, n)))
-            .map(|(i, (bits, len))| {
-                let len = u32::from(len);
-                (bits & mask128(len), len, i as u32)
-            })
-            .collect();
+        let nets: Vec<(u128, u32, u32)> = live_nets(entries).collect();
         let v4 = V4Sets::build(&lens, &nets);
         ProbeIndex {
             slots,
