@@ -316,6 +316,12 @@ impl FittedPipeline {
         self
     }
 
+    /// Whether scoring an input of `bytes` bytes runs its kernels on the CPU (the backend,
+    /// `VIGIL_BACKEND` and, for `Auto`, the input size and adapter decide).
+    pub fn runs_on_cpu(&self, bytes: usize) -> Result<bool> {
+        self.engine.runs_on_cpu(bytes)
+    }
+
     /// Whether [`score`](Self::score)'s output has the feature columns.
     pub fn feature_columns(&self) -> bool {
         self.feature_columns

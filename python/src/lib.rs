@@ -161,9 +161,10 @@ fn scored(
     schema: &SchemaRef,
 ) -> vigil::Result<Table> {
     let across = model.looks_across_rows();
+    let blocks = !across && model.cutoff().is_some();
     if input.len() > 1 && across {
         input = vec![arrow::compute::concat_batches(schema, &input)?];
-    } else if !across && model.cutoff().is_some() {
+    } else if blocks {
         // Top-N style thresholds rank each batch as a whole (no cut-off): never split those.
         input = input
             .iter()
@@ -175,10 +176,22 @@ fn scored(
             .collect();
     }
     let out_schema = model.output_schema(schema)?;
-    let scored = input
-        .iter()
-        .map(|b| model.score(b))
-        .collect::<vigil::Result<Vec<_>>>()?;
+    let bytes: usize = input.iter().map(|b| b.get_array_memory_size()).sum();
+    // On the CPU, blocks are scored side by side: the per-block steps after the features
+    // (threshold, reasons, explanations, output arrays) then use every core too. A GPU
+    // takes them one at a time.
+    let scored = if blocks && input.len() > 1 && model.runs_on_cpu(bytes)? {
+        use rayon::prelude::*;
+        input
+            .par_iter()
+            .map(|b| model.score(b))
+            .collect::<vigil::Result<Vec<_>>>()?
+    } else {
+        input
+            .iter()
+            .map(|b| model.score(b))
+            .collect::<vigil::Result<Vec<_>>>()?
+    };
     Ok(Table::try_new(scored, out_schema)?)
 }
 
