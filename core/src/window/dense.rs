@@ -501,15 +501,9 @@ fn values<T: Sync, V: Copy + Default + Send>(
     state: &[T],
     value: impl Fn(&T) -> V + Sync,
 ) -> Vec<V> {
-    let mut out: Vec<V> = zeroed(slots.len());
-    out.par_chunks_mut(GATHER_ROWS)
-        .zip(slots.par_chunks(GATHER_ROWS))
-        .for_each(|(out, slots)| {
-            for (x, &s) in out.iter_mut().zip(slots) {
-                *x = state.get(s as usize).map_or_else(V::default, &value);
-            }
-        });
-    out
+    by_row(slots, |s| {
+        state.get(s as usize).map_or_else(V::default, &value)
+    })
 }
 
 /// Each row's value of every count and sum among `states` (`None` for the other states), all

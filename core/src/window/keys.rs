@@ -15,6 +15,11 @@ use crate::error::{Error, Result};
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// Rows whose entity ids are found one by one before the rest are looked up in parallel.
+const HEAD: usize = 1 << 16;
+/// A parallel lookup's answer for an entity the table does not hold yet.
+const MISS: u32 = u32::MAX;
+
 /// Dense ids of entities, stable across chunks. The hash table's keys are the entity's full
 /// bytes and every hit compares them, so distinct entities never share an id. One string
 /// column: the raw string; one dictionary-of-strings column (polars' Categorical): each
@@ -290,8 +295,6 @@ impl KeyTable {
         nulls: Option<&NullBuffer>,
         ids: &mut [u32],
     ) {
-        const HEAD: usize = 1 << 16;
-        const MISS: u32 = u32::MAX;
         let views = a.views();
         let n = views.len().min(ids.len());
         let valid = |i: usize| nulls.is_none_or(|nb| nb.is_valid(i));
@@ -317,36 +320,16 @@ impl KeyTable {
                 None => t.id_of(Some(a.value(i).as_bytes())),
             }
         };
-        let head = n.min(HEAD);
-        for (i, id) in ids.iter_mut().enumerate().take(head) {
-            *id = one(self, i);
-        }
-        if n == head {
-            return;
-        }
-        let (map, short, null_id) = (&self.map, &self.short, self.null_id);
-        ids[head..n]
-            .par_chunks_mut(1 << 14)
-            .enumerate()
-            .for_each(|(b, out)| {
-                let from = head + (b << 14);
-                for (j, id) in out.iter_mut().enumerate() {
-                    let i = from + j;
-                    *id = if !valid(i) {
-                        null_id.unwrap_or(MISS)
-                    } else {
-                        match short_key(views[i]) {
-                            Some(k) => short.get(k).unwrap_or(MISS),
-                            None => map.get(a.value(i).as_bytes()).copied().unwrap_or(MISS),
-                        }
-                    };
-                }
-            });
-        for (i, id) in ids.iter_mut().enumerate().take(n).skip(head) {
-            if *id == MISS {
-                *id = one(self, i);
+        let lookup = |t: &KeyTable, i: usize| -> u32 {
+            if !valid(i) {
+                return t.null_id.unwrap_or(MISS);
             }
-        }
+            match short_key(views[i]) {
+                Some(k) => t.short.get(k).unwrap_or(MISS),
+                None => t.map.get(a.value(i).as_bytes()).copied().unwrap_or(MISS),
+            }
+        };
+        self.fill_ids(&mut ids[..n], one, lookup);
     }
 
     /// Ids (into `ids`) of rows `0..ids.len()` whose key bytes are `key(i)` (None = null). The first rows are
@@ -358,32 +341,47 @@ impl KeyTable {
         key: impl Fn(usize) -> Option<&'k [u8]> + Sync,
         ids: &mut [u32],
     ) {
-        const HEAD: usize = 1 << 16;
-        const MISS: u32 = u32::MAX;
+        self.fill_ids(
+            ids,
+            |t, i| t.id_of(key(i)),
+            |t, i| match key(i) {
+                None => t.null_id.unwrap_or(MISS),
+                Some(b) => t.map.get(b).copied().unwrap_or(MISS),
+            },
+        );
+    }
+
+    /// Fills `ids[i]` for every row: the first [`HEAD`] rows one by one with `insert` (new
+    /// entities numbered in first-seen order), the rest in parallel with `lookup` against the
+    /// table as it then is ([`MISS`] for an entity it lacks), then those rows one by one with
+    /// `insert`, in row order: the same ids as a sequential pass.
+    fn fill_ids(
+        &mut self,
+        ids: &mut [u32],
+        insert: impl Fn(&mut KeyTable, usize) -> u32,
+        lookup: impl Fn(&KeyTable, usize) -> u32 + Sync,
+    ) {
         let n = ids.len();
         let head = n.min(HEAD);
         for (i, id) in ids.iter_mut().enumerate().take(head) {
-            *id = self.id_of(key(i));
+            *id = insert(self, i);
         }
         if n == head {
             return;
         }
-        let (map, null_id) = (&self.map, self.null_id);
-        ids[head..n]
+        let table = &*self;
+        ids[head..]
             .par_chunks_mut(1 << 14)
             .enumerate()
             .for_each(|(b, out)| {
                 let from = head + (b << 14);
                 for (j, id) in out.iter_mut().enumerate() {
-                    *id = match key(from + j) {
-                        None => null_id.unwrap_or(MISS),
-                        Some(b) => map.get(b).copied().unwrap_or(MISS),
-                    };
+                    *id = lookup(table, from + j);
                 }
             });
         for (i, id) in ids.iter_mut().enumerate().skip(head) {
             if *id == MISS {
-                *id = self.id_of(key(i));
+                *id = insert(self, i);
             }
         }
     }
